@@ -1,0 +1,256 @@
+"""The one small client interface every stage talks to.
+
+``client.chat_batch(conversations, json_schema=None, errors="raise", **sampling)`` takes a list of
+chat conversations (lists of ``{"role", "content"}``) and returns one string per conversation.
+
+What the base class does for every backend:
+
+* merges per-call sampling (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``) over
+  the configured defaults;
+* looks each request up in the on-disk :class:`~toolace_kedro.llm.cache.ResponseCache` and sends
+  only the misses; identical requests within one batch are told apart by an occurrence index, so
+  n samples of one prompt (self-consistency) stay n different samples and are each cached;
+* with ``json_schema``, checks every output parses as JSON and validates, returns it as canonical
+  JSON text (``json.dumps``), re-asks the invalid ones
+  (``schema_retries`` times, with a new seed, and twice the ``max_tokens`` where the output was
+  cut at the limit), and reports the rest as ``schema_invalid``;
+* counts requests, cache hits, prompt/completion tokens, retries and failures by reason in
+  :attr:`LLMClient.usage` for the stage statistics and MLflow;
+* with ``errors="raise"`` (default) raises :class:`LLMBatchError` after the batch if any request
+  failed (its ``results`` keep the successes); with ``errors="skip"`` failed entries are ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field
+
+from toolace_kedro.llm.cache import ResponseCache, request_key
+
+__all__ = ["Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage"]
+
+logger = logging.getLogger(__name__)
+
+SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+
+
+class LLMConfig(BaseModel):
+    """Validated LLM settings (the ``llm:`` blocks of ``conf/*/parameters_*.yml``).
+
+    Credentials are never part of this config: the openai backend reads its key from the
+    environment variable ``api_key_env`` or from ``conf/local/credentials.yml`` (entry
+    ``credentials``), so parameters logged to MLflow never carry a secret.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    model: str = "smollm2-135m-instruct"
+    # sampling defaults
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(256, gt=0)
+    seed: int | None = 0
+    stop: list[str] | None = None
+    # structured output
+    schema_retries: int = Field(2, ge=0)
+    max_string_length: int = Field(120, gt=0, description="maxLength added to unbounded strings (transformers)")
+    max_array_items: int = Field(5, gt=0, description="maxItems added to unbounded arrays (transformers)")
+    # caching / progress
+    cache_dir: str | None = None
+    progress: bool = True
+    # transformers backend
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = Field(8, gt=0)
+    # openai backend
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    credentials: str | None = "openai"
+    max_concurrency: int = Field(16, gt=0)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(5, ge=0)
+    backoff_s: float = Field(0.5, ge=0)
+    max_backoff_s: float = Field(30.0, ge=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class Completion:
+    """One request's outcome: ``text`` on success, else ``error`` (a reason code)."""
+
+    text: str | None = None
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    detail: str = ""
+    truncated: bool = False  # stopped at max_tokens
+
+
+@dataclass
+class Usage:
+    """Running totals for one client (one stage)."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: Counter = field(default_factory=Counter)
+    failures: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "retries": dict(self.retries),
+            "failures": dict(self.failures),
+        }
+
+
+class LLMBatchError(RuntimeError):
+    """Some requests of a batch failed; ``results`` holds every success (``None`` elsewhere)."""
+
+    def __init__(self, results: list[str | None], failures: dict[int, str]) -> None:
+        reasons = Counter(failures.values())
+        super().__init__(f"{len(failures)} of {len(results)} requests failed: {dict(reasons)}")
+        self.results = results
+        self.failures = failures
+
+
+class LLMClient(ABC):
+    """Base of every backend; subclasses implement :meth:`_generate` (and :meth:`fingerprint`)."""
+
+    backend = "base"
+
+    def __init__(self, config: LLMConfig) -> None:
+        self.config = config
+        self.usage = Usage()
+        self.cache = ResponseCache(config.cache_dir) if config.cache_dir else None
+
+    # ------------------------------------------------------------------ backend hooks
+    @abstractmethod
+    def _generate(
+        self, conversations: list[list[dict[str, Any]]], sampling: list[dict[str, Any]],
+        json_schema: dict[str, Any] | None,
+    ) -> list[Completion]:
+        """Answer every conversation (with its own sampling dict); never raise per request."""
+
+    def fingerprint(self) -> str:
+        """Identity of the model behind this client (part of every cache key)."""
+        return self.config.model
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    # ------------------------------------------------------------------ public API
+    def chat_batch(
+        self,
+        conversations: list[list[dict[str, Any]]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        errors: Literal["raise", "skip"] = "raise",
+        **sampling: Any,
+    ) -> list[str | None]:
+        unknown = set(sampling) - set(SAMPLING_KEYS)
+        if unknown:
+            raise TypeError(f"unknown sampling options {sorted(unknown)}; allowed: {SAMPLING_KEYS}")
+        base = {k: getattr(self.config, k) for k in SAMPLING_KEYS}
+        base.update({k: v for k, v in sampling.items() if v is not None or k in ("seed", "stop")})
+        validator = _schema_validator(json_schema) if json_schema is not None else None
+
+        seen: Counter = Counter()
+        keys, samplings = [], []
+        for conv in conversations:
+            ident = json.dumps(conv, sort_keys=True, ensure_ascii=False)
+            occurrence = seen[ident]
+            seen[ident] += 1
+            req_sampling = dict(base)
+            if occurrence and req_sampling.get("seed") is not None:
+                req_sampling["seed"] = req_sampling["seed"] + occurrence
+            samplings.append(req_sampling)
+            keys.append(request_key({
+                "backend": self.backend, "model": self.fingerprint(), "messages": conv,
+                "sampling": base, "schema": json_schema, "occurrence": occurrence,
+            }))
+
+        results: list[str | None] = [None] * len(conversations)
+        hits = self.cache.get_many(keys) if self.cache is not None else {}
+        for i, key in enumerate(keys):
+            if key in hits:
+                results[i] = hits[key][0]
+        self.usage.cache_hits += sum(1 for r in results if r is not None)
+
+        todo = [i for i, r in enumerate(results) if r is None]
+        failures: dict[int, str] = {}
+        for attempt in range(self.config.schema_retries + 1 if validator else 1):
+            if not todo:
+                break
+            if attempt:
+                for i in todo:
+                    seed = samplings[i].get("seed")
+                    samplings[i]["seed"] = (seed or 0) + 1000 * attempt
+                logger.info("re-asking %d requests whose output broke the JSON schema", len(todo))
+            done = self._generate([conversations[i] for i in todo], [samplings[i] for i in todo], json_schema)
+            retry = []
+            for i, comp in zip(todo, done):
+                self.usage.requests += 1
+                self.usage.prompt_tokens += comp.prompt_tokens
+                self.usage.completion_tokens += comp.completion_tokens
+                if comp.error is None and validator is not None:
+                    problem, canonical = _schema_problem(validator, comp.text or "")
+                    comp.text = canonical
+                    if problem:
+                        if comp.truncated:
+                            samplings[i]["max_tokens"] *= 2
+                        comp = Completion(error="schema_invalid", detail=problem)
+                        retry.append(i)
+                if comp.error is not None:
+                    failures[i] = comp.error
+                    continue
+                failures.pop(i, None)
+                results[i] = comp.text
+                if self.cache is not None:
+                    self.cache.put(keys[i], comp.text or "", comp.prompt_tokens, comp.completion_tokens)
+            self.usage.retries.update({"schema_invalid": len(retry)} if retry else {})
+            todo = retry
+
+        for reason in failures.values():
+            self.usage.failures[reason] += 1
+        if failures:
+            logger.warning("%d of %d LLM requests failed: %s", len(failures), len(conversations),
+                           dict(Counter(failures.values())))
+            if errors == "raise":
+                raise LLMBatchError(results, failures)
+        return results
+
+    def chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
+        """One conversation; raises on failure."""
+        return self.chat_batch([messages], **kwargs)[0]  # type: ignore[return-value]
+
+
+def _schema_validator(schema: dict[str, Any]) -> jsonschema.Validator:
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=jsonschema.FormatChecker())
+
+
+def _schema_problem(validator: jsonschema.Validator, text: str) -> tuple[str, str]:
+    """``(problem, canonical_text)``: control characters inside strings (which some grammar
+    engines let through) are tolerated on reading and escaped in the canonical JSON text."""
+    try:
+        value = json.loads(text, strict=False)
+    except ValueError as exc:
+        return f"not JSON: {exc}", text
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    problem = "" if error is None else f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+    return problem, json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,12 @@
+"""Policy loading shared by synthesis, training and evaluation."""
+
+from toolace_kedro.models.loading import (
+    EMBEDDED_MODELS,
+    device_and_dtype,
+    load_policy,
+    load_tokenizer,
+    model_cache_dir,
+    resolve_model,
+)
+
+__all__ = ["EMBEDDED_MODELS", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "resolve_model"]

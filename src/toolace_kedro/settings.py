@@ -1,0 +1,13 @@
+"""Project settings (Kedro 1.7). kedro-mlflow registers its own hooks through its entry point."""
+
+from kedro.config import OmegaConfigLoader
+
+from toolace_kedro.hooks import CredentialsHook
+
+HOOKS = (CredentialsHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

@@ -1,0 +1,100 @@
+"""The client contract every backend shares, exercised through a scripted backend."""
+
+import json
+
+import pytest
+
+from tests.support.fakes import ScriptedLLM
+from toolace_kedro.llm import LLMBatchError, LLMConfig, build_llm
+from toolace_kedro.llm.base import Completion
+
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
+def conv(text):
+    return [{"role": "user", "content": text}]
+
+
+def test_cache_hits_skip_the_backend(tmp_path):
+    llm = ScriptedLLM(lambda c, p, s: c[-1]["content"].upper(), cache_dir=str(tmp_path))
+    assert llm.chat_batch([conv("a"), conv("b")]) == ["A", "B"]
+    again = ScriptedLLM(lambda c, p, s: pytest.fail("should be cached"), cache_dir=str(tmp_path))
+    assert again.chat_batch([conv("a"), conv("b")]) == ["A", "B"]
+    assert again.usage.cache_hits == 2 and again.usage.requests == 0
+
+
+def test_cache_key_covers_sampling_schema_and_model(tmp_path):
+    llm = ScriptedLLM(lambda c, p, s: json.dumps({"n": 1}), cache_dir=str(tmp_path))
+    llm.chat_batch([conv("a")])
+    llm.chat_batch([conv("a")], temperature=0.1)
+    llm.chat_batch([conv("a")], json_schema=SCHEMA)
+    other_model = ScriptedLLM(lambda c, p, s: "x", cache_dir=str(tmp_path), model="other")
+    other_model.chat_batch([conv("a")])
+    assert len(llm.calls) == 3 and len(other_model.calls) == 1
+
+
+def test_repeated_requests_are_separate_samples(tmp_path):
+    seen = []
+
+    def respond(c, p, s):
+        seen.append(p["seed"])
+        return f"sample-{p['seed']}"
+
+    llm = ScriptedLLM(respond, cache_dir=str(tmp_path), seed=7)
+    out = llm.chat_batch([conv("q")] * 3)
+    assert out == ["sample-7", "sample-8", "sample-9"]
+    # a rerun of the same batch hits the cache for each occurrence
+    llm2 = ScriptedLLM(lambda c, p, s: pytest.fail("cached"), cache_dir=str(tmp_path), seed=7)
+    assert llm2.chat_batch([conv("q")] * 3) == out
+
+
+def test_schema_invalid_outputs_are_re_asked_with_more_tokens():
+    budgets = []
+
+    def respond(c, p, s):
+        budgets.append(p["max_tokens"])
+        if len(budgets) < 3:
+            return Completion(text='{"n": ', truncated=True)
+        return '{"n": 3}'
+
+    llm = ScriptedLLM(respond, max_tokens=10, schema_retries=2)
+    assert llm.chat_batch([conv("x")], json_schema=SCHEMA) == ['{"n": 3}']
+    assert budgets == [10, 20, 40]
+    assert llm.usage.retries["schema_invalid"] == 2
+
+
+def test_failures_are_reported_per_request():
+    def respond(c, p, s):
+        return Completion(error="http_500") if "bad" in c[-1]["content"] else "ok"
+
+    llm = ScriptedLLM(respond)
+    with pytest.raises(LLMBatchError) as info:
+        llm.chat_batch([conv("good"), conv("bad"), conv("good too")])
+    assert info.value.results == ["ok", None, "ok"]
+    assert info.value.failures == {1: "http_500"}
+    assert llm.chat_batch([conv("bad"), conv("fine")], errors="skip") == [None, "ok"]
+    assert llm.usage.failures["http_500"] == 2
+
+
+def test_schema_failures_after_retries_are_reported():
+    llm = ScriptedLLM(lambda c, p, s: '{"n": "three"}', schema_retries=1)
+    assert llm.chat_batch([conv("x")], json_schema=SCHEMA, errors="skip") == [None]
+    assert llm.usage.failures["schema_invalid"] == 1
+
+
+def test_usage_is_accounted():
+    llm = ScriptedLLM(lambda c, p, s: Completion(text="ok", prompt_tokens=5, completion_tokens=2))
+    llm.chat_batch([conv("a"), conv("b")])
+    assert llm.usage.as_dict() == {"requests": 2, "cache_hits": 0, "prompt_tokens": 10, "completion_tokens": 4,
+                                   "retries": {}, "failures": {}}
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="temprature"):
+        build_llm({"backend": "transformers", "temprature": 0.5})
+    with pytest.raises(ValueError):
+        LLMConfig(backend="tgi")
+    with pytest.raises(ValueError, match="base_url"):
+        build_llm({"backend": "openai", "model": "m"})
+    with pytest.raises(TypeError, match="unknown sampling"):
+        ScriptedLLM(lambda c, p, s: "x").chat_batch([conv("a")], top_k=3)

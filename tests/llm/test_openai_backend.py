@@ -1,0 +1,105 @@
+"""The openai backend against a real HTTP server on loopback that injects faults."""
+
+import json
+import logging
+import time
+
+import pytest
+
+from tests.support.openai_server import serve_in_thread
+from toolace_kedro.llm import LLMBatchError, build_llm, register_credentials
+
+
+def client(base_url, **overrides):
+    config = {"backend": "openai", "base_url": base_url, "model": "test-model", "max_concurrency": 64,
+              "timeout_s": 2.0, "max_retries": 3, "backoff_s": 0.01, "max_backoff_s": 0.2, "progress": False,
+              "api_key_env": "TOOLACE_TEST_KEY", "credentials": None}
+    config.update(overrides)
+    return build_llm(config)
+
+
+def conv(text):
+    return [{"role": "user", "content": text}]
+
+
+def test_64_concurrent_requests_with_faults_complete():
+    faults = ["", "FAULT:500x2", "FAULT:429x1", "FAULT:garbagex1", "FAULT:nochoicesx2", "FAULT:truncatedx1",
+              "FAULT:timeoutx1", ""]
+    prompts = [f"request {i} {faults[i % len(faults)]}" for i in range(64)]
+    with serve_in_thread(latency=0.05) as (url, state):
+        llm = client(url, timeout_s=0.5)
+        start = time.perf_counter()
+        out = llm.chat_batch([conv(p) for p in prompts])
+        elapsed = time.perf_counter() - start
+    assert out == [f"echo: {p}" for p in prompts]
+    assert state.max_in_flight > 32, "requests were not sent concurrently"
+    assert elapsed < 5
+    assert set(state.faults_served) == {"500", "429", "garbage", "nochoices", "truncated", "timeout"}
+    retries = llm.usage.retries
+    assert retries["http_500"] == 16 and retries["http_429"] == 8 and retries["timeout"] == 8
+    assert retries["malformed_response"] == 8 + 16 and retries["truncated_body"] >= 1
+    assert llm.usage.failures == {}
+    assert llm.usage.requests == 64 and llm.usage.completion_tokens > 0
+
+
+def test_faults_beyond_the_retry_limit_are_reported_for_that_request_only():
+    with serve_in_thread() as (url, state):
+        llm = client(url, max_retries=2)
+        with pytest.raises(LLMBatchError) as info:
+            llm.chat_batch([conv("fine"), conv("FAULT:500x9"), conv("FAULT:400x1"), conv("FAULT:garbagex9")])
+    assert info.value.results[0] == "echo: fine"
+    assert info.value.failures == {1: "http_500", 2: "http_400", 3: "malformed_response"}
+    assert state.attempts[json.dumps(conv("FAULT:400x1"), sort_keys=True) + "0"] == 1, "4xx must not be retried"
+
+
+def test_retry_after_is_honoured():
+    with serve_in_thread(retry_after="1") as (url, _):
+        llm = client(url, backoff_s=0.0, max_backoff_s=5)
+        start = time.perf_counter()
+        assert llm.chat_batch([conv("FAULT:429x1")]) == ["echo: FAULT:429x1"]
+        assert time.perf_counter() - start >= 0.95
+
+
+def test_cache_hits_skip_the_server(tmp_path):
+    with serve_in_thread() as (url, state):
+        llm = client(url, cache_dir=str(tmp_path))
+        first = llm.chat_batch([conv(f"q{i}") for i in range(10)])
+        served = state.requests
+        again = client(url, cache_dir=str(tmp_path)).chat_batch([conv(f"q{i}") for i in range(10)])
+        assert again == first and state.requests == served
+
+
+def test_structured_output_uses_response_format():
+    schema = {"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]}
+    with serve_in_thread() as (url, _):
+        out = client(url).chat_batch([conv("hello")], json_schema=schema)
+    assert json.loads(out[0]) == {"echo": "hello"}
+
+
+def test_api_key_from_env_or_credentials_never_logged(monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    with serve_in_thread() as (url, state):
+        monkeypatch.setenv("TOOLACE_TEST_KEY", "sk-env-secret")
+        llm = client(url)
+        llm.chat_batch([conv("a")])
+        monkeypatch.delenv("TOOLACE_TEST_KEY")
+        register_credentials({"vllm": {"api_key": "sk-file-secret"}})
+        try:
+            llm2 = client(url, credentials="vllm")
+            llm2.chat_batch([conv("b")])
+        finally:
+            register_credentials({})
+    assert state.auth_headers == ["Bearer sk-env-secret", "Bearer sk-file-secret"]
+    assert "secret" not in caplog.text and "secret" not in repr(llm) + repr(llm2.config)
+
+
+def test_works_inside_a_running_event_loop():
+    import asyncio
+
+    with serve_in_thread() as (url, _):
+        llm = client(url)
+
+        async def inside():
+            return llm.chat_batch([conv("from a notebook")])
+
+        assert asyncio.run(inside()) == ["echo: from a notebook"]

@@ -1,0 +1,36 @@
+import pytest
+
+from toolace_kedro.models import device_and_dtype, load_policy, resolve_model
+
+
+def test_embedded_model_is_cached_as_safetensors(embedded_model_dir):
+    from pathlib import Path
+
+    path = Path(embedded_model_dir)
+    assert (path / "model.safetensors").exists() and (path / "tokenizer.json").exists()
+    assert resolve_model("SmolLM2-135M-Instruct") == embedded_model_dir
+
+
+def test_hf_ids_and_paths_pass_through():
+    assert resolve_model("meta-llama/Llama-3.1-8B-Instruct") == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def test_cpu_defaults_to_fp32():
+    import torch
+
+    device, dtype = device_and_dtype("cpu")
+    assert device == "cpu" and dtype == torch.float32
+
+
+def test_load_policy_shares_one_instance(tiny_model_dir):
+    a = load_policy(tiny_model_dir)
+    b = load_policy(tiny_model_dir)
+    c = load_policy(tiny_model_dir, cached=False)
+    assert a[0] is b[0] and c[0] is not a[0]
+    assert a[1].pad_token is not None and a[1].padding_side == "left"
+
+
+@pytest.mark.slow
+def test_embedded_model_loads_with_134m_parameters(embedded_model_dir):
+    model, _ = load_policy("smollm2-135m-instruct")
+    assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6

@@ -1,0 +1,26 @@
+"""A scripted LLM client for tests: answers come from a function of the conversation."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from toolace_kedro.llm.base import Completion, LLMClient, LLMConfig
+
+
+class ScriptedLLM(LLMClient):
+    """``respond(messages, sampling, json_schema) -> str | Completion``; records every request."""
+
+    backend = "scripted"
+
+    def __init__(self, respond: Callable[..., Any], **config: Any) -> None:
+        super().__init__(LLMConfig(**{"model": "scripted", **config}))
+        self.respond = respond
+        self.calls: list[list[dict[str, Any]]] = []
+
+    def _generate(self, conversations, sampling, json_schema):
+        out = []
+        for conv, params in zip(conversations, sampling):
+            self.calls.append(conv)
+            answer = self.respond(conv, params, json_schema)
+            out.append(answer if isinstance(answer, Completion) else Completion(text=answer, completion_tokens=1))
+        return out

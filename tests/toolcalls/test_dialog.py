@@ -1,0 +1,45 @@
+import pytest
+from pydantic import ValidationError
+
+from toolace_kedro.toolcalls import DialogSample, contract_problems
+
+
+def test_valid_sample_round_trips(dialog):
+    sample = DialogSample.model_validate(dialog)
+    assert sample.to_dict() == dialog
+    assert contract_problems(dialog) == []
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda d: d["messages"].pop(0), "start with a user"),
+    (lambda d: d["messages"].pop(), "end with an assistant"),
+    (lambda d: d["messages"].pop(2), "without a tool turn"),
+    (lambda d: d["messages"][2]["content"][0].update(name="other"), "do not match"),
+    (lambda d: d["messages"][2]["content"].append({"name": "search_flights", "results": {}}), "do not match"),
+    (lambda d: d["messages"].insert(1, {"role": "tool", "content": [{"name": "x", "results": 1}]}), "cannot follow"),
+    (lambda d: d["messages"].insert(1, {"role": "user", "content": "again"}), "cannot follow"),
+    (lambda d: d["messages"][1].pop("tool_calls"), "tool turn without a preceding call"),
+])
+def test_contract_violations(dialog, mutate, problem):
+    mutate(dialog)
+    assert any(problem in p for p in contract_problems(dialog))
+    with pytest.raises(ValidationError):
+        DialogSample.model_validate(dialog)
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.update(type="weird"),
+    lambda d: d.update(id=""),
+    lambda d: d["messages"][1]["tool_calls"][0].update(arguments="a=1"),
+    lambda d: d["messages"][0].update(extra=1),
+    lambda d: d["tools"][0].pop("parameters"),
+])
+def test_model_rejects_bad_fields(dialog, mutate):
+    mutate(dialog)
+    with pytest.raises(ValidationError):
+        DialogSample.model_validate(dialog)
+
+
+@pytest.mark.parametrize("raw", [None, {}, {"messages": "x"}, {"messages": []}, {"messages": [1, 2]}])
+def test_contract_problems_never_raise(raw):
+    assert contract_problems(raw)

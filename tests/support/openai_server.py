@@ -1,7 +1,8 @@
 """A small OpenAI-compatible ``/v1/chat/completions`` server on loopback, for tests and benchmarks.
 
 It answers with a deterministic completion (the last user message echoed back, or a JSON object
-when ``response_format`` asks for one) after a fixed ``latency``. Faults are injected per request
+when ``response_format`` asks for one, or what a scripted ``responder`` says) after a fixed
+``latency``. Faults are injected per request
 by a directive in the last user message, ``FAULT:<kind>x<n>``: the first ``n`` attempts of that
 request fail with ``kind``, later ones succeed. Kinds: ``500``, ``429`` (with ``Retry-After``),
 ``400`` (permanent), ``timeout`` (sleeps past any client timeout), ``garbage`` (200 with a non-JSON
@@ -22,6 +23,7 @@ import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 
 from aiohttp import web
 
@@ -38,6 +40,7 @@ class ServerState:
     in_flight: int = 0
     max_in_flight: int = 0
     auth_headers: list = field(default_factory=list)
+    responder: Callable[[list, dict], str] | None = None  # a scripted model: (messages, payload) -> text
 
 
 def make_app(state: ServerState) -> web.Application:
@@ -87,7 +90,9 @@ async def _answer(request: web.Request, state: ServerState) -> web.StreamRespons
             await resp.write(b'{"choices": [{"message": {"content": "cut')
             request.transport.close()
             return resp
-    if payload.get("response_format", {}).get("type") == "json_schema":
+    if state.responder is not None:
+        content = state.responder(messages, payload)
+    elif payload.get("response_format", {}).get("type") == "json_schema":
         content = json.dumps({"echo": last[:50]})
     else:
         content = f"echo: {last}"
@@ -105,9 +110,10 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(latency: float = 0.0, retry_after: str = "0"):
-    """Start the server on a free loopback port in a background thread; yields (base_url, state)."""
-    state = ServerState(latency=latency, retry_after=retry_after)
+def serve_in_thread(latency: float = 0.0, retry_after: str = "0", responder: Callable | None = None):
+    """Start the server on a free loopback port in a background thread; yields (base_url, state).
+    ``responder(messages, payload) -> str`` makes it a scripted model instead of an echo."""
+    state = ServerState(latency=latency, retry_after=retry_after, responder=responder)
     port = free_port()
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app(state), handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0)

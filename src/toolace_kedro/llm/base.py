@@ -233,6 +233,16 @@ class LLMClient(ABC):
                 raise LLMBatchError(results, failures)
         return results
 
+    def try_chat_batch(self, conversations: list[list[dict[str, Any]]], **kwargs: Any
+                       ) -> tuple[list[str | None], dict[int, str]]:
+        """Like :meth:`chat_batch` but never raises for failed requests: returns
+        ``(results, failures)`` with ``failures`` mapping the index of each failed request to
+        its reason (``http_500``, ``timeout``, ``schema_invalid``, ...)."""
+        try:
+            return self.chat_batch(conversations, errors="raise", **kwargs), {}
+        except LLMBatchError as exc:
+            return exc.results, exc.failures
+
     def chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         """One conversation; raises on failure."""
         return self.chat_batch([messages], **kwargs)[0]  # type: ignore[return-value]

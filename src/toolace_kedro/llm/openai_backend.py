@@ -42,7 +42,9 @@ class OpenAIClient(LLMClient):
         self.__api_key = resolve_api_key(config.api_key_env, config.credentials)
 
     def fingerprint(self) -> str:
-        return f"{self.config.base_url}|{self.config.model}"
+        """The served model's name: a resume against the same model behind another address (a
+        restarted server, another replica) still hits the cache."""
+        return self.config.model
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIClient(base_url={self.config.base_url!r}, model={self.config.model!r})"

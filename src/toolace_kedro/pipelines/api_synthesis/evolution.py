@@ -1,0 +1,233 @@
+"""Evolution: new APIs from (sampled subtree + an example from the buffer + a diversity indicator).
+
+The LLM writes a compact *API draft* under a JSON-schema grammar -- name, description, a list of
+parameters (type, required, enum/format/bounds, array item type, fields of nested objects) and
+the returned fields -- and :func:`draft_to_api` turns it into a full JSON-Schema API definition.
+The compact form costs a third of the tokens of raw JSON Schema, which matters on a CPU; nested
+types (arrays of objects, objects with fields, arrays of scalars) are expressible.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import Counter
+from typing import Any
+
+from toolace_kedro.llm import LLMClient
+from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
+from toolace_kedro.pipelines.api_synthesis.filtering import PoolFilter
+
+logger = logging.getLogger(__name__)
+
+SCALARS = ["string", "integer", "number", "boolean"]
+#: The parameter types a draft may use: scalars, string formats, arrays and objects.
+PARAM_TYPES = SCALARS + ["date", "date-time", "email", "array<string>", "array<integer>", "array<number>",
+                         "array<object>", "object"]
+_FORMATS = {"date": "date", "date-time": "date-time", "email": "email"}
+_SNAKE = "^[a-z][a-z0-9]{1,14}(_[a-z0-9]{1,14}){0,3}$"
+_FUNC_NAME = "^[a-z][a-z0-9]{1,14}(_[a-z0-9]{1,14}){1,4}$"
+_FIELD = "^[a-z][a-z0-9]{1,14}(_[a-z0-9]{1,14}){0,2}:(string|integer|number|boolean|array)$"
+
+DIVERSITY_INDICATORS = {
+    "add_functionality": "Make the new API do more than the example: add a related capability.",
+    "add_parameters": "Give the new API more parameters than the example, some of them optional.",
+    "add_constraints": "Constrain the parameter values: use choices, a date type, or a numeric range.",
+    "mutate_parameter_types": "Use richer parameter types: an array of values, or an object with fields.",
+    "update_returns": "Return more detailed results: several named fields of different types.",
+}
+
+
+def draft_schema(max_parameters: int) -> dict[str, Any]:
+    """Grammar of a compact API draft. Nested fields and returned fields are ``name:type``
+    strings; ``choices`` make an enum, ``range`` numeric bounds."""
+    field_list = {"type": "array", "items": {"type": "string", "pattern": _FIELD}, "minItems": 1, "maxItems": 3}
+    param = {"type": "object", "properties": {
+        "name": {"type": "string", "pattern": _SNAKE},
+        "type": {"type": "string", "enum": PARAM_TYPES},
+        "description": {"type": "string", "maxLength": 32},
+        "required": {"type": "boolean"},
+        "fields": field_list,
+        "choices": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9 _-]{0,15}$"},
+                    "minItems": 2, "maxItems": 3},
+        "range": {"type": "array", "items": {"type": "integer", "minimum": -100000, "maximum": 100000},
+                  "minItems": 2, "maxItems": 2}},
+        "required": ["name", "type", "description", "required"]}
+    return {"type": "object", "properties": {
+        "name": {"type": "string", "pattern": _FUNC_NAME},
+        "description": {"type": "string", "minLength": 10, "maxLength": 64},
+        "parameters": {"type": "array", "items": param, "minItems": 1, "maxItems": max_parameters},
+        "returns": field_list},
+        "required": ["name", "description", "parameters", "returns"]}
+
+
+class DraftError(ValueError):
+    """A draft that cannot become a consistent API definition; the message is the reject reason."""
+
+
+def _fields_schema(fields: list[str], repairs: list[str]) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for field in fields:
+        name, kind = field.split(":")
+        if name in props:
+            repairs.append(f"dropped repeated field {name}")
+            continue
+        props[name] = {"type": kind, "items": {"type": "string"}} if kind == "array" else {"type": kind}
+    return {"type": "object", "properties": props}
+
+
+def _param_schema(p: dict[str, Any], repairs: list[str]) -> dict[str, Any]:
+    kind = p["type"]
+    if kind in _FORMATS:
+        schema: dict[str, Any] = {"type": "string", "format": _FORMATS[kind]}
+    elif kind.startswith("array<"):
+        item = kind[6:-1]
+        schema = {"type": "array", "items": _fields_schema(p["fields"], repairs) if item == "object" and p.get("fields")
+                  else {"type": item}}
+    elif kind == "object":
+        schema = _fields_schema(p["fields"], repairs) if p.get("fields") else {"type": "object"}
+    else:
+        schema = {"type": kind}
+    schema["description"] = p["description"]
+    if kind == "string" and p.get("choices"):
+        schema["enum"] = list(dict.fromkeys(p["choices"]))
+    if kind in ("integer", "number") and p.get("range"):
+        low, high = p["range"]
+        if low > high:
+            raise DraftError(f"draft.inverted_range: {p['name']} {low} > {high}")
+        schema.update(minimum=low, maximum=high)
+    return schema
+
+
+def draft_to_api(draft: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Compact draft → (API definition, repairs). A repeated parameter or field name (small models
+    loop) keeps its first occurrence and is listed in ``repairs``; contradictions raise
+    :class:`DraftError`."""
+    repairs: list[str] = []
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for p in draft["parameters"]:
+        if p["name"] in props:
+            repairs.append(f"dropped repeated parameter {p['name']}")
+            continue
+        props[p["name"]] = _param_schema(p, repairs)
+        if p["required"]:
+            required.append(p["name"])
+    api = {"name": draft["name"], "description": draft["description"],
+           "parameters": {"type": "object", "properties": props, "required": required},
+           "returns": _fields_schema(draft["returns"], repairs)}
+    return api, repairs
+
+
+def api_to_draft(api: dict[str, Any]) -> dict[str, Any]:
+    """API definition → compact draft, to show buffer examples in the form the LLM writes.
+    Lossy where the draft form is smaller (patterns, nested depth beyond one level)."""
+    required = set(api["parameters"].get("required", []))
+    params = []
+    for name, schema in api["parameters"].get("properties", {}).items():
+        kind = schema.get("type", "string")
+        p: dict[str, Any] = {"name": name, "type": kind, "description": schema.get("description", "")[:32],
+                             "required": name in required}
+        if kind == "string" and schema.get("format") in _FORMATS:
+            p["type"] = schema["format"]
+        elif kind == "array":
+            items = schema.get("items") or {}
+            p["type"] = f"array<{items.get('type', 'string')}>"
+            if items.get("properties"):
+                p["fields"] = _draft_fields(items["properties"])
+        elif kind == "object" and schema.get("properties"):
+            p["fields"] = _draft_fields(schema["properties"])
+        if schema.get("enum"):
+            p["choices"] = [str(v) for v in schema["enum"]]
+        if "minimum" in schema and "maximum" in schema:
+            p["range"] = [schema["minimum"], schema["maximum"]]
+        params.append(p)
+    returns = _draft_fields((api.get("returns") or {}).get("properties", {})) or ["result:string"]
+    return {"name": api["name"], "description": api["description"], "parameters": params, "returns": returns}
+
+
+def _draft_fields(properties: dict[str, Any]) -> list[str]:
+    return [f"{k}:{v.get('type') if v.get('type') in SCALARS + ['array'] else 'string'}" for k, v in properties.items()]
+
+
+def _task(functions: list[str], domain: str, indicator: str) -> str:
+    return f"Domain: {domain}\nFunctionalities: {'; '.join(functions)}\n{DIVERSITY_INDICATORS[indicator]}"
+
+
+def evolution_prompt(functions: list[str], domain: str, example: dict[str, Any], indicator: str) -> list[dict]:
+    """The example is shown as a worked answer (its own functionalities → its draft), then the
+    new functionalities are asked for: small models follow the pattern instead of copying."""
+    example_functions = (example.get("source") or {}).get("functions") or [example["description"]]
+    example_domain = (example.get("domain") or "General").replace("/", " > ")
+    return [
+        {"role": "system", "content": "You are an API designer. Write one API as JSON for the functionalities "
+                                      "given: a snake_case name, a description, typed parameters, returned fields."},
+        {"role": "user", "content": _task(example_functions, example_domain, indicator)},
+        {"role": "assistant", "content": json.dumps(api_to_draft(example))},
+        {"role": "user", "content": _task(functions, domain, indicator)},
+    ]
+
+
+def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any]
+           ) -> tuple[list[dict], list[dict], list[dict]]:
+    """Run ``n_generations`` of ``apis_per_generation`` requests each; returns
+    ``(api_pool, api_rejects, per_generation)``. Accepted APIs join the example buffer at once,
+    so later generations build on them. All randomness is seeded: a rerun sends the same
+    requests and is answered from the response cache."""
+    functions = [n for n in tree.nodes.values() if n.kind == "function"]
+    if not functions:
+        raise ValueError("the API context tree has no function nodes: speciation produced nothing usable")
+    rng = random.Random(params["seed"])
+    levels = {int(k): float(v) for k, v in params["diversity_levels"].items()}
+    indicators = list(params.get("indicators") or DIVERSITY_INDICATORS)
+    unknown = set(indicators) - set(DIVERSITY_INDICATORS)
+    if unknown:
+        raise ValueError(f"unknown diversity indicators {sorted(unknown)}; choose from {list(DIVERSITY_INDICATORS)}")
+    buffer = list(seeds)
+    pool_filter = PoolFilter(params["near_duplicate_threshold"], seeds)
+    schema = draft_schema(params["max_parameters"])
+    pool: list[dict] = []
+    rejects: list[dict] = []
+    per_generation: list[dict] = []
+    for generation in range(1, params["n_generations"] + 1):
+        jobs = []
+        for _ in range(params["apis_per_generation"]):
+            size = rng.choices(list(levels), weights=list(levels.values()))[0]
+            nodes = tree.sample_subtree(rng, size, params.get("balance_domains", True))
+            jobs.append({"nodes": nodes, "example": rng.choice(buffer), "indicator": rng.choice(indicators),
+                         "diversity_level": size, "domain": "/".join(tree.path(nodes[0])[:2])})
+        prompts = [evolution_prompt([tree.nodes[n].name for n in job["nodes"]], job["domain"].replace("/", " > "),
+                                    job["example"], job["indicator"]) for job in jobs]
+        outputs, failures = llm.try_chat_batch(prompts, json_schema=schema, max_tokens=params["max_tokens_api"])
+        accepted = Counter()
+        for i, (job, text) in enumerate(zip(jobs, outputs)):
+            source = {"tree_nodes": job["nodes"], "functions": [tree.nodes[n].name for n in job["nodes"]],
+                      "generation": generation, "example": job["example"]["name"],
+                      "indicator": job["indicator"], "diversity_level": job["diversity_level"],
+                      "documents": sorted({d for n in job["nodes"] for d in tree.nodes[n].documents})}
+            if text is None:
+                rejects.append({"reason": f"llm.{failures.get(i, 'failed')}", "source": source})
+                continue
+            draft = json.loads(text)
+            try:
+                api, repairs = draft_to_api(draft)
+            except DraftError as exc:
+                rejects.append({"reason": str(exc), "draft": draft, "source": source})
+                continue
+            if repairs:
+                source["repairs"] = repairs
+            api.update(domain=job["domain"], source=source)
+            reason = pool_filter.check(api, job["example"])
+            if reason:
+                rejects.append({"reason": reason, "api": api})
+                continue
+            pool.append(api)
+            buffer.append(api)
+            accepted[job["indicator"]] += 1
+        per_generation.append({"generation": generation, "requested": len(jobs),
+                               "accepted": sum(accepted.values()), "accepted_by_indicator": dict(accepted),
+                               "rejected": len(jobs) - sum(accepted.values()), "buffer_size": len(buffer)})
+        logger.info("generation %d: %d/%d APIs accepted, buffer %d", generation, sum(accepted.values()),
+                    len(jobs), len(buffer))
+    return pool, rejects, per_generation

@@ -1,0 +1,67 @@
+"""Nodes of the ``api_synthesis`` pipeline (ToolACE's Tool Self-evolution Synthesis)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from toolace_kedro.llm import build_llm
+from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
+from toolace_kedro.pipelines.api_synthesis.documents import clean_documents
+from toolace_kedro.pipelines.api_synthesis.evolution import evolve
+from toolace_kedro.pipelines.api_synthesis.report import bar_chart, pool_statistics
+from toolace_kedro.pipelines.api_synthesis.speciation import speciate
+from toolace_kedro.toolcalls import normalize_api
+from toolace_kedro.tracking import metrics_history
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_documents(raw_documents: Any, params: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
+    """Keep usable raw documents (empty, binary and oversized ones are skipped and counted)."""
+    return clean_documents(raw_documents, params["documents"])
+
+
+def build_context_tree(documents: list[dict], llm_config: dict[str, Any], params: dict[str, Any]
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Speciation: the API context tree (domains → sub-domains → functionalities → ...)."""
+    llm = build_llm(llm_config)
+    tree, counts = speciate(documents, llm, params["speciation"])
+    return tree.to_dict(), {**counts, "llm": llm.usage.as_dict()}
+
+
+def evolve_api_pool(tree: dict[str, Any], seed_apis: list[dict], llm_config: dict[str, Any],
+                    params: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
+    """Adaptation + evolution + filtering: the API pool, its rejects, and per-generation counts."""
+    seeds = [normalize_api(api) for api in seed_apis]
+    llm = build_llm(llm_config)
+    pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, params["evolution"])
+    return pool, rejects, {"generations": per_generation, "llm": llm.usage.as_dict()}
+
+
+def summarise_api_pool(api_pool: list[dict], api_rejects: list[dict], tree: dict[str, Any],
+                       documents_report: dict, speciation_report: dict, evolution_report: dict
+                       ) -> tuple[dict[str, Any], dict[str, dict]]:
+    """``api_pool_stats`` (versioned JSON) and the headline figures for MLflow."""
+    stats = pool_statistics(api_pool, api_rejects, ContextTree.from_dict(tree))
+    stats.update(documents=documents_report, speciation=speciation_report, evolution=evolution_report)
+    logger.info("API pool: %d APIs over %d domains, %.0f%% nested/array, %d rejected",
+                stats["apis"], stats["domains"], 100 * stats["nested_or_array_fraction"], stats["rejected"])
+    metrics = metrics_history({
+        "apis": float(stats["apis"]),
+        "rejected": float(stats["rejected"]),
+        "domains": float(stats["domains"]),
+        "tree_nodes": float(stats["tree"]["nodes"]),
+        "tree_depth": float(stats["tree"]["depth"]),
+        "nested_or_array_fraction": float(stats["nested_or_array_fraction"]),
+        "parameters_per_api": float(stats["parameters_per_api"]),
+        "required_ratio": float(stats["required_ratio"]),
+        "documents_skipped": float(sum(documents_report["documents_skipped"].values())),
+    })
+    return stats, metrics
+
+
+def plot_api_pool(api_pool_stats: dict[str, Any]):
+    """Bar charts of APIs per domain and of parameter types."""
+    return (bar_chart(api_pool_stats["apis_per_domain"], "Synthesised APIs per domain", "APIs"),
+            bar_chart(api_pool_stats["parameter_types"], "Parameter types in the API pool", "parameters"))

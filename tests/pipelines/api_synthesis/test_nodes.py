@@ -1,0 +1,157 @@
+import json
+
+import pandas as pd
+import pytest
+
+from tests.support.fakes import ScriptedLLM
+from toolace_kedro.llm.base import Completion
+from toolace_kedro.pipelines.api_synthesis import nodes
+from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
+from toolace_kedro.pipelines.api_synthesis.evolution import DraftError, api_to_draft, draft_to_api, evolve
+from toolace_kedro.pipelines.api_synthesis.filtering import PoolFilter
+from toolace_kedro.pipelines.api_synthesis.speciation import speciate
+from toolace_kedro.toolcalls import api_problems
+
+
+def test_bad_documents_are_skipped_and_counted(synthesis_params):
+    raw = [{"id": "ok", "text": "A weather service with hourly forecasts."}, {"id": "empty", "text": "   "},
+           {"id": "bin", "text": "\x00\x01\x02\x03 binary \x04\x05\x06"}, {"id": "huge", "text": "x" * 6000},
+           {"id": "none", "text": None}, {"id": "short", "text": "hi"}, "not a record"]
+    docs, report = nodes.prepare_documents(raw, synthesis_params)
+    assert [d["id"] for d in docs] == ["ok"]
+    assert report["documents_skipped"] == {"empty": 1, "binary": 1, "too_long": 1, "not_text": 2, "too_short": 1}
+    assert "empty: empty" in report["skipped_examples"]
+
+
+def test_dataframes_and_partitions_are_accepted(synthesis_params):
+    df = pd.DataFrame({"text": ["A calendar API lets users create events."], "source": ["x"]})
+    assert len(nodes.prepare_documents(df, synthesis_params)[0]) == 1
+    parts = {"a.txt": lambda: "A news API returns top headlines by country.", "b.txt": lambda: b""}
+    docs, report = nodes.prepare_documents(parts, synthesis_params)
+    assert [d["id"] for d in docs] == ["a.txt"] and report["documents_skipped"] == {"empty": 1}
+
+
+def test_no_usable_document_is_a_clear_error(synthesis_params):
+    with pytest.raises(ValueError, match="no usable raw document"):
+        nodes.prepare_documents([{"text": ""}], synthesis_params)
+
+
+def test_context_tree_merges_and_expands(documents, scripted_llm, synthesis_params):
+    docs = documents + [{"id": "dup", "text": "Travel agency documentation, similar.", "source": "x"}]
+    tree, counts = speciate(docs, scripted_llm, synthesis_params["speciation"])
+    roots = [tree.nodes[r].name for r in tree.roots]
+    assert roots.count("Travel") == 1 and len(roots) == 6
+    travel = tree.nodes[next(r for r in tree.roots if tree.nodes[r].name == "Travel")]
+    assert travel.documents == ["d0", "dup"]
+    assert tree.max_depth() == 3 and counts["nodes_expanded"] == 6
+    expanded = [n for n in tree.nodes.values() if n.depth == 3]
+    assert all(n.documents for n in expanded), "children inherit provenance"
+    assert ContextTree.from_dict(json.loads(json.dumps(tree.to_dict()))).to_dict() == tree.to_dict()
+
+
+def test_malformed_llm_output_is_counted_not_fatal(documents, synthesis_params):
+    llm = ScriptedLLM(lambda c, p, s: Completion(error="http_500"))
+    tree, counts = speciate(documents, llm, synthesis_params["speciation"])
+    assert counts["extraction_failed"] == len(documents) and not tree.nodes
+
+
+def test_subtree_sampling_is_connected_and_sized(documents, scripted_llm, synthesis_params):
+    import random
+
+    tree, _ = speciate(documents, scripted_llm, synthesis_params["speciation"])
+    rng = random.Random(1)
+    for size in (1, 2, 3, 5):
+        chosen = tree.sample_subtree(rng, size)
+        assert len(chosen) == size and len(set(chosen)) == size
+        roots = {tree.path(n)[0] for n in chosen}
+        assert len(roots) == 1 or size > 5  # drawn from one domain while it has enough nodes
+
+
+def test_draft_conversion_round_trip_and_nested_types():
+    draft = {"name": "book_table", "description": "Book a restaurant table.", "parameters": [
+        {"name": "guests", "type": "array<object>", "description": "Guests", "required": True,
+         "fields": ["age:integer", "name:string"]},
+        {"name": "when", "type": "date", "description": "Date", "required": True},
+        {"name": "size", "type": "integer", "description": "Party size", "required": False, "range": [1, 12]},
+        {"name": "area", "type": "string", "description": "Area", "required": False, "choices": ["in", "out"]},
+        {"name": "tags", "type": "array<string>", "description": "Tags", "required": False},
+        {"name": "contact", "type": "object", "description": "Contact", "required": False, "fields": ["phone:string"]}],
+        "returns": ["booking_id:string", "seats:array"]}
+    api, repairs = draft_to_api(draft)
+    assert api_problems(api) == [] and repairs == []
+    props = api["parameters"]["properties"]
+    assert props["guests"]["items"]["properties"] == {"age": {"type": "integer"}, "name": {"type": "string"}}
+    assert props["when"] == {"type": "string", "format": "date", "description": "Date"}
+    assert props["size"] == {"type": "integer", "description": "Party size", "minimum": 1, "maximum": 12}
+    assert props["area"]["enum"] == ["in", "out"] and props["tags"]["items"] == {"type": "string"}
+    assert props["contact"]["properties"] == {"phone": {"type": "string"}}
+    assert api["parameters"]["required"] == ["guests", "when"]
+    assert api["returns"]["properties"]["seats"] == {"type": "array", "items": {"type": "string"}}
+    assert draft_to_api(api_to_draft(api))[0] == api
+
+
+def test_repeated_names_are_dropped_and_recorded():
+    param = {"name": "city", "type": "string", "description": "City", "required": True}
+    api, repairs = draft_to_api({"name": "x_y", "description": "d", "parameters": [param, param],
+                                 "returns": ["a:string", "a:integer"]})
+    assert list(api["parameters"]["properties"]) == ["city"] and api["parameters"]["required"] == ["city"]
+    assert repairs == ["dropped repeated parameter city", "dropped repeated field a"]
+
+
+def test_contradictory_drafts_are_rejected():
+    with pytest.raises(DraftError, match="inverted_range"):
+        draft_to_api({"name": "x_y", "description": "d", "returns": ["a:string"], "parameters": [
+            {"name": "a", "type": "number", "description": "", "required": True, "range": [5, 1]}]})
+
+
+def test_pool_filter_reasons(flight_api):
+    f = PoolFilter(0.75, [flight_api])
+    same = json.loads(json.dumps(flight_api))
+    assert f.check(same).startswith("duplicate.exact")
+    renamed = {**same, "name": "search_flights"}
+    renamed["parameters"] = {"type": "object", "properties": {}}
+    assert f.check(renamed).startswith("duplicate.name")
+    near = {**same, "name": "search_flights_now", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}
+    assert f.check(near).startswith("duplicate.near")
+    assert f.check({**near, "name": "x", "description": ""}).startswith("api.missing_field")
+    fresh = {"name": "get_air_quality", "description": "Air quality index for a city.", "domain": "Weather",
+             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    assert f.check(fresh) is None and f.check(fresh).startswith("duplicate")
+
+
+def test_evolution_grows_the_buffer_and_records_provenance(documents, scripted_llm, synthesis_params, flight_api):
+    tree, _ = speciate(documents, scripted_llm, synthesis_params["speciation"])
+    pool, rejects, per_gen = evolve(tree, [flight_api], scripted_llm, synthesis_params["evolution"])
+    assert len(pool) + len(rejects) == 12 and pool
+    assert [g["generation"] for g in per_gen] == [1, 2]
+    assert per_gen[1]["buffer_size"] == 1 + len(pool)
+    for api in pool:
+        assert api_problems(api) == []
+        src = api["source"]
+        assert src["generation"] in (1, 2) and src["tree_nodes"] and src["documents"] and src["indicator"]
+        assert "/" in api["domain"]
+    assert all("reason" in r for r in rejects)
+    # a rerun with the same seed sends exactly the same requests
+    again = ScriptedLLM(scripted_llm.respond)
+    evolve(tree, [flight_api], again, synthesis_params["evolution"])
+    assert again.calls == [c for c in scripted_llm.calls if c[0]["content"].startswith("You are an API designer")]
+
+
+def test_llm_failures_become_rejects_with_reason(documents, scripted_llm, synthesis_params, flight_api):
+    tree, _ = speciate(documents, scripted_llm, synthesis_params["speciation"])
+    broken = ScriptedLLM(lambda c, p, s: Completion(error="timeout"))
+    pool, rejects, _ = evolve(tree, [flight_api], broken, synthesis_params["evolution"])
+    assert pool == [] and {r["reason"] for r in rejects} == {"llm.timeout"}
+
+
+def test_summary_and_plots(documents, scripted_llm, synthesis_params, flight_api):
+    tree, counts = speciate(documents, scripted_llm, synthesis_params["speciation"])
+    pool, rejects, per_gen = evolve(tree, [flight_api], scripted_llm, synthesis_params["evolution"])
+    stats, metrics = nodes.summarise_api_pool(pool, rejects, tree.to_dict(), {"documents_skipped": {"empty": 2}},
+                                              counts, {"generations": per_gen})
+    assert stats["apis"] == len(pool) and stats["domains"] >= 2
+    assert 0 < stats["nested_or_array_fraction"] < 1
+    assert sum(stats["parameter_types"].values()) == sum(len(a["parameters"]["properties"]) for a in pool)
+    assert metrics["documents_skipped"] == {"value": 2.0, "step": 0}
+    figs = nodes.plot_api_pool(stats)
+    assert len(figs) == 2 and all(hasattr(f, "savefig") for f in figs)

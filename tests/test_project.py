@@ -1,0 +1,55 @@
+"""The Kedro project wiring: registry, catalog, credentials hook."""
+
+from pathlib import Path
+
+from kedro.framework.project import configure_project, pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from toolace_kedro.llm import credentials as creds
+from toolace_kedro.pipeline_registry import STAGES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_registry_has_the_built_stages_in_order():
+    bootstrap_project(ROOT)
+    configure_project("toolace_kedro")
+    assert "api_synthesis" in pipelines
+    built = [s for s in STAGES if s in pipelines]
+    assert set(pipelines["__default__"].nodes) == set().union(*(pipelines[s].nodes for s in built))
+
+
+def test_catalog_instantiates_and_loads_the_shipped_inputs():
+    bootstrap_project(ROOT)
+    with KedroSession.create(project_path=ROOT) as session:
+        context = session.load_context()
+        catalog = context.catalog
+        for name in ("raw_documents", "seed_apis", "api_pool", "api_context_tree", "api_pool_stats"):
+            assert name in catalog
+        assert len(catalog.load("raw_documents")) >= 20
+        params = context.params
+        assert params["llm"]["backend"] == "transformers"
+
+
+
+def test_credentials_hook_hands_keys_to_the_llm_layer():
+    from types import SimpleNamespace
+
+    from kedro.config import MissingConfigException
+
+    from toolace_kedro.hooks import CredentialsHook
+
+    class Loader(dict):
+        def __getitem__(self, key):
+            if key not in self:
+                raise MissingConfigException("no credentials")
+            return dict.__getitem__(self, key)
+
+    try:
+        CredentialsHook().after_context_created(SimpleNamespace(config_loader=Loader(credentials={"openai": {"api_key": "sk-t"}})))
+        assert creds.resolve_api_key("NO_SUCH_ENV_VAR", "openai") == "sk-t"
+        CredentialsHook().after_context_created(SimpleNamespace(config_loader=Loader()))
+        assert creds.resolve_api_key("NO_SUCH_ENV_VAR", "openai") is None
+    finally:
+        creds.register_credentials({})

@@ -98,3 +98,16 @@ def test_config_is_validated():
         build_llm({"backend": "openai", "model": "m"})
     with pytest.raises(TypeError, match="unknown sampling"):
         ScriptedLLM(lambda c, p, s: "x").chat_batch([conv("a")], top_k=3)
+
+
+def test_answers_are_cached_as_they_arrive_so_a_crash_loses_only_the_rest(tmp_path):
+    def respond(c, p, s):
+        if c[-1]["content"] == "q3":
+            raise KeyboardInterrupt  # the process is killed while answering the 4th request
+        return c[-1]["content"].upper()
+
+    with pytest.raises(KeyboardInterrupt):
+        ScriptedLLM(respond, cache_dir=str(tmp_path)).chat_batch([conv(f"q{i}") for i in range(6)])
+    resumed = ScriptedLLM(lambda c, p, s: c[-1]["content"].upper(), cache_dir=str(tmp_path))
+    assert resumed.chat_batch([conv(f"q{i}") for i in range(6)]) == [f"Q{i}" for i in range(6)]
+    assert resumed.usage.cache_hits == 3 and [c[-1]["content"] for c in resumed.calls] == ["q3", "q4", "q5"]

@@ -17,10 +17,8 @@ class ScriptedLLM(LLMClient):
         self.respond = respond
         self.calls: list[list[dict[str, Any]]] = []
 
-    def _generate(self, conversations, sampling, json_schema):
-        out = []
-        for conv, params in zip(conversations, sampling):
+    def _generate(self, conversations, sampling, json_schema, on_result):
+        for i, (conv, params) in enumerate(zip(conversations, sampling)):
             self.calls.append(conv)
             answer = self.respond(conv, params, json_schema)
-            out.append(answer if isinstance(answer, Completion) else Completion(text=answer, completion_tokens=1))
-        return out
+            on_result(i, answer if isinstance(answer, Completion) else Completion(text=answer, completion_tokens=1))

@@ -27,7 +27,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
@@ -140,9 +140,11 @@ class LLMClient(ABC):
     @abstractmethod
     def _generate(
         self, conversations: list[list[dict[str, Any]]], sampling: list[dict[str, Any]],
-        json_schema: dict[str, Any] | None,
-    ) -> list[Completion]:
-        """Answer every conversation (with its own sampling dict); never raise per request."""
+        json_schema: dict[str, Any] | None, on_result: Callable[[int, Completion], None],
+    ) -> None:
+        """Answer every conversation (with its own sampling dict), calling ``on_result(index,
+        completion)`` once per conversation as soon as its answer is in, so a crash or a kill
+        loses only the answers still in flight; never raise for one request's failure."""
 
     def fingerprint(self) -> str:
         """Identity of the model behind this client (part of every cache key)."""
@@ -200,27 +202,34 @@ class LLMClient(ABC):
                     seed = samplings[i].get("seed")
                     samplings[i]["seed"] = (seed or 0) + 1000 * attempt
                 logger.info("re-asking %d requests whose output broke the JSON schema", len(todo))
-            done = self._generate([conversations[i] for i in todo], [samplings[i] for i in todo], json_schema)
-            retry = []
-            for i, comp in zip(todo, done):
+            retry: list[int] = []
+            cut: list[int] = []  # retried with twice the tokens (applied after the call)
+
+            def receive(position: int, comp: Completion, todo: list[int] = todo, retry: list[int] = retry,
+                        cut: list[int] = cut) -> None:
+                """Account, validate and cache one response as soon as the backend has it."""
+                i = todo[position]
                 self.usage.requests += 1
                 self.usage.prompt_tokens += comp.prompt_tokens
                 self.usage.completion_tokens += comp.completion_tokens
                 if comp.error is None and validator is not None:
-                    problem, canonical = _schema_problem(validator, comp.text or "")
-                    comp.text = canonical
+                    problem, comp.text = _schema_problem(validator, comp.text or "")
                     if problem:
                         if comp.truncated:
-                            samplings[i]["max_tokens"] *= 2
+                            cut.append(i)
                         comp = Completion(error="schema_invalid", detail=problem)
                         retry.append(i)
                 if comp.error is not None:
                     failures[i] = comp.error
-                    continue
+                    return
                 failures.pop(i, None)
                 results[i] = comp.text
                 if self.cache is not None:
                     self.cache.put(keys[i], comp.text or "", comp.prompt_tokens, comp.completion_tokens)
+
+            self._generate([conversations[i] for i in todo], [samplings[i] for i in todo], json_schema, receive)
+            for i in cut:
+                samplings[i]["max_tokens"] *= 2
             self.usage.retries.update({"schema_invalid": len(retry)} if retry else {})
             todo = retry
 

@@ -77,7 +77,7 @@ class TransformersClient(LLMClient):
         return self._grammars[key]
 
     # ------------------------------------------------------------------ generation
-    def _generate(self, conversations, sampling, json_schema):
+    def _generate(self, conversations, sampling, json_schema, on_result):
         import torch
         from tqdm.auto import tqdm
 
@@ -86,7 +86,6 @@ class TransformersClient(LLMClient):
         lengths = [len(tok(p, add_special_tokens=False).input_ids) for p in prompts]
         # batches share sampling settings: group by them, then by length
         order = sorted(range(len(prompts)), key=lambda i: (json.dumps(sampling[i], sort_keys=True), -lengths[i]))
-        out: list[Completion] = [Completion(error="not_run")] * len(prompts)
         compiled = self._compiled(json_schema) if json_schema is not None else None
         size = self.config.batch_size
         batches = []
@@ -97,7 +96,7 @@ class TransformersClient(LLMClient):
                 batches.append([i])
         bar = tqdm(total=len(prompts), desc="generate", unit="req", disable=not self.config.progress, leave=False)
         for batch in batches:
-            params = sampling[batch[0]]
+            params = dict(sampling[batch[0]])
             enc = tok([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = {k: v.to(self.model.device) for k, v in enc.items()}
             kwargs: dict[str, Any] = {"max_new_tokens": params["max_tokens"], "pad_token_id": tok.pad_token_id}
@@ -119,7 +118,7 @@ class TransformersClient(LLMClient):
             except (RuntimeError, ValueError) as exc:  # e.g. out of memory: report, keep the run alive
                 logger.exception("generation failed for a batch of %d", len(batch))
                 for i in batch:
-                    out[i] = Completion(error="generation_error", detail=str(exc)[:200])
+                    on_result(i, Completion(error="generation_error", detail=str(exc)[:200]))
                 bar.update(len(batch))
                 continue
             new_tokens = generated[:, enc["input_ids"].shape[1]:]
@@ -127,11 +126,10 @@ class TransformersClient(LLMClient):
                 ids = new_tokens[row].tolist()
                 n = _content_length(ids, {tok.eos_token_id, tok.pad_token_id})
                 text = tok.decode(ids[:n], skip_special_tokens=True)
-                out[i] = Completion(text=text.strip(), prompt_tokens=lengths[i], completion_tokens=n,
-                                    truncated=n >= params["max_tokens"])
+                on_result(i, Completion(text=text.strip(), prompt_tokens=lengths[i], completion_tokens=n,
+                                        truncated=n >= params["max_tokens"]))
             bar.update(len(batch))
         bar.close()
-        return out
 
 
 def _content_length(ids: list[int], stop_ids: set[int]) -> int:

@@ -111,3 +111,19 @@ def test_answers_are_cached_as_they_arrive_so_a_crash_loses_only_the_rest(tmp_pa
     resumed = ScriptedLLM(lambda c, p, s: c[-1]["content"].upper(), cache_dir=str(tmp_path))
     assert resumed.chat_batch([conv(f"q{i}") for i in range(6)]) == [f"Q{i}" for i in range(6)]
     assert resumed.usage.cache_hits == 3 and [c[-1]["content"] for c in resumed.calls] == ["q3", "q4", "q5"]
+
+
+def test_one_schema_per_conversation():
+    other = {"type": "object", "properties": {"s": {"type": "string"}}, "required": ["s"]}
+    seen = []
+
+    def respond(c, p, s):
+        seen.append(s)
+        return json.dumps({"n": 1}) if s == SCHEMA else (json.dumps({"s": "x"}) if s == other else "free text")
+
+    llm = ScriptedLLM(respond)
+    assert llm.chat_batch([conv("a"), conv("b"), conv("c")], json_schema=[SCHEMA, other, None]) == [
+        '{"n": 1}', '{"s": "x"}', "free text"]
+    assert seen == [SCHEMA, other, None]
+    with pytest.raises(ValueError, match="2 schemas for 3"):
+        llm.chat_batch([conv("a")] * 3, json_schema=[SCHEMA, None])

@@ -67,3 +67,14 @@ def test_embedded_model_structured_output_always_validates():
     assert all(o is not None for o in out), llm.usage.as_dict()
     for text in out:
         jsonschema.validate(json.loads(text), API_SCHEMA)
+
+
+def test_mixed_schemas_in_one_call(tiny_model_dir):
+    llm = build_llm({"model": tiny_model_dir, "batch_size": 4, "max_tokens": 40, "progress": False,
+                     "max_string_length": 8, "max_array_items": 2})
+    small = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    prompts = [[{"role": "user", "content": f"q{i}"}] for i in range(4)]
+    out = llm.chat_batch(prompts, json_schema=[small, API_SCHEMA, None, small])
+    assert set(json.loads(out[0])) == {"ok"} and set(json.loads(out[3])) == {"ok"}
+    jsonschema.validate(json.loads(out[1]), API_SCHEMA)
+    assert isinstance(out[2], str)

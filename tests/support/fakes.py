@@ -17,8 +17,8 @@ class ScriptedLLM(LLMClient):
         self.respond = respond
         self.calls: list[list[dict[str, Any]]] = []
 
-    def _generate(self, conversations, sampling, json_schema, on_result):
-        for i, (conv, params) in enumerate(zip(conversations, sampling)):
+    def _generate(self, conversations, sampling, schemas, on_result):
+        for i, (conv, params, schema) in enumerate(zip(conversations, sampling, schemas)):
             self.calls.append(conv)
-            answer = self.respond(conv, params, json_schema)
+            answer = self.respond(conv, params, schema)
             on_result(i, answer if isinstance(answer, Completion) else Completion(text=answer, completion_tokens=1))

@@ -140,9 +140,9 @@ class LLMClient(ABC):
     @abstractmethod
     def _generate(
         self, conversations: list[list[dict[str, Any]]], sampling: list[dict[str, Any]],
-        json_schema: dict[str, Any] | None, on_result: Callable[[int, Completion], None],
+        schemas: list[dict[str, Any] | None], on_result: Callable[[int, Completion], None],
     ) -> None:
-        """Answer every conversation (with its own sampling dict), calling ``on_result(index,
+        """Answer every conversation (with its own sampling dict and JSON schema or None), calling ``on_result(index,
         completion)`` once per conversation as soon as its answer is in, so a crash or a kill
         loses only the answers still in flight; never raise for one request's failure."""
 
@@ -159,21 +159,32 @@ class LLMClient(ABC):
         self,
         conversations: list[list[dict[str, Any]]],
         *,
-        json_schema: dict[str, Any] | None = None,
+        json_schema: dict[str, Any] | list[dict[str, Any] | None] | None = None,
         errors: Literal["raise", "skip"] = "raise",
         **sampling: Any,
     ) -> list[str | None]:
+        """Answer each conversation; ``json_schema`` is one schema for all, or a list with one
+        schema (or None) per conversation."""
         unknown = set(sampling) - set(SAMPLING_KEYS)
         if unknown:
             raise TypeError(f"unknown sampling options {sorted(unknown)}; allowed: {SAMPLING_KEYS}")
         base = {k: getattr(self.config, k) for k in SAMPLING_KEYS}
         base.update({k: v for k, v in sampling.items() if v is not None or k in ("seed", "stop")})
-        validator = _schema_validator(json_schema) if json_schema is not None else None
+        schemas = list(json_schema) if isinstance(json_schema, list) else [json_schema] * len(conversations)
+        if len(schemas) != len(conversations):
+            raise ValueError(f"{len(schemas)} schemas for {len(conversations)} conversations")
+        validators: dict[str, jsonschema.Validator] = {}
+        for schema in schemas:
+            if schema is not None:
+                key = json.dumps(schema, sort_keys=True)
+                if key not in validators:
+                    validators[key] = _schema_validator(schema)
+        row_validator = [validators[json.dumps(x, sort_keys=True)] if x is not None else None for x in schemas]
 
         seen: Counter = Counter()
         keys, samplings = [], []
-        for conv in conversations:
-            ident = json.dumps(conv, sort_keys=True, ensure_ascii=False)
+        for conv, schema in zip(conversations, schemas):
+            ident = json.dumps([conv, schema], sort_keys=True, ensure_ascii=False)
             occurrence = seen[ident]
             seen[ident] += 1
             req_sampling = dict(base)
@@ -182,7 +193,7 @@ class LLMClient(ABC):
             samplings.append(req_sampling)
             keys.append(request_key({
                 "backend": self.backend, "model": self.fingerprint(), "messages": conv,
-                "sampling": base, "schema": json_schema, "occurrence": occurrence,
+                "sampling": base, "schema": schema, "occurrence": occurrence,
             }))
 
         results: list[str | None] = [None] * len(conversations)
@@ -194,7 +205,7 @@ class LLMClient(ABC):
 
         todo = [i for i, r in enumerate(results) if r is None]
         failures: dict[int, str] = {}
-        for attempt in range(self.config.schema_retries + 1 if validator else 1):
+        for attempt in range(self.config.schema_retries + 1 if validators else 1):
             if not todo:
                 break
             if attempt:
@@ -212,8 +223,8 @@ class LLMClient(ABC):
                 self.usage.requests += 1
                 self.usage.prompt_tokens += comp.prompt_tokens
                 self.usage.completion_tokens += comp.completion_tokens
-                if comp.error is None and validator is not None:
-                    problem, comp.text = _schema_problem(validator, comp.text or "")
+                if comp.error is None and row_validator[i] is not None:
+                    problem, comp.text = _schema_problem(row_validator[i], comp.text or "")
                     if problem:
                         if comp.truncated:
                             cut.append(i)
@@ -227,7 +238,8 @@ class LLMClient(ABC):
                 if self.cache is not None:
                     self.cache.put(keys[i], comp.text or "", comp.prompt_tokens, comp.completion_tokens)
 
-            self._generate([conversations[i] for i in todo], [samplings[i] for i in todo], json_schema, receive)
+            self._generate([conversations[i] for i in todo], [samplings[i] for i in todo],
+                           [schemas[i] for i in todo], receive)
             for i in cut:
                 samplings[i]["max_tokens"] *= 2
             self.usage.retries.update({"schema_invalid": len(retry)} if retry else {})

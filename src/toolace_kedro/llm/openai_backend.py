@@ -49,8 +49,8 @@ class OpenAIClient(LLMClient):
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
 
-    def _generate(self, conversations, sampling, json_schema, on_result):
-        coro = self._run_all(conversations, sampling, json_schema, on_result)
+    def _generate(self, conversations, sampling, schemas, on_result):
+        coro = self._run_all(conversations, sampling, schemas, on_result)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -79,7 +79,7 @@ class OpenAIClient(LLMClient):
         payload.update(self.config.extra_body)
         return payload
 
-    async def _run_all(self, conversations, sampling, json_schema, on_result) -> None:
+    async def _run_all(self, conversations, sampling, schemas, on_result) -> None:
         from tqdm.auto import tqdm
 
         headers = {"Content-Type": "application/json"}
@@ -90,11 +90,11 @@ class OpenAIClient(LLMClient):
         bar = tqdm(total=len(conversations), desc="requests", unit="req", disable=not self.config.progress, leave=False)
         async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
 
-            async def one(index, messages, params):
-                on_result(index, await self._request(session, limit, self._payload(messages, params, json_schema)))
+            async def one(index, messages, params, schema):
+                on_result(index, await self._request(session, limit, self._payload(messages, params, schema)))
                 bar.update(1)
 
-            await asyncio.gather(*(one(i, m, p) for i, (m, p) in enumerate(zip(conversations, sampling))))
+            await asyncio.gather(*(one(i, m, p, x) for i, (m, p, x) in enumerate(zip(conversations, sampling, schemas))))
         bar.close()
 
     async def _request(self, session: aiohttp.ClientSession, limit: asyncio.Semaphore, payload: dict) -> Completion:

@@ -77,20 +77,22 @@ class TransformersClient(LLMClient):
         return self._grammars[key]
 
     # ------------------------------------------------------------------ generation
-    def _generate(self, conversations, sampling, json_schema, on_result):
+    def _generate(self, conversations, sampling, schemas, on_result):
         import torch
         from tqdm.auto import tqdm
 
         tok = self.tokenizer
         prompts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
         lengths = [len(tok(p, add_special_tokens=False).input_ids) for p in prompts]
-        # batches share sampling settings: group by them, then by length
-        order = sorted(range(len(prompts)), key=lambda i: (json.dumps(sampling[i], sort_keys=True), -lengths[i]))
-        compiled = self._compiled(json_schema) if json_schema is not None else None
+        # a batch shares sampling settings and is constrained or not as a whole: group by those,
+        # then by length
+        group = [json.dumps([sampling[i], schemas[i] is None], sort_keys=True) for i in range(len(prompts))]
+        order = sorted(range(len(prompts)), key=lambda i: (group[i], -lengths[i]))
+        compiled = [self._compiled(x) if x is not None else None for x in schemas]
         size = self.config.batch_size
         batches = []
         for i in order:
-            if batches and len(batches[-1]) < size and sampling[batches[-1][0]] == sampling[i]:
+            if batches and len(batches[-1]) < size and group[batches[-1][0]] == group[i]:
                 batches[-1].append(i)
             else:
                 batches.append([i])
@@ -106,10 +108,10 @@ class TransformersClient(LLMClient):
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             if params.get("stop"):
                 kwargs.update(stop_strings=params["stop"], tokenizer=tok)
-            if compiled is not None:
+            if compiled[batch[0]] is not None:
                 import xgrammar as xgr
 
-                kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor([compiled] * len(batch))]
+                kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor([compiled[i] for i in batch])]
             if params.get("seed") is not None:
                 torch.manual_seed(params["seed"])
             try:

@@ -155,3 +155,17 @@ def test_summary_and_plots(documents, scripted_llm, synthesis_params, flight_api
     assert metrics["documents_skipped"] == {"value": 2.0, "step": 0}
     figs = nodes.plot_api_pool(stats)
     assert len(figs) == 2 and all(hasattr(f, "savefig") for f in figs)
+
+
+def test_a_folder_of_text_files_through_partitioned_dataset(tmp_path, synthesis_params):
+    from kedro_datasets.partitions import PartitionedDataset
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "weather.txt").write_text("Weather API: hourly forecasts and severe weather alerts per region.")
+    (folder / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (folder / "empty.txt").write_text("")
+    parts = PartitionedDataset(path=str(folder), dataset="text.TextDataset", filename_suffix=".txt").load()
+    docs, report = nodes.prepare_documents(parts, synthesis_params)
+    assert [d["id"] for d in docs] == ["weather"]
+    assert report["documents_skipped"] == {"unreadable": 1, "empty": 1}

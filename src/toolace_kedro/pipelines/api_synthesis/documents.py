@@ -21,7 +21,11 @@ def as_records(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, dict):
         records = []
         for partition, load in sorted(raw.items()):
-            content = load() if callable(load) else load
+            try:
+                content = load() if callable(load) else load
+            except Exception as exc:  # noqa: BLE001 -- any dataset error: skip that file, name it
+                records.append({"id": partition, "text": None, "load_error": str(exc).splitlines()[-1][:200]})
+                continue
             if isinstance(content, bytes):
                 content = content.decode("utf-8", errors="replace")
             records.append({"id": partition, "text": content, "source": partition})
@@ -33,7 +37,7 @@ def as_records(raw: Any) -> list[dict[str, Any]]:
 
 def document_problem(text: Any, min_chars: int, max_chars: int, max_control_ratio: float) -> str | None:
     """Why a document is unusable (``empty``, ``not_text``, ``binary``, ``too_short``, ``too_long``),
-    or None."""
+    or None. (A partition that cannot be read at all is ``unreadable``.)"""
     if not isinstance(text, str):
         return "not_text"
     stripped = text.strip()
@@ -57,7 +61,11 @@ def clean_documents(raw: Any, params: dict[str, Any],
     for i, record in enumerate(as_records(raw)):
         doc_id = str(record.get("id") or f"doc-{i}") if isinstance(record, dict) else f"doc-{i}"
         text = record.get("text") if isinstance(record, dict) else None
-        problem = problem_fn(text, params["min_chars"], params["max_chars"], params["max_control_ratio"])
+        if isinstance(record, dict) and record.get("load_error"):
+            problem = "unreadable"
+            logger.warning("raw document %s could not be read: %s", doc_id, record["load_error"])
+        else:
+            problem = problem_fn(text, params["min_chars"], params["max_chars"], params["max_control_ratio"])
         if problem:
             skipped[problem] += 1
             if len(examples) < 20:

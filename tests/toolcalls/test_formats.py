@@ -98,3 +98,13 @@ def test_arrow_safe_rows_survive_arrow(dialog, weather_api):
 def test_system_prompt_rejects_unknown_format(dialog):
     with pytest.raises(ValueError, match="call_format"):
         system_prompt(dialog["tools"], "xml")
+
+
+def test_training_messages_render_the_toolace_prompt_format(dialog):
+    from toolace_kedro.toolcalls import training_messages
+
+    messages = training_messages(dialog)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert messages[0]["content"] == system_prompt(dialog["tools"])
+    assert messages[2]["content"] == '[search_flights(origin="JFK", destination="LAX", date="2025-03-01")]'
+    assert json.loads(messages[3]["content"]) == dialog["messages"][2]["content"]

@@ -19,6 +19,7 @@ from toolace_kedro.toolcalls.formats import (
     to_toolace,
     to_trl,
     tools_from_system_prompt,
+    training_messages,
 )
 from toolace_kedro.toolcalls.parsing import ToolCallParseError, parse_calls, render_calls, render_calls_json
 from toolace_kedro.toolcalls.schema import (
@@ -57,4 +58,5 @@ __all__ = [
     "to_toolace",
     "to_trl",
     "tools_from_system_prompt",
+    "training_messages",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "to_toolace",
     "to_trl",
     "tools_from_system_prompt",
+    "training_messages",
 ]
 
 CALL_FORMATS = ("python", "json")
@@ -168,6 +169,15 @@ def _guess_type(messages: list[dict[str, Any]]) -> str:
     if len(call_turns) > 1:
         return "dependent"
     return "parallel" if len(call_turns[0]) > 1 else "single"
+
+
+def training_messages(sample: dict[str, Any], call_format: str = "python") -> list[dict[str, str]]:
+    """The sample as plain chat messages in the ToolACE/BFCL prompt format: a system prompt
+    listing the tools, then user / assistant / tool turns with calls written as text. This is
+    what the policy is trained on and scored with (complexity, perplexity)."""
+    row = to_toolace(sample, call_format)
+    return [{"role": "system", "content": row["system"]}] + [
+        {"role": turn["from"], "content": turn["value"]} for turn in row["conversations"]]
 
 
 # --------------------------------------------------------------------------- TRL / HF rows

@@ -26,6 +26,7 @@ SCALARS = ["string", "integer", "number", "boolean"]
 PARAM_TYPES = SCALARS + ["date", "date-time", "email", "array<string>", "array<integer>", "array<number>",
                          "array<object>", "object"]
 _FORMATS = {"date": "date", "date-time": "date-time", "email": "email"}
+_NESTED = ("object", "array<object>")
 _SNAKE = "^[a-z][a-z0-9]{1,14}(_[a-z0-9]{1,14}){0,3}$"
 _FUNC_NAME = "^[a-z][a-z0-9]{1,14}(_[a-z0-9]{1,14}){1,4}$"
 _FIELD = "^[a-z][a-z0-9]{1,14}(_[a-z0-9]{1,14}){0,2}:(string|integer|number|boolean|array)$"
@@ -41,23 +42,33 @@ DIVERSITY_INDICATORS = {
 
 def draft_schema(max_parameters: int) -> dict[str, Any]:
     """Grammar of a compact API draft. Nested fields and returned fields are ``name:type``
-    strings; ``choices`` make an enum, ``range`` numeric bounds."""
-    field_list = {"type": "array", "items": {"type": "string", "pattern": _FIELD}, "minItems": 1, "maxItems": 3}
-    param = {"type": "object", "properties": {
+    strings; ``choices`` make an enum, ``range`` numeric bounds. A parameter of type ``object``
+    or ``array<object>`` must declare its fields (a second branch of ``anyOf``), so every nested
+    type in the pool has a real item/property schema."""
+    field_list = {"type": "array", "items": {"type": "string", "pattern": _FIELD}, "minItems": 1, "maxItems": 2}
+    common = {
         "name": {"type": "string", "pattern": _SNAKE},
-        "type": {"type": "string", "enum": PARAM_TYPES},
-        "description": {"type": "string", "maxLength": 32},
+        "description": {"type": "string", "maxLength": 24},
         "required": {"type": "boolean"},
-        "fields": field_list,
+    }
+    flat = {"type": "object", "properties": {
+        "name": common["name"],
+        "type": {"type": "string", "enum": [t for t in PARAM_TYPES if t not in _NESTED]},
+        "description": common["description"], "required": common["required"],
         "choices": {"type": "array", "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9 _-]{0,15}$"},
                     "minItems": 2, "maxItems": 3},
         "range": {"type": "array", "items": {"type": "integer", "minimum": -100000, "maximum": 100000},
                   "minItems": 2, "maxItems": 2}},
         "required": ["name", "type", "description", "required"]}
+    nested = {"type": "object", "properties": {
+        "name": common["name"], "type": {"type": "string", "enum": list(_NESTED)},
+        "description": common["description"], "required": common["required"], "fields": field_list},
+        "required": ["name", "type", "description", "required", "fields"]}
     return {"type": "object", "properties": {
         "name": {"type": "string", "pattern": _FUNC_NAME},
         "description": {"type": "string", "minLength": 10, "maxLength": 64},
-        "parameters": {"type": "array", "items": param, "minItems": 1, "maxItems": max_parameters},
+        "parameters": {"type": "array", "items": {"anyOf": [flat, nested]}, "minItems": 1,
+                       "maxItems": max_parameters},
         "returns": field_list},
         "required": ["name", "description", "parameters", "returns"]}
 
@@ -127,7 +138,7 @@ def api_to_draft(api: dict[str, Any]) -> dict[str, Any]:
     params = []
     for name, schema in api["parameters"].get("properties", {}).items():
         kind = schema.get("type", "string")
-        p: dict[str, Any] = {"name": name, "type": kind, "description": schema.get("description", "")[:32],
+        p: dict[str, Any] = {"name": name, "type": kind, "description": schema.get("description", "")[:24],
                              "required": name in required}
         if kind == "string" and schema.get("format") in _FORMATS:
             p["type"] = schema["format"]
@@ -180,7 +191,10 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
         raise ValueError("the API context tree has no function nodes: speciation produced nothing usable")
     rng = random.Random(params["seed"])
     levels = {int(k): float(v) for k, v in params["diversity_levels"].items()}
-    indicators = list(params.get("indicators") or DIVERSITY_INDICATORS)
+    weights = params.get("indicators") or {name: 1.0 for name in DIVERSITY_INDICATORS}
+    if isinstance(weights, list):
+        weights = {name: 1.0 for name in weights}
+    indicators, indicator_weights = list(weights), [float(w) for w in weights.values()]
     unknown = set(indicators) - set(DIVERSITY_INDICATORS)
     if unknown:
         raise ValueError(f"unknown diversity indicators {sorted(unknown)}; choose from {list(DIVERSITY_INDICATORS)}")
@@ -195,7 +209,7 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
         for _ in range(params["apis_per_generation"]):
             size = rng.choices(list(levels), weights=list(levels.values()))[0]
             nodes = tree.sample_subtree(rng, size, params.get("balance_domains", True))
-            jobs.append({"nodes": nodes, "example": rng.choice(buffer), "indicator": rng.choice(indicators),
+            jobs.append({"nodes": nodes, "example": rng.choice(buffer), "indicator": rng.choices(indicators, weights=indicator_weights)[0],
                          "diversity_level": size, "domain": "/".join(tree.path(nodes[0])[:2])})
         prompts = [evolution_prompt([tree.nodes[n].name for n in job["nodes"]], job["domain"].replace("/", " > "),
                                     job["example"], job["indicator"]) for job in jobs]

@@ -14,6 +14,8 @@ What the base class does for every backend:
   JSON text (``json.dumps``), re-asks the invalid ones
   (``schema_retries`` times, with a new seed, and twice the ``max_tokens`` where the output was
   cut at the limit), and reports the rest as ``schema_invalid``;
+* caches every valid answer the moment the backend hands it over (``on_result``), so a killed
+  run keeps all answers it had received;
 * counts requests, cache hits, prompt/completion tokens, retries and failures by reason in
   :attr:`LLMClient.usage` for the stage statistics and MLflow;
 * with ``errors="raise"`` (default) raises :class:`LLMBatchError` after the batch if any request

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import unicodedata
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def document_problem(text: Any, min_chars: int, max_chars: int, max_control_rati
     return None
 
 
-def clean_documents(raw: Any, params: dict[str, Any],
-                    problem_fn: Callable[..., str | None] = document_problem) -> tuple[list[dict], dict[str, Any]]:
+def clean_documents(raw: Any, params: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
     """Keep usable documents; return them with a report of what was skipped and why."""
     kept, skipped = [], Counter()
     examples: list[str] = []
@@ -65,7 +64,7 @@ def clean_documents(raw: Any, params: dict[str, Any],
             problem = "unreadable"
             logger.warning("raw document %s could not be read: %s", doc_id, record["load_error"])
         else:
-            problem = problem_fn(text, params["min_chars"], params["max_chars"], params["max_control_ratio"])
+            problem = document_problem(text, params["min_chars"], params["max_chars"], params["max_control_ratio"])
         if problem:
             skipped[problem] += 1
             if len(examples) < 20:

@@ -78,3 +78,12 @@ def test_mixed_schemas_in_one_call(tiny_model_dir):
     assert set(json.loads(out[0])) == {"ok"} and set(json.loads(out[3])) == {"ok"}
     jsonschema.validate(json.loads(out[1]), API_SCHEMA)
     assert isinstance(out[2], str)
+
+
+def test_properties_are_generated_in_schema_order(tiny_model_dir):
+    llm = build_llm({"model": tiny_model_dir, "max_tokens": 40, "progress": False, "max_string_length": 6})
+    schema = {"type": "object", "properties": {"thought": {"type": "string"}, "answer": {"type": "string"},
+                                               "count": {"type": "integer"}},
+              "required": ["thought", "answer", "count"]}
+    out = llm.chat_batch([[{"role": "user", "content": "x"}]], json_schema=schema)[0]
+    assert list(json.loads(out)) == ["thought", "answer", "count"]

@@ -66,7 +66,9 @@ class TransformersClient(LLMClient):
     # ------------------------------------------------------------------ structured output
     def _compiled(self, schema: dict[str, Any]) -> Any:
         bounded = bound_schema(copy.deepcopy(schema), self.config.max_string_length, self.config.max_array_items)
-        key = json.dumps(bounded, sort_keys=True)
+        # property order matters (the model writes "thought" before "calls", "name" before
+        # "arguments"), so the grammar is compiled from the schema as given, never key-sorted
+        key = json.dumps(bounded)
         if key not in self._grammars:
             import xgrammar as xgr
 

@@ -12,7 +12,7 @@ from toolace_kedro.pipeline_registry import STAGES
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_registry_has_the_built_stages_in_order():
+def test_default_run_chains_the_built_stages():
     bootstrap_project(ROOT)
     configure_project("toolace_kedro")
     assert "api_synthesis" in pipelines

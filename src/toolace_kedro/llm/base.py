@@ -71,7 +71,9 @@ class LLMConfig(BaseModel):
     # transformers backend
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = Field(8, gt=0)
+    batch_size: int = Field(8, gt=0, description="rows decoding at once (continuous batching)")
+    prefill_dtype: str = Field("auto", description="dtype of prompt processing: auto, same, bfloat16, float32, ...")
+    prefill_tokens: int = Field(2048, gt=0, description="padded prompt tokens per prefill forward pass")
     # openai backend
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"

@@ -1,12 +1,14 @@
-"""In-process generation with transformers: batched, left-padded, JSON-constrained by xgrammar.
+"""In-process generation with transformers: continuous batching, JSON-constrained by xgrammar.
 
-Conversations are rendered with the model's chat template, sorted by length and generated in
-batches of ``batch_size`` (sorting keeps padding, and so wasted compute, small). With a JSON
-schema every row of the batch carries an xgrammar matcher compiled from the schema, so even a
-135M model can only emit JSON that parses and validates -- provided strings and arrays are
-bounded (``max_string_length``, ``max_array_items`` are added where the schema leaves them open)
-and ``max_tokens`` leaves room to close the JSON; output cut at ``max_tokens`` is reported as
-``schema_invalid`` by the base class and re-asked.
+Conversations are rendered with the model's chat template and decoded by
+:class:`~toolace_kedro.llm.continuous.ContinuousBatcher`: up to ``batch_size`` rows decode at
+once and a finished row's slot is refilled from the queue; identical prompts (n samples) are
+prefilled once; on a CPU with native bfloat16 the prompts are processed by a bfloat16 copy of
+the model (``prefill_dtype: auto``). With a JSON schema every row carries an xgrammar matcher
+compiled from the schema, so even a 135M model can only emit JSON that parses and validates --
+provided strings and arrays are bounded (``max_string_length``, ``max_array_items`` are added
+where the schema leaves them open) and ``max_tokens`` leaves room to close the JSON; output cut
+at ``max_tokens`` is reported as ``schema_invalid`` by the base class and re-asked.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class TransformersClient(LLMClient):
         self.model, self.tokenizer = load_policy(config.model, device=config.device, dtype=config.dtype)
         self._compiler = None
         self._grammars: dict[str, Any] = {}
+        self._engine = None
 
     def fingerprint(self) -> str:
         path = Path(resolve_model(self.config.model))
@@ -79,65 +82,74 @@ class TransformersClient(LLMClient):
         return self._grammars[key]
 
     # ------------------------------------------------------------------ generation
-    def _generate(self, conversations, sampling, schemas, on_result):
+    def _batcher(self):
+        if self._engine is None:
+            import torch
+
+            from toolace_kedro.llm.continuous import ContinuousBatcher
+
+            prefill = None
+            if self._prefill_dtype() is not None:
+                prefill, _ = load_policy(self.config.model, device=self.config.device, dtype=self._prefill_dtype())
+            tok = self.tokenizer
+            stops = {tok.eos_token_id, tok.pad_token_id}
+            eos = self.model.generation_config.eos_token_id
+            stops |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+            self._engine = ContinuousBatcher(self.model, {s for s in stops if s is not None}, tok.pad_token_id,
+                                             max_batch=self.config.batch_size, prefill_model=prefill,
+                                             prefill_tokens=self.config.prefill_tokens)
+            torch.set_grad_enabled(False)
+        return self._engine
+
+    def _prefill_dtype(self) -> str | None:
+        """``prefill_dtype: auto``: bfloat16 prompt processing for a float32 model on a CPU with
+        native bf16 (about 3.5x faster there; decode stays float32, which is faster per step)."""
         import torch
+
+        wanted = self.config.prefill_dtype
+        current = str(self.model.dtype).removeprefix("torch.")
+        if wanted == "auto":
+            cpu_bf16 = (self.model.device.type == "cpu" and torch.backends.mkldnn.is_available()
+                        and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+            wanted = "bfloat16" if cpu_bf16 and current == "float32" else "same"
+        return None if wanted in ("same", current) else wanted
+
+    def _generate(self, conversations, sampling, schemas, on_result):
         from tqdm.auto import tqdm
+
+        from toolace_kedro.llm.continuous import GenRequest
 
         tok = self.tokenizer
         prompts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
-        lengths = [len(tok(p, add_special_tokens=False).input_ids) for p in prompts]
-        # a batch shares sampling settings and is constrained or not as a whole: group by those,
-        # then by length
-        group = [json.dumps([sampling[i], schemas[i] is None], sort_keys=True) for i in range(len(prompts))]
-        order = sorted(range(len(prompts)), key=lambda i: (group[i], -lengths[i]))
-        compiled = [self._compiled(x) if x is not None else None for x in schemas]
-        size = self.config.batch_size
-        batches = []
-        for i in order:
-            if batches and len(batches[-1]) < size and group[batches[-1][0]] == group[i]:
-                batches[-1].append(i)
-            else:
-                batches.append([i])
+        requests = []
+        for i, prompt in enumerate(prompts):
+            params = sampling[i]
+            requests.append(GenRequest(
+                prompt_ids=tok(prompt, add_special_tokens=False).input_ids, max_tokens=params["max_tokens"],
+                temperature=params["temperature"] or 0.0, top_p=params["top_p"], seed=params.get("seed"),
+                grammar=self._compiled(schemas[i]) if schemas[i] is not None else None, stop=params.get("stop")))
         bar = tqdm(total=len(prompts), desc="generate", unit="req", disable=not self.config.progress, leave=False)
-        for batch in batches:
-            params = dict(sampling[batch[0]])
-            enc = tok([prompts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
-            enc = {k: v.to(self.model.device) for k, v in enc.items()}
-            kwargs: dict[str, Any] = {"max_new_tokens": params["max_tokens"], "pad_token_id": tok.pad_token_id}
-            if params["temperature"] and params["temperature"] > 0:
-                kwargs.update(do_sample=True, temperature=params["temperature"], top_p=params["top_p"])
-            else:
-                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            if params.get("stop"):
-                kwargs.update(stop_strings=params["stop"], tokenizer=tok)
-            if compiled[batch[0]] is not None:
-                import xgrammar as xgr
 
-                kwargs["logits_processor"] = [xgr.contrib.hf.LogitsProcessor([compiled[i] for i in batch])]
-            if params.get("seed") is not None:
-                torch.manual_seed(params["seed"])
-            try:
-                with torch.inference_mode():
-                    generated = self.model.generate(**enc, **kwargs)
-            except (RuntimeError, ValueError) as exc:  # e.g. out of memory: report, keep the run alive
-                logger.exception("generation failed for a batch of %d", len(batch))
-                for i in batch:
-                    on_result(i, Completion(error="generation_error", detail=str(exc)[:200]))
-                bar.update(len(batch))
-                continue
-            new_tokens = generated[:, enc["input_ids"].shape[1]:]
-            for row, i in enumerate(batch):
-                ids = new_tokens[row].tolist()
-                n = _content_length(ids, {tok.eos_token_id, tok.pad_token_id})
-                text = tok.decode(ids[:n], skip_special_tokens=True)
-                on_result(i, Completion(text=text.strip(), prompt_tokens=lengths[i], completion_tokens=n,
-                                        truncated=n >= params["max_tokens"]))
-            bar.update(len(batch))
-        bar.close()
+        reported: set[int] = set()
+
+        def done(i: int, ids: list[int], truncated: bool) -> None:
+            reported.add(i)
+            text = tok.decode(ids, skip_special_tokens=True)
+            for stop in sampling[i].get("stop") or []:
+                if stop in text:
+                    text, truncated = text[: text.index(stop)], False
+            on_result(i, Completion(text=text.strip(), prompt_tokens=len(requests[i].prompt_ids),
+                                    completion_tokens=len(ids), truncated=truncated))
+
+        engine = self._batcher()
+        try:
+            engine.run(requests, done, decode_text=lambda ids: tok.decode(ids, skip_special_tokens=True),
+                       progress=bar.update)
+        except (RuntimeError, ValueError) as exc:  # e.g. out of memory: report, keep the run alive
+            logger.exception("generation failed")
+            for i in sorted(set(range(len(requests))) - reported):
+                on_result(i, Completion(error="generation_error", detail=str(exc)[:200]))
+        finally:
+            bar.close()
 
 
-def _content_length(ids: list[int], stop_ids: set[int]) -> int:
-    for n, token in enumerate(ids):
-        if token in stop_ids:
-            return n
-    return len(ids)

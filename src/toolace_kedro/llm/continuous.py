@@ -1,0 +1,312 @@
+"""Continuous batching for in-process generation, with a grammar per row.
+
+``transformers``' ``generate`` runs a static batch until its longest row is done: on a CPU, where
+one decode step of 16 rows costs ~2.5x a step of one row, rows that finished early keep costing
+until the last one ends, and every request re-reads its whole prompt. This decoder keeps up to
+``max_batch`` rows decoding and refills freed slots from the queue as rows finish:
+
+* **prefill** of newly admitted prompts runs in sub-batches (left-padded, explicit positions,
+  logits of the last position only), optionally on a second copy of the model in another dtype
+  (bfloat16 prompt processing is ~3.5x faster than float32 on CPUs with AVX512-BF16, while
+  float32 stays faster for one-token decode steps); identical prompts (the n samples of
+  self-consistency) are prefilled once and their cache rows copied;
+* **decode** runs one token for every active row per step, with the KV cache kept in
+  preallocated slabs (``DynamicLayer`` concatenates -- copies -- the whole cache every step);
+* finished rows are evicted and new ones merged in by a *rebuild* (rows left-padded to a common
+  length, leading columns that every row masks dropped), done only when enough rows finished,
+  so its copy is paid once per several steps;
+* every row has its own xgrammar matcher (or none), temperature, top-p and seeded generator: a
+  request's tokens do not depend on which other requests shared its batch (up to float
+  rounding).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer
+
+__all__ = ["GenRequest", "ContinuousBatcher"]
+
+TOP_K = 256
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenRequest:
+    prompt_ids: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = 0
+    grammar: Any = None  # a compiled xgrammar grammar, or None
+    stop: list[str] | None = None
+
+
+@dataclass
+class _Row:
+    index: int
+    request: GenRequest
+    matcher: Any
+    generator: torch.Generator | None
+    position: int  # position id of the next token fed
+    tokens: list[int] = field(default_factory=list)
+    done: bool = False
+    truncated: bool = False
+
+
+class _SlabLayer(DynamicLayer):
+    """A KV cache layer with spare room along the sequence axis: appending writes in place."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, spare: int) -> None:
+        super().__init__()
+        b, h, t, d = keys.shape
+        self._k = keys.new_empty((b, h, t + spare, d))
+        self._v = values.new_empty((b, h, t + spare, d))
+        self._k[:, :, :t] = keys
+        self._v[:, :, :t] = values
+        self.length = t
+        self.dtype, self.device = keys.dtype, keys.device
+        self.is_initialized = True
+        self._views()
+
+    def _views(self) -> None:
+        self.keys = self._k[:, :, : self.length]
+        self.values = self._v[:, :, : self.length]
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
+        n = key_states.shape[-2]
+        if self.length + n > self._k.shape[-2]:
+            grow = max(n, self.length, 64)
+            b, h, _, d = self._k.shape
+            for name in ("_k", "_v"):
+                old = getattr(self, name)
+                new = old.new_empty((b, h, self.length + grow, d))
+                new[:, :, : self.length] = old[:, :, : self.length]
+                setattr(self, name, new)
+        self._k[:, :, self.length : self.length + n] = key_states
+        self._v[:, :, self.length : self.length + n] = value_states
+        self.length += n
+        self._views()
+        return self.keys, self.values
+
+
+def _slab_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], spare: int) -> Cache:
+    return Cache(layers=[_SlabLayer(k, v, spare) for k, v in kv])
+
+
+class ContinuousBatcher:
+    """Generate token ids for many requests with continuous batching (see module docstring)."""
+
+    def __init__(self, model: Any, stop_ids: set[int], pad_id: int, max_batch: int = 32,
+                 prefill_model: Any = None, prefill_tokens: int = 2048, spare: int = 96) -> None:
+        self.model = model
+        self.prefill_model = prefill_model or model
+        self.stop_ids = set(stop_ids)
+        self.pad_id = pad_id
+        self.max_batch = max_batch
+        self.prefill_tokens = prefill_tokens
+        self.spare = spare
+        self.stats = {"steps": 0, "rebuilds": 0, "prefill_tokens": 0, "prefill_shared": 0, "decode_rows": 0}
+
+    # ------------------------------------------------------------------ public
+    def run(self, requests: list[GenRequest], on_done: Callable[[int, list[int], bool], None],
+            decode_text: Callable[[list[int]], str] | None = None,
+            progress: Callable[[int], None] | None = None) -> None:
+        """Generate every request; ``on_done(index, token_ids, truncated)`` as each finishes."""
+        first_seen: dict[tuple[int, ...], int] = {}
+        for i, r in enumerate(requests):
+            first_seen.setdefault(tuple(r.prompt_ids), i)
+        order = sorted(range(len(requests)),
+                       key=lambda i: (-len(requests[i].prompt_ids), first_seen[tuple(requests[i].prompt_ids)], i))
+        queue = list(reversed(order))  # pop() takes the next
+        rows: list[_Row] = []
+        kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        mask: torch.Tensor | None = None
+        cache: Cache | None = None
+        last = torch.empty(0, dtype=torch.long)
+        while queue or rows:
+            finished = sum(r.done for r in rows)
+            if not rows or finished == len(rows) or (finished and (
+                    (queue and finished >= max(1, self.max_batch // 8)) or finished >= max(1, len(rows) // 4))):
+                kv = [(layer.keys, layer.values) for layer in cache.layers] if cache is not None else None
+                rows, kv, mask, last = self._rebuild(rows, kv, mask, last, queue, requests, on_done, progress)
+                cache = _slab_cache(kv, self.spare) if rows else None
+                if not rows:
+                    continue
+            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+            positions = torch.tensor([[r.position] for r in rows])
+            with torch.inference_mode():
+                out = self.model(input_ids=last.view(-1, 1), attention_mask=mask, position_ids=positions,
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.stats["steps"] += 1
+            self.stats["decode_rows"] += sum(not r.done for r in rows)
+            for r in rows:
+                r.position += 1
+            last = self._choose(rows, out.logits[:, -1, :].float(), decode_text)
+
+    # ------------------------------------------------------------------ internals
+    def _rebuild(self, rows, kv, mask, last, queue, requests, on_done, progress):
+        """Evict finished rows (reporting them), admit queued requests, merge the caches."""
+        self.stats["rebuilds"] += 1
+        keep = [j for j, r in enumerate(rows) if not r.done]
+        for r in rows:
+            if r.done:
+                on_done(r.index, r.tokens, r.truncated)
+                if progress:
+                    progress(1)
+        parts_kv, parts_mask, parts_last, new_rows = [], [], [], [rows[j] for j in keep]
+        if keep and kv is not None:
+            idx = torch.tensor(keep)
+            parts_kv.append([(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kv])
+            parts_mask.append(mask.index_select(0, idx))
+            parts_last.append(last.index_select(0, idx))
+        admitted = []
+        while queue and len(new_rows) + len(admitted) < self.max_batch:
+            admitted.append(queue.pop())
+        if admitted:
+            for p_kv, p_mask, p_rows, p_last in self._prefill(admitted, requests, on_done, progress):
+                parts_kv.append(p_kv)
+                parts_mask.append(p_mask)
+                parts_last.append(p_last)
+                new_rows += p_rows
+        if not new_rows:
+            return [], None, None, torch.empty(0, dtype=torch.long)
+        width = max(m.shape[1] for m in parts_mask)
+        merged_kv = []
+        for layer in range(len(parts_kv[0])):
+            ks = [_left_pad(p[layer][0], width) for p in parts_kv]
+            vs = [_left_pad(p[layer][1], width) for p in parts_kv]
+            merged_kv.append((torch.cat(ks), torch.cat(vs)))
+        merged_mask = torch.cat([_left_pad_mask(m, width) for m in parts_mask])
+        # columns that every row masks out (left padding no row needs any more) are dropped
+        used = merged_mask.any(dim=0).nonzero()
+        start = int(used[0]) if len(used) else 0
+        if start:
+            merged_kv = [(k[:, :, start:], v[:, :, start:]) for k, v in merged_kv]
+            merged_mask = merged_mask[:, start:]
+        return new_rows, merged_kv, merged_mask, torch.cat(parts_last)
+
+    def _prefill(self, admitted, requests, on_done, progress):
+        """Prompt processing of ``admitted`` (indices), identical prompts once; yields parts
+        ``(kv, mask, rows, first_tokens)`` with rows that already finished on their first token
+        reported and left out."""
+        unique: dict[tuple[int, ...], list[int]] = {}
+        for i in admitted:
+            unique.setdefault(tuple(requests[i].prompt_ids), []).append(i)
+        prompts = sorted(unique, key=len, reverse=True)
+        self.stats["prefill_shared"] += len(admitted) - len(prompts)
+        start = 0
+        while start < len(prompts):
+            longest = len(prompts[start])
+            size = max(1, self.prefill_tokens // max(1, longest))
+            chunk = prompts[start : start + size]
+            start += size
+            ids = torch.full((len(chunk), longest), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), longest), dtype=torch.long)
+            for row, p in enumerate(chunk):
+                ids[row, longest - len(p):] = torch.tensor(p, dtype=torch.long)
+                mask[row, longest - len(p):] = 1
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                out = self.prefill_model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                         use_cache=True, logits_to_keep=1)
+            self.stats["prefill_tokens"] += int(mask.sum())
+            dtype = next(self.model.parameters()).dtype
+            layers = [(layer.keys.to(dtype), layer.values.to(dtype)) for layer in out.past_key_values.layers]
+            logits = out.logits[:, -1, :].float()
+            # one row per request: copies of a shared prompt's row
+            src, rows = [], []
+            for row, p in enumerate(chunk):
+                for i in unique[p]:
+                    src.append(row)
+                    rows.append(self._new_row(i, requests[i], len(p)))
+            idx = torch.tensor(src)
+            first = self._choose(rows, logits.index_select(0, idx), None)
+            live = [j for j, r in enumerate(rows) if not r.done]
+            for r in rows:
+                if r.done:
+                    on_done(r.index, r.tokens, r.truncated)
+                    if progress:
+                        progress(1)
+            if not live:
+                continue
+            keep = idx.index_select(0, torch.tensor(live))
+            yield ([(k.index_select(0, keep), v.index_select(0, keep)) for k, v in layers],
+                   mask.index_select(0, keep), [rows[j] for j in live], first.index_select(0, torch.tensor(live)))
+
+    def _new_row(self, index: int, request: GenRequest, prompt_len: int) -> _Row:
+        matcher = None
+        if request.grammar is not None:
+            import xgrammar as xgr
+
+            matcher = xgr.GrammarMatcher(request.grammar)
+        generator = None
+        if request.temperature and request.temperature > 0:
+            generator = torch.Generator()
+            generator.manual_seed(((request.seed or 0) * 1_000_003 + index) % (2**63))
+        return _Row(index=index, request=request, matcher=matcher, generator=generator, position=prompt_len)
+
+    def _choose(self, rows: list[_Row], logits: torch.Tensor, decode_text) -> torch.Tensor:
+        """Pick the next token of every row (grammar mask, temperature, top-p); mark finished rows."""
+        constrained = [j for j, r in enumerate(rows) if r.matcher is not None and not r.done]
+        if constrained:
+            import xgrammar as xgr
+
+            bitmask = xgr.allocate_token_bitmask(len(rows), logits.shape[-1])
+            for j in constrained:
+                rows[j].matcher.fill_next_token_bitmask(bitmask, j)
+            xgr.apply_token_bitmask_inplace(logits, bitmask, indices=constrained)
+        chosen = logits.argmax(dim=-1)
+        sampled = [j for j, r in enumerate(rows) if r.generator is not None and not r.done]
+        if sampled:
+            # sampling looks at the TOP_K most likely tokens of a row only (a full sort of the
+            # vocabulary per row and step cost a fifth of the decode time): top-p is applied
+            # within them, which changes nothing unless the top_k tokens hold less than top_p
+            idx = torch.tensor(sampled)
+            temps = torch.tensor([rows[j].request.temperature for j in sampled]).unsqueeze(1)
+            top, ids = (logits.index_select(0, idx) / temps).topk(min(TOP_K, logits.shape[-1]), dim=-1)
+            probs = torch.softmax(top, dim=-1)
+            top_p = torch.tensor([rows[j].request.top_p for j in sampled]).unsqueeze(1)
+            probs[(probs.cumsum(-1) - probs) > top_p] = 0
+            for n, j in enumerate(sampled):
+                pick = torch.multinomial(probs[n], 1, generator=rows[j].generator)
+                chosen[j] = ids[n, pick]
+        for j, r in enumerate(rows):
+            if r.done:
+                chosen[j] = self.pad_id
+                continue
+            token = int(chosen[j])
+            if token in self.stop_ids:
+                r.done = True
+                continue
+            if r.matcher is not None:
+                r.matcher.accept_token(token)
+            r.tokens.append(token)
+            if r.matcher is not None and r.matcher.is_terminated():
+                r.done = True
+            elif len(r.tokens) >= r.request.max_tokens:
+                r.done, r.truncated = True, True
+            elif r.request.stop and decode_text is not None:
+                tail = decode_text(r.tokens[-16:])
+                if any(s in tail for s in r.request.stop):
+                    r.done = True
+        return chosen
+
+
+def _left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
+    extra = width - t.shape[2]
+    if extra <= 0:
+        return t
+    pad = t.new_zeros((t.shape[0], t.shape[1], extra, t.shape[3]))
+    return torch.cat([pad, t], dim=2)
+
+
+def _left_pad_mask(m: torch.Tensor, width: int) -> torch.Tensor:
+    extra = width - m.shape[1]
+    return m if extra <= 0 else torch.cat([m.new_zeros((m.shape[0], extra)), m], dim=1)

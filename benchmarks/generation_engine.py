@@ -95,7 +95,8 @@ def run_continuous(llm, convs, batch: int, seed: int, prefill_model) -> int:
     grammar = llm._compiled(SCHEMA)
     reqs = [GenRequest(prompt_ids=tok(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
                                       add_special_tokens=False).input_ids,
-                       max_tokens=128, temperature=0.5, top_p=0.95, seed=seed, grammar=grammar) for c in convs]
+                       max_tokens=128, temperature=0.5, top_p=0.95, seed=seed * 10_000 + i, grammar=grammar)
+            for i, c in enumerate(convs)]
     engine = ContinuousBatcher(llm.model, {tok.eos_token_id, tok.pad_token_id}, tok.pad_token_id,
                                max_batch=batch, prefill_model=prefill_model)
     produced = []

@@ -127,3 +127,46 @@ def test_one_schema_per_conversation():
     assert seen == [SCHEMA, other, None]
     with pytest.raises(ValueError, match="2 schemas for 3"):
         llm.chat_batch([conv("a")] * 3, json_schema=[SCHEMA, None])
+
+
+def test_flows_advance_independently_and_their_followups_are_cached(tmp_path):
+    """Each flow gets its answers back as a list and its next requests are asked for at once;
+    a rerun is served from the cache; per-request sampling reaches the backend."""
+    from toolace_kedro.llm.base import ChatRequest
+
+    def respond(c, p, s):
+        return json.dumps({"n": len(c[-1]["content"]) + int(p["temperature"] * 10)})
+
+    def flow(word, steps, log):
+        text = word
+        for _ in range(steps):
+            answers = yield [ChatRequest(conv(text), SCHEMA, {"temperature": 0.2}), ChatRequest(conv(text + "!"))]
+            log.append(list(answers))
+            text += str(json.loads(answers[0])["n"])
+
+    logs = {w: [] for w in ("a", "bb", "ccc")}
+    llm = ScriptedLLM(respond, cache_dir=str(tmp_path))
+    llm.run_flows([flow(w, n, logs[w]) for w, n in (("a", 3), ("bb", 1), ("ccc", 2))])
+    assert [len(v) for v in logs.values()] == [3, 1, 2]
+    # "a": 1 char + temperature 0.2 → 3; "a!" at the default temperature 0.7 → 9; then "a3" → 4
+    assert logs["a"][0] == ['{"n": 3}', '{"n": 9}'] and logs["a"][1][0] == '{"n": 4}'
+    assert llm.usage.requests == 12
+    again_logs = {w: [] for w in logs}
+    again = ScriptedLLM(lambda c, p, s: pytest.fail("should be cached"), cache_dir=str(tmp_path))
+    again.run_flows([flow(w, n, again_logs[w]) for w, n in (("a", 3), ("bb", 1), ("ccc", 2))])
+    assert again_logs == logs and again.usage.cache_hits == 12
+
+
+def test_a_failed_request_reaches_its_flow_with_the_reason():
+    from toolace_kedro.llm.base import ChatRequest
+
+    got = []
+
+    def flow():
+        answers = yield [ChatRequest(conv("ok"), SCHEMA), ChatRequest(conv("bad"), SCHEMA)]
+        got.append((list(answers), dict(answers.failures)))
+
+    llm = ScriptedLLM(lambda c, p, s: '{"n": 1}' if c[-1]["content"] == "ok" else "not json", schema_retries=1)
+    llm.run_flows([flow()])
+    assert got == [(['{"n": 1}', None], {1: "schema_invalid"})]
+    assert llm.usage.retries["schema_invalid"] == 1

@@ -66,7 +66,8 @@ def test_greedy_tokens_match_decoding_each_prompt_alone(bf16_prefill):
 def test_shared_prompt_is_prefilled_once_and_samples_differ_but_reproduce(tiny):
     model, tok = tiny
     prompt = _prompts(tok, [20])[0]
-    requests = [GenRequest(prompt_ids=prompt, max_tokens=12, temperature=1.0, top_p=0.95, seed=7) for _ in range(4)]
+    requests = [GenRequest(prompt_ids=prompt, max_tokens=12, temperature=1.0, top_p=0.95, seed=7 + i)
+                for i in range(4)]
     first, stats = _run(model, tok, requests, max_batch=4)
     assert stats["prefill_shared"] == 3 and stats["prefill_tokens"] == len(prompt)
     assert len({tuple(ids) for ids, _ in first}) > 1  # different samples of one prompt

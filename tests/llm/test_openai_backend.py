@@ -103,3 +103,27 @@ def test_works_inside_a_running_event_loop():
             return llm.chat_batch([conv("from a notebook")])
 
         assert asyncio.run(inside()) == ["echo: from a notebook"]
+
+
+def test_flows_keep_requests_in_flight_without_waiting_for_each_other():
+    """32 three-step flows with 50 ms latency: each flow's next request is sent when its own
+    answer is in (three waves of ~50 ms, not one wave per step of the slowest flow), and the
+    follow-ups are concurrent with each other."""
+    from toolace_kedro.llm.base import ChatRequest
+
+    def flow(i, log):
+        text = f"flow {i}"
+        for step in range(3):
+            answers = yield [ChatRequest(conv(f"{text} step {step}"))]
+            text = answers[0]
+        log.append(text)
+
+    log = []
+    with serve_in_thread(latency=0.05) as (url, state):
+        llm = client(url)
+        start = time.perf_counter()
+        llm.run_flows([flow(i, log) for i in range(32)])
+        elapsed = time.perf_counter() - start
+    assert sorted(log) == sorted(f"echo: echo: echo: flow {i} step 0 step 1 step 2" for i in range(32))
+    assert state.max_in_flight > 16 and llm.usage.requests == 96
+    assert elapsed < 2.0

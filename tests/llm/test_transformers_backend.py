@@ -30,6 +30,11 @@ def test_bound_schema_adds_limits_only_where_open():
     assert props["a"]["maxLength"] == 50 and "maxLength" not in props["b"]
     assert props["c"]["maxItems"] == 4 and props["c"]["items"]["maxLength"] == 50
     assert props["type"]["maxLength"] == 3
+    numbers = bound_schema({"type": "object", "properties": {
+        "n": {"type": "integer"}, "m": {"type": ["number", "null"], "minimum": 0}, "e": {"type": "integer", "enum": [1]}}},
+        50, 4)["properties"]
+    assert (numbers["n"]["minimum"], numbers["n"]["maximum"]) == (-10**6, 10**6)
+    assert numbers["m"]["minimum"] == 0 and numbers["m"]["maximum"] == 10**6 and "maximum" not in numbers["e"]
 
 
 def test_tiny_model_batches_with_left_padding_and_constrains_json(tiny_model_dir, tmp_path):

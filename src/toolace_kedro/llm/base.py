@@ -27,7 +27,8 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -36,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolace_kedro.llm.cache import ResponseCache, request_key
 
-__all__ = ["Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage"]
+__all__ = ["Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,45 @@ class Usage:
         }
 
 
+@dataclass
+class ChatRequest:
+    """One request of a flow: a conversation, an optional JSON schema, sampling overrides."""
+
+    messages: list[dict[str, Any]]
+    schema: dict[str, Any] | None = None
+    sampling: dict[str, Any] | None = None
+
+
+class Answers(list):
+    """The answers sent back to a flow (``None`` where a request failed) and ``failures``:
+    index → reason (``schema_invalid``, ``http_500``, ...)."""
+
+    def __init__(self, items: Iterable[str | None] = ()) -> None:
+        super().__init__(items)
+        self.failures: dict[int, str] = {}
+
+
+class _Flow:
+    def __init__(self, gen: Generator) -> None:
+        self.gen = gen
+        self.answers = Answers()
+        self.missing = 0
+
+
+@dataclass(eq=False)
+class _Work:
+    """One request in flight (the unit a backend's ``_serve`` answers)."""
+
+    flow: _Flow
+    slot: int
+    conversation: list[dict[str, Any]]
+    schema: dict[str, Any] | None
+    validator: Any
+    sampling: dict[str, Any]
+    key: str
+    attempt: int = 0
+
+
 class LLMBatchError(RuntimeError):
     """Some requests of a batch failed; ``results`` holds every success (``None`` elsewhere)."""
 
@@ -158,99 +198,131 @@ class LLMClient(ABC):
         if self.cache is not None:
             self.cache.close()
 
+    def _serve(self, queue: deque, complete: Callable[[Any, Completion], None]) -> None:
+        """Answer the work items of ``queue`` (``.conversation``, ``.sampling``, ``.schema``),
+        calling ``complete(item, completion)`` for each; ``complete`` may append follow-up items
+        to ``queue``. This default answers the queue in rounds through :meth:`_generate`;
+        backends that can take new requests while generating override it."""
+        while queue:
+            batch = list(queue)
+            queue.clear()
+            self._generate([w.conversation for w in batch], [w.sampling for w in batch], [w.schema for w in batch],
+                           lambda i, comp, batch=batch: complete(batch[i], comp))
+
     # ------------------------------------------------------------------ public API
+    def run_flows(self, flows: Iterable[Generator[list[ChatRequest], list[str | None], None]]) -> None:
+        """Drive many multi-step conversations at once (dialogs of agents, for example).
+
+        Each flow is a generator that yields a list of :class:`ChatRequest` and is sent back the
+        list of answers (:class:`Answers`: canonical JSON text when the request had a schema;
+        ``None`` for a request that failed, its reason in ``answers.failures[index]``). A flow's next requests
+        are queued as soon as its previous ones are all answered, so with a backend that takes
+        requests while generating (the transformers backend), flows never wait for each other.
+        Cache, schema validation and re-asking work per request as described in the module doc."""
+        validators: dict[str, jsonschema.Validator] = {}
+        queue: deque = deque()
+
+        def advance(flow: _Flow, answers: list[str | None] | None) -> None:
+            while True:
+                try:
+                    requests = next(flow.gen) if answers is None else flow.gen.send(answers)
+                except StopIteration:
+                    return
+                flow.answers = Answers([None] * len(requests))
+                flow.missing = len(requests)
+                seen: Counter = Counter()
+                work = []
+                for slot, req in enumerate(requests):
+                    unknown = set(req.sampling or {}) - set(SAMPLING_KEYS)
+                    if unknown:
+                        raise TypeError(f"unknown sampling options {sorted(unknown)}; allowed: {SAMPLING_KEYS}")
+                    base = {k: getattr(self.config, k) for k in SAMPLING_KEYS}
+                    base.update({k: v for k, v in (req.sampling or {}).items()
+                                 if v is not None or k in ("seed", "stop")})
+                    validator = None
+                    if req.schema is not None:
+                        vkey = json.dumps(req.schema, sort_keys=True)
+                        if vkey not in validators:
+                            validators[vkey] = _schema_validator(req.schema)
+                        validator = validators[vkey]
+                    ident = json.dumps([req.messages, req.schema, base], sort_keys=True, ensure_ascii=False)
+                    occurrence = seen[ident]
+                    seen[ident] += 1
+                    sampling = dict(base)
+                    if occurrence and sampling.get("seed") is not None:
+                        sampling["seed"] = sampling["seed"] + occurrence
+                    key = request_key({"backend": self.backend, "model": self.fingerprint(), "messages": req.messages,
+                                       "sampling": base, "schema": req.schema, "occurrence": occurrence})
+                    work.append(_Work(flow, slot, req.messages, req.schema, validator, sampling, key))
+                hits = self.cache.get_many([w.key for w in work]) if self.cache is not None else {}
+                for w in work:
+                    if w.key in hits:
+                        self.usage.cache_hits += 1
+                        flow.answers[w.slot] = hits[w.key][0]
+                        flow.missing -= 1
+                    else:
+                        queue.append(w)
+                if flow.missing:
+                    return
+                answers = flow.answers
+
+        def complete(w: _Work, comp: Completion) -> None:
+            """Account, validate and cache one response as soon as the backend has it."""
+            self.usage.requests += 1
+            self.usage.prompt_tokens += comp.prompt_tokens
+            self.usage.completion_tokens += comp.completion_tokens
+            if comp.error is None and w.validator is not None:
+                problem, comp.text = _schema_problem(w.validator, comp.text or "")
+                if problem:
+                    if w.attempt < self.config.schema_retries:  # re-ask now: new seed, more room if cut
+                        w.attempt += 1
+                        self.usage.retries["schema_invalid"] += 1
+                        w.sampling = {**w.sampling, "seed": (w.sampling.get("seed") or 0) + 1000 * w.attempt,
+                                      "max_tokens": w.sampling["max_tokens"] * (2 if comp.truncated else 1)}
+                        queue.append(w)
+                        return
+                    comp = Completion(error="schema_invalid", detail=problem)
+            if comp.error is not None:
+                self.usage.failures[comp.error] += 1
+                w.flow.answers.failures[w.slot] = comp.error
+            else:
+                w.flow.answers[w.slot] = comp.text
+                if self.cache is not None:
+                    self.cache.put(w.key, comp.text or "", comp.prompt_tokens, comp.completion_tokens)
+            w.flow.missing -= 1
+            if w.flow.missing == 0:
+                advance(w.flow, w.flow.answers)
+
+        for gen in flows:
+            advance(_Flow(gen), None)
+        self._serve(queue, complete)
+
     def chat_batch(
         self,
         conversations: list[list[dict[str, Any]]],
         *,
         json_schema: dict[str, Any] | list[dict[str, Any] | None] | None = None,
         errors: Literal["raise", "skip"] = "raise",
+        per_request: list[dict[str, Any] | None] | None = None,
         **sampling: Any,
     ) -> list[str | None]:
         """Answer each conversation; ``json_schema`` is one schema for all, or a list with one
-        schema (or None) per conversation."""
-        unknown = set(sampling) - set(SAMPLING_KEYS)
-        if unknown:
-            raise TypeError(f"unknown sampling options {sorted(unknown)}; allowed: {SAMPLING_KEYS}")
-        base = {k: getattr(self.config, k) for k in SAMPLING_KEYS}
-        base.update({k: v for k, v in sampling.items() if v is not None or k in ("seed", "stop")})
+        schema (or None) per conversation; ``per_request`` optionally overrides sampling options
+        per conversation (so requests of different kinds can share one batch)."""
+        overrides = list(per_request) if per_request is not None else [None] * len(conversations)
         schemas = list(json_schema) if isinstance(json_schema, list) else [json_schema] * len(conversations)
-        if len(schemas) != len(conversations):
-            raise ValueError(f"{len(schemas)} schemas for {len(conversations)} conversations")
-        validators: dict[str, jsonschema.Validator] = {}
-        for schema in schemas:
-            if schema is not None:
-                key = json.dumps(schema, sort_keys=True)
-                if key not in validators:
-                    validators[key] = _schema_validator(schema)
-        row_validator = [validators[json.dumps(x, sort_keys=True)] if x is not None else None for x in schemas]
+        for name, values in (("schemas", schemas), ("per_request entries", overrides)):
+            if len(values) != len(conversations):
+                raise ValueError(f"{len(values)} {name} for {len(conversations)} conversations")
+        requests = [ChatRequest(conv, schema, {**sampling, **(o or {})})
+                    for conv, schema, o in zip(conversations, schemas, overrides)]
+        got: list[Answers] = []
 
-        seen: Counter = Counter()
-        keys, samplings = [], []
-        for conv, schema in zip(conversations, schemas):
-            ident = json.dumps([conv, schema], sort_keys=True, ensure_ascii=False)
-            occurrence = seen[ident]
-            seen[ident] += 1
-            req_sampling = dict(base)
-            if occurrence and req_sampling.get("seed") is not None:
-                req_sampling["seed"] = req_sampling["seed"] + occurrence
-            samplings.append(req_sampling)
-            keys.append(request_key({
-                "backend": self.backend, "model": self.fingerprint(), "messages": conv,
-                "sampling": base, "schema": schema, "occurrence": occurrence,
-            }))
+        def flow():
+            got.append((yield requests))
 
-        results: list[str | None] = [None] * len(conversations)
-        hits = self.cache.get_many(keys) if self.cache is not None else {}
-        for i, key in enumerate(keys):
-            if key in hits:
-                results[i] = hits[key][0]
-        self.usage.cache_hits += sum(1 for r in results if r is not None)
-
-        todo = [i for i, r in enumerate(results) if r is None]
-        failures: dict[int, str] = {}
-        for attempt in range(self.config.schema_retries + 1 if validators else 1):
-            if not todo:
-                break
-            if attempt:
-                for i in todo:
-                    seed = samplings[i].get("seed")
-                    samplings[i]["seed"] = (seed or 0) + 1000 * attempt
-                logger.info("re-asking %d requests whose output broke the JSON schema", len(todo))
-            retry: list[int] = []
-            cut: list[int] = []  # retried with twice the tokens (applied after the call)
-
-            def receive(position: int, comp: Completion, todo: list[int] = todo, retry: list[int] = retry,
-                        cut: list[int] = cut) -> None:
-                """Account, validate and cache one response as soon as the backend has it."""
-                i = todo[position]
-                self.usage.requests += 1
-                self.usage.prompt_tokens += comp.prompt_tokens
-                self.usage.completion_tokens += comp.completion_tokens
-                if comp.error is None and row_validator[i] is not None:
-                    problem, comp.text = _schema_problem(row_validator[i], comp.text or "")
-                    if problem:
-                        if comp.truncated:
-                            cut.append(i)
-                        comp = Completion(error="schema_invalid", detail=problem)
-                        retry.append(i)
-                if comp.error is not None:
-                    failures[i] = comp.error
-                    return
-                failures.pop(i, None)
-                results[i] = comp.text
-                if self.cache is not None:
-                    self.cache.put(keys[i], comp.text or "", comp.prompt_tokens, comp.completion_tokens)
-
-            self._generate([conversations[i] for i in todo], [samplings[i] for i in todo],
-                           [schemas[i] for i in todo], receive)
-            for i in cut:
-                samplings[i]["max_tokens"] *= 2
-            self.usage.retries.update({"schema_invalid": len(retry)} if retry else {})
-            todo = retry
-
-        for reason in failures.values():
-            self.usage.failures[reason] += 1
+        self.run_flows([flow()])
+        results, failures = list(got[0]), got[0].failures
         if failures:
             logger.warning("%d of %d LLM requests failed: %s", len(failures), len(conversations),
                            dict(Counter(failures.values())))

@@ -23,6 +23,7 @@ until the last one ends, and every request re-reads its whole prompt. This decod
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from transformers.cache_utils import Cache, DynamicLayer
 __all__ = ["GenRequest", "ContinuousBatcher"]
 
 TOP_K = 256
+#: columns added to a full KV slab at a time
+GROW = 64
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +46,14 @@ class GenRequest:
     max_tokens: int
     temperature: float = 0.0
     top_p: float = 1.0
-    seed: int | None = 0
+    seed: int | None = None  # random stream of this request (None: derived from its queue item)
     grammar: Any = None  # a compiled xgrammar grammar, or None
     stop: list[str] | None = None
 
 
 @dataclass
 class _Row:
-    index: int
+    item: Any
     request: GenRequest
     matcher: Any
     generator: torch.Generator | None
@@ -58,20 +61,19 @@ class _Row:
     tokens: list[int] = field(default_factory=list)
     done: bool = False
     truncated: bool = False
+    reported: bool = False
 
 
 class _SlabLayer(DynamicLayer):
     """A KV cache layer with spare room along the sequence axis: appending writes in place."""
 
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, spare: int) -> None:
+    def __init__(self, k_buffer: torch.Tensor, v_buffer: torch.Tensor, length: int) -> None:
+        """Takes ownership of buffers ``[batch, heads, capacity, dim]`` whose first ``length``
+        columns hold the cache."""
         super().__init__()
-        b, h, t, d = keys.shape
-        self._k = keys.new_empty((b, h, t + spare, d))
-        self._v = values.new_empty((b, h, t + spare, d))
-        self._k[:, :, :t] = keys
-        self._v[:, :, :t] = values
-        self.length = t
-        self.dtype, self.device = keys.dtype, keys.device
+        self._k, self._v = k_buffer, v_buffer
+        self.length = length
+        self.dtype, self.device = k_buffer.dtype, k_buffer.device
         self.is_initialized = True
         self._views()
 
@@ -82,7 +84,7 @@ class _SlabLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
         n = key_states.shape[-2]
         if self.length + n > self._k.shape[-2]:
-            grow = max(n, self.length, 64)
+            grow = max(n, GROW)  # fixed steps: doubling would hold up to twice the cache
             b, h, _, d = self._k.shape
             for name in ("_k", "_v"):
                 old = getattr(self, name)
@@ -96,8 +98,33 @@ class _SlabLayer(DynamicLayer):
         return self.keys, self.values
 
 
-def _slab_cache(kv: list[tuple[torch.Tensor, torch.Tensor]], spare: int) -> Cache:
-    return Cache(layers=[_SlabLayer(k, v, spare) for k, v in kv])
+def _merge_into_slabs(parts: list[list[tuple[torch.Tensor, torch.Tensor]]], widths: list[int], width: int,
+                     start: int, spare: int) -> Cache:
+    """One cache from row groups of different lengths: each group right-aligned (left padding
+    zeroed), columns before ``start`` dropped, written straight into slabs with ``spare`` room."""
+    rows = sum(p[0][0].shape[0] for p in parts)
+    layers = []
+    for layer in range(len(parts[0])):
+        k0 = parts[0][layer][0]
+        _, h, _, d = k0.shape
+        buffers = []
+        for which in (0, 1):
+            buf = k0.new_empty((rows, h, width - start + spare, d))
+            r = 0
+            for part, w in zip(parts, widths):
+                t = part[layer][which]
+                n = t.shape[0]
+                pad = width - w  # columns of left padding of this group
+                lead = max(0, pad - start)
+                if lead:
+                    buf[r : r + n, :, :lead].zero_()
+                buf[r : r + n, :, lead : width - start] = t[:, :, max(0, start - pad):]
+                r += n
+            buffers.append(buf)
+        layers.append(_SlabLayer(buffers[0], buffers[1], width - start))
+        for part in parts:  # free each group's layer as soon as it is copied
+            part[layer] = None
+    return Cache(layers=layers)
 
 
 class ContinuousBatcher:
@@ -118,15 +145,28 @@ class ContinuousBatcher:
     def run(self, requests: list[GenRequest], on_done: Callable[[int, list[int], bool], None],
             decode_text: Callable[[list[int]], str] | None = None,
             progress: Callable[[int], None] | None = None) -> None:
-        """Generate every request; ``on_done(index, token_ids, truncated)`` as each finishes."""
+        """Generate every request; ``on_done(index, token_ids, truncated)`` as each finishes.
+        Longest prompts go first (identical prompts next to each other)."""
         first_seen: dict[tuple[int, ...], int] = {}
         for i, r in enumerate(requests):
             first_seen.setdefault(tuple(r.prompt_ids), i)
         order = sorted(range(len(requests)),
                        key=lambda i: (-len(requests[i].prompt_ids), first_seen[tuple(requests[i].prompt_ids)], i))
-        queue = list(reversed(order))  # pop() takes the next
+
+        def done(i: int, ids: list[int], truncated: bool) -> None:
+            on_done(i, ids, truncated)
+            if progress:
+                progress(1)
+
+        self.serve(deque(order), lambda i: requests[i], done, decode_text)
+
+    def serve(self, queue: deque, to_request: Callable[[Any], GenRequest],
+              on_done: Callable[[Any, list[int], bool], None],
+              decode_text: Callable[[list[int]], str] | None = None) -> None:
+        """Generate the items of ``queue`` (turned into requests by ``to_request``) until it is
+        empty and no row is left; ``on_done(item, token_ids, truncated)`` may append new items
+        to ``queue``: they join the running batch at the next refill."""
         rows: list[_Row] = []
-        kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         mask: torch.Tensor | None = None
         cache: Cache | None = None
         last = torch.empty(0, dtype=torch.long)
@@ -134,9 +174,9 @@ class ContinuousBatcher:
             finished = sum(r.done for r in rows)
             if not rows or finished == len(rows) or (finished and (
                     (queue and finished >= max(1, self.max_batch // 8)) or finished >= max(1, len(rows) // 4))):
-                kv = [(layer.keys, layer.values) for layer in cache.layers] if cache is not None else None
-                rows, kv, mask, last = self._rebuild(rows, kv, mask, last, queue, requests, on_done, progress)
-                cache = _slab_cache(kv, self.spare) if rows else None
+                box, cache = [cache], None  # _rebuild drops the last reference to the old slabs
+                rows, cache, mask, last = self._rebuild(rows, box, mask, last, queue, to_request, on_done,
+                                                        decode_text)
                 if not rows:
                     continue
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
@@ -149,56 +189,55 @@ class ContinuousBatcher:
             for r in rows:
                 r.position += 1
             last = self._choose(rows, out.logits[:, -1, :].float(), decode_text)
+            del out  # it references the cache, which a rebuild must be able to free
+            for r in rows:  # report at once: a follow-up request may join at the next refill
+                if r.done and not r.reported:
+                    r.reported = True
+                    on_done(r.item, r.tokens, r.truncated)
 
     # ------------------------------------------------------------------ internals
-    def _rebuild(self, rows, kv, mask, last, queue, requests, on_done, progress):
-        """Evict finished rows (reporting them), admit queued requests, merge the caches."""
+    def _rebuild(self, rows, box, mask, last, queue, to_request, on_done, decode_text):
+        """Evict finished rows (already reported), admit queued requests, merge the caches."""
         self.stats["rebuilds"] += 1
         keep = [j for j, r in enumerate(rows) if not r.done]
-        for r in rows:
-            if r.done:
-                on_done(r.index, r.tokens, r.truncated)
-                if progress:
-                    progress(1)
         parts_kv, parts_mask, parts_last, new_rows = [], [], [], [rows[j] for j in keep]
-        if keep and kv is not None:
+        cache = box.pop()
+        if keep and cache is not None:
             idx = torch.tensor(keep)
-            parts_kv.append([(k.index_select(0, idx), v.index_select(0, idx)) for k, v in kv])
+            parts_kv.append([(layer.keys.index_select(0, idx), layer.values.index_select(0, idx))
+                             for layer in cache.layers])
             parts_mask.append(mask.index_select(0, idx))
             parts_last.append(last.index_select(0, idx))
+        cache = None  # the old slabs are freed before the new ones are filled
         admitted = []
         while queue and len(new_rows) + len(admitted) < self.max_batch:
-            admitted.append(queue.pop())
+            item = queue.popleft()
+            admitted.append((item, to_request(item)))
         if admitted:
-            for p_kv, p_mask, p_rows, p_last in self._prefill(admitted, requests, on_done, progress):
+            for p_kv, p_mask, p_rows, p_last in self._prefill(admitted, on_done, decode_text):
                 parts_kv.append(p_kv)
                 parts_mask.append(p_mask)
                 parts_last.append(p_last)
                 new_rows += p_rows
         if not new_rows:
             return [], None, None, torch.empty(0, dtype=torch.long)
-        width = max(m.shape[1] for m in parts_mask)
-        merged_kv = []
-        for layer in range(len(parts_kv[0])):
-            ks = [_left_pad(p[layer][0], width) for p in parts_kv]
-            vs = [_left_pad(p[layer][1], width) for p in parts_kv]
-            merged_kv.append((torch.cat(ks), torch.cat(vs)))
+        widths = [m.shape[1] for m in parts_mask]
+        width = max(widths)
         merged_mask = torch.cat([_left_pad_mask(m, width) for m in parts_mask])
         # columns that every row masks out (left padding no row needs any more) are dropped
         used = merged_mask.any(dim=0).nonzero()
         start = int(used[0]) if len(used) else 0
-        if start:
-            merged_kv = [(k[:, :, start:], v[:, :, start:]) for k, v in merged_kv]
-            merged_mask = merged_mask[:, start:]
-        return new_rows, merged_kv, merged_mask, torch.cat(parts_last)
+        merged_mask = merged_mask[:, start:]
+        merged = _merge_into_slabs(parts_kv, widths, width, start, self.spare)
+        return new_rows, merged, merged_mask, torch.cat(parts_last)
 
-    def _prefill(self, admitted, requests, on_done, progress):
-        """Prompt processing of ``admitted`` (indices), identical prompts once; yields parts
-        ``(kv, mask, rows, first_tokens)`` with rows that already finished on their first token
-        reported and left out."""
-        unique: dict[tuple[int, ...], list[int]] = {}
-        for i in admitted:
-            unique.setdefault(tuple(requests[i].prompt_ids), []).append(i)
+    def _prefill(self, admitted, on_done, decode_text):
+        """Prompt processing of ``admitted`` ``(item, request)`` pairs, identical prompts once;
+        yields parts ``(kv, mask, rows, first_tokens)`` with rows that already finished on their
+        first token reported and left out."""
+        unique: dict[tuple[int, ...], list[tuple[Any, GenRequest]]] = {}
+        for item, request in admitted:
+            unique.setdefault(tuple(request.prompt_ids), []).append((item, request))
         prompts = sorted(unique, key=len, reverse=True)
         self.stats["prefill_shared"] += len(admitted) - len(prompts)
         start = 0
@@ -223,24 +262,22 @@ class ContinuousBatcher:
             # one row per request: copies of a shared prompt's row
             src, rows = [], []
             for row, p in enumerate(chunk):
-                for i in unique[p]:
+                for item, request in unique[p]:
                     src.append(row)
-                    rows.append(self._new_row(i, requests[i], len(p)))
+                    rows.append(self._new_row(item, request, len(p)))
             idx = torch.tensor(src)
-            first = self._choose(rows, logits.index_select(0, idx), None)
+            first = self._choose(rows, logits.index_select(0, idx), decode_text)
             live = [j for j, r in enumerate(rows) if not r.done]
             for r in rows:
                 if r.done:
-                    on_done(r.index, r.tokens, r.truncated)
-                    if progress:
-                        progress(1)
+                    on_done(r.item, r.tokens, r.truncated)
             if not live:
                 continue
             keep = idx.index_select(0, torch.tensor(live))
             yield ([(k.index_select(0, keep), v.index_select(0, keep)) for k, v in layers],
                    mask.index_select(0, keep), [rows[j] for j in live], first.index_select(0, torch.tensor(live)))
 
-    def _new_row(self, index: int, request: GenRequest, prompt_len: int) -> _Row:
+    def _new_row(self, item: Any, request: GenRequest, prompt_len: int) -> _Row:
         matcher = None
         if request.grammar is not None:
             import xgrammar as xgr
@@ -249,8 +286,10 @@ class ContinuousBatcher:
         generator = None
         if request.temperature and request.temperature > 0:
             generator = torch.Generator()
-            generator.manual_seed(((request.seed or 0) * 1_000_003 + index) % (2**63))
-        return _Row(index=index, request=request, matcher=matcher, generator=generator, position=prompt_len)
+            # the request's own seed only: its samples do not depend on the rest of the batch
+            # (n samples of one prompt need n seeds -- the client adds the occurrence index)
+            generator.manual_seed((request.seed if request.seed is not None else hash(item)) % (2**63))
+        return _Row(item=item, request=request, matcher=matcher, generator=generator, position=prompt_len)
 
     def _choose(self, rows: list[_Row], logits: torch.Tensor, decode_text) -> torch.Tensor:
         """Pick the next token of every row (grammar mask, temperature, top-p); mark finished rows."""
@@ -297,14 +336,6 @@ class ContinuousBatcher:
                 if any(s in tail for s in r.request.stop):
                     r.done = True
         return chosen
-
-
-def _left_pad(t: torch.Tensor, width: int) -> torch.Tensor:
-    extra = width - t.shape[2]
-    if extra <= 0:
-        return t
-    pad = t.new_zeros((t.shape[0], t.shape[1], extra, t.shape[3]))
-    return torch.cat([pad, t], dim=2)
 
 
 def _left_pad_mask(m: torch.Tensor, width: int) -> torch.Tensor:

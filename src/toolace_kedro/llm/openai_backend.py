@@ -50,7 +50,14 @@ class OpenAIClient(LLMClient):
         return f"OpenAIClient(base_url={self.config.base_url!r}, model={self.config.model!r})"
 
     def _generate(self, conversations, sampling, schemas, on_result):
-        coro = self._run_all(conversations, sampling, schemas, on_result)
+        self._run(self._run_all(conversations, sampling, schemas, on_result))
+
+    def _serve(self, queue, complete):
+        """A live queue: every queued request is sent at once (``max_concurrency`` in flight);
+        follow-up requests of flows are sent as soon as ``complete`` queues them."""
+        self._run(self._serve_async(queue, complete))
+
+    def _run(self, coro):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -79,16 +86,41 @@ class OpenAIClient(LLMClient):
         payload.update(self.config.extra_body)
         return payload
 
-    async def _run_all(self, conversations, sampling, schemas, on_result) -> None:
-        from tqdm.auto import tqdm
-
+    def _session(self) -> aiohttp.ClientSession:
         headers = {"Content-Type": "application/json"}
         if self.__api_key:
             headers["Authorization"] = f"Bearer {self.__api_key}"
-        limit = asyncio.Semaphore(self.config.max_concurrency)
         connector = aiohttp.TCPConnector(limit=self.config.max_concurrency, force_close=False)
+        return aiohttp.ClientSession(headers=headers, connector=connector)
+
+    async def _serve_async(self, queue, complete) -> None:
+        from tqdm.auto import tqdm
+
+        limit = asyncio.Semaphore(self.config.max_concurrency)
+        bar = tqdm(desc="requests", unit="req", disable=not self.config.progress, leave=False)
+        async with self._session() as session:
+
+            async def one(work):
+                completion = await self._request(session, limit,
+                                                 self._payload(work.conversation, work.sampling, work.schema))
+                complete(work, completion)  # may queue the flow's next requests
+                bar.update(1)
+
+            pending: set[asyncio.Future] = set()
+            while queue or pending:
+                while queue:
+                    pending.add(asyncio.ensure_future(one(queue.popleft())))
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+        bar.close()
+
+    async def _run_all(self, conversations, sampling, schemas, on_result) -> None:
+        from tqdm.auto import tqdm
+
+        limit = asyncio.Semaphore(self.config.max_concurrency)
         bar = tqdm(total=len(conversations), desc="requests", unit="req", disable=not self.config.progress, leave=False)
-        async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
+        async with self._session() as session:
 
             async def one(index, messages, params, schema):
                 on_result(index, await self._request(session, limit, self._payload(messages, params, schema)))

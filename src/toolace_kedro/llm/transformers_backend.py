@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import OrderedDict
 import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from toolace_kedro.llm.base import Completion, LLMClient, LLMConfig
 from toolace_kedro.models import load_policy, resolve_model
@@ -28,10 +31,19 @@ __all__ = ["TransformersClient", "bound_schema"]
 logger = logging.getLogger(__name__)
 
 
+#: compiled grammars kept per client (least recently used dropped first)
+GRAMMAR_CACHE = 256
+
+#: magnitude bound added to open integer/number schemas: a small model otherwise writes digit runs
+#: ("11210000000000001") until ``max_tokens`` cuts the JSON
+NUMBER_BOUND = 10**6
+
+
 def bound_schema(schema: Any, max_string_length: int, max_array_items: int) -> Any:
     """Copy of ``schema`` with ``maxLength``/``maxItems`` added where strings/arrays are unbounded
-    (enum/const/format strings are left alone: they bound themselves; xgrammar ignores maxLength
-    beside a pattern, so a pattern should bound its own length)."""
+    and ``minimum``/``maximum`` (±``NUMBER_BOUND``) where numbers are (enum/const/format strings
+    are left alone: they bound themselves; xgrammar ignores maxLength beside a pattern, so a
+    pattern should bound its own length)."""
     if isinstance(schema, list):
         return [bound_schema(s, max_string_length, max_array_items) for s in schema]
     if not isinstance(schema, dict):
@@ -41,6 +53,13 @@ def bound_schema(schema: Any, max_string_length: int, max_array_items: int) -> A
     if isinstance(schema.get("properties"), dict):  # property names are keys, not schemas: recurse values only
         out["properties"] = {k: bound_schema(v, max_string_length, max_array_items)
                              for k, v in schema["properties"].items()}
+    kinds = schema.get("type")
+    kinds = [k for k in (kinds if isinstance(kinds, list) else [kinds]) if isinstance(k, str)]
+    if {"integer", "number"} & set(kinds) and not {"enum", "const"} & schema.keys():
+        if "minimum" not in schema and "exclusiveMinimum" not in schema:
+            out["minimum"] = -NUMBER_BOUND
+        if "maximum" not in schema and "exclusiveMaximum" not in schema:
+            out["maximum"] = NUMBER_BOUND
     types = schema.get("type")
     types = types if isinstance(types, list) else [types]
     if "string" in types and not {"maxLength", "enum", "const", "format", "pattern"} & schema.keys():
@@ -57,7 +76,7 @@ class TransformersClient(LLMClient):
         super().__init__(config)
         self.model, self.tokenizer = load_policy(config.model, device=config.device, dtype=config.dtype)
         self._compiler = None
-        self._grammars: dict[str, Any] = {}
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._engine = None
 
     def fingerprint(self) -> str:
@@ -72,12 +91,17 @@ class TransformersClient(LLMClient):
         # property order matters (the model writes "thought" before "calls", "name" before
         # "arguments"), so the grammar is compiled from the schema as given, never key-sorted
         key = json.dumps(bounded)
-        if key not in self._grammars:
+        if key in self._grammars:
+            self._grammars.move_to_end(key)
+        else:
+            while len(self._grammars) >= GRAMMAR_CACHE:  # compiled grammars hold token-mask caches: bound them
+                self._grammars.popitem(last=False)
             import xgrammar as xgr
 
             if self._compiler is None:
                 info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
-                self._compiler = xgr.GrammarCompiler(info, max_threads=max(1, os.cpu_count() or 1))
+                self._compiler = xgr.GrammarCompiler(info, max_threads=max(1, os.cpu_count() or 1),
+                                                     cache_enabled=False)  # bounded by our own LRU
             self._grammars[key] = self._compiler.compile_json_schema(key, any_whitespace=False)
         return self._grammars[key]
 
@@ -114,37 +138,38 @@ class TransformersClient(LLMClient):
             wanted = "bfloat16" if cpu_bf16 and current == "float32" else "same"
         return None if wanted in ("same", current) else wanted
 
-    def _generate(self, conversations, sampling, schemas, on_result):
-        from tqdm.auto import tqdm
-
+    def _request(self, conversation, sampling, schema):
         from toolace_kedro.llm.continuous import GenRequest
 
         tok = self.tokenizer
-        prompts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
-        requests = []
-        for i, prompt in enumerate(prompts):
-            params = sampling[i]
-            requests.append(GenRequest(
-                prompt_ids=tok(prompt, add_special_tokens=False).input_ids, max_tokens=params["max_tokens"],
-                temperature=params["temperature"] or 0.0, top_p=params["top_p"], seed=params.get("seed"),
-                grammar=self._compiled(schemas[i]) if schemas[i] is not None else None, stop=params.get("stop")))
-        bar = tqdm(total=len(prompts), desc="generate", unit="req", disable=not self.config.progress, leave=False)
+        prompt = tok.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        return GenRequest(prompt_ids=tok(prompt, add_special_tokens=False).input_ids,
+                          max_tokens=sampling["max_tokens"], temperature=sampling["temperature"] or 0.0,
+                          top_p=sampling["top_p"], seed=sampling.get("seed"),
+                          grammar=self._compiled(schema) if schema is not None else None, stop=sampling.get("stop"))
 
+    def _completion(self, request, sampling, ids: list[int], truncated: bool) -> Completion:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        for stop in sampling.get("stop") or []:
+            if stop in text:
+                text, truncated = text[: text.index(stop)], False
+        return Completion(text=text.strip(), prompt_tokens=len(request.prompt_ids), completion_tokens=len(ids),
+                          truncated=truncated)
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _generate(self, conversations, sampling, schemas, on_result):
+        requests = [self._request(c, p, x) for c, p, x in zip(conversations, sampling, schemas)]
+        bar = tqdm(total=len(requests), desc="generate", unit="req", disable=not self.config.progress, leave=False)
         reported: set[int] = set()
 
         def done(i: int, ids: list[int], truncated: bool) -> None:
             reported.add(i)
-            text = tok.decode(ids, skip_special_tokens=True)
-            for stop in sampling[i].get("stop") or []:
-                if stop in text:
-                    text, truncated = text[: text.index(stop)], False
-            on_result(i, Completion(text=text.strip(), prompt_tokens=len(requests[i].prompt_ids),
-                                    completion_tokens=len(ids), truncated=truncated))
+            on_result(i, self._completion(requests[i], sampling[i], ids, truncated))
 
-        engine = self._batcher()
         try:
-            engine.run(requests, done, decode_text=lambda ids: tok.decode(ids, skip_special_tokens=True),
-                       progress=bar.update)
+            self._batcher().run(requests, done, decode_text=self._decode, progress=bar.update)
         except (RuntimeError, ValueError) as exc:  # e.g. out of memory: report, keep the run alive
             logger.exception("generation failed")
             for i in sorted(set(range(len(requests))) - reported):
@@ -152,4 +177,32 @@ class TransformersClient(LLMClient):
         finally:
             bar.close()
 
+    def _serve(self, queue, complete):
+        """Continuous service of a live queue: follow-up requests of flows join the running
+        batch as soon as they are queued (see :meth:`LLMClient.run_flows`)."""
+        bar = tqdm(desc="generate", unit="req", disable=not self.config.progress, leave=False)
+        requests: dict[int, Any] = {}
+        in_flight: dict[int, Any] = {}
 
+        def to_request(work):
+            requests[id(work)] = self._request(work.conversation, work.sampling, work.schema)
+            in_flight[id(work)] = work
+            return requests[id(work)]
+
+        def done(work, ids: list[int], truncated: bool) -> None:
+            request = requests.pop(id(work))
+            in_flight.pop(id(work), None)
+            bar.update(1)
+            complete(work, self._completion(request, work.sampling, ids, truncated))
+
+        try:
+            self._batcher().serve(queue, to_request, done, decode_text=self._decode)
+        except (RuntimeError, ValueError) as exc:
+            logger.exception("generation failed")
+            lost = list(in_flight.values()) + list(queue)
+            queue.clear()
+            for work in lost:
+                complete(work, Completion(error="generation_error", detail=str(exc)[:200]))
+            queue.clear()
+        finally:
+            bar.close()

@@ -1,0 +1,258 @@
+"""The three agents of ToolACE's Self-Guided Dialog Generation, as prompts + JSON schemas over
+one LLM client: the *user* asks (and supplies missing information), the *assistant* thinks
+(formalized thinking: which API, which arguments, what is missing) and then acts, the *tool*
+simulates an execution result that fits the API's ``returns`` schema (nothing is executed).
+
+The assistant's action space is steered by the dialog's target type: the grammar of a call
+phase only admits calls to the target APIs, with arguments constrained by each API's parameter
+schema, and the number of calls the type needs; ask/answer phases admit text. Small models
+cannot be trusted to pick the action type themselves; the choice of API among the candidates
+shown, the argument values and the wording remain the model's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from toolace_kedro.llm.transformers_backend import bound_schema
+
+#: bounds on agent-written strings and arrays: a small model tends to fill a string up to its
+#: bound, so these bounds set the token cost of every argument and result value
+_MAX_STRING, _MAX_ITEMS = 24, 2
+
+_TYPE_INSTRUCTION = {
+    "single": "Write a request that needs the function {targets}.",
+    "parallel": "Write one message with two separate requests, each handled by {targets}.",
+    "dependent": "Write a request where {first} must be used first and its result is needed to use {second}.",
+    "non_tool": "Write a question or small talk that none of these functions can help with.",
+    "clarify": "Write a request that needs {targets}, but do not give the {missing}.",
+}
+_VALUES_INSTRUCTION = " First choose realistic values, then write the request so that it states every value."
+_ADJUST = {
+    "harder": " Make it longer and more specific, and word it in your own way, not like the function description.",
+    "simpler": " Keep it short, plain and direct.",
+}
+
+
+def _api(name: str, description: str, required: dict[str, str], optional: dict[str, str] | None = None) -> dict:
+    props = {k: {"type": t} for k, t in {**required, **(optional or {})}.items()}
+    return {"name": name, "description": description,
+            "parameters": {"type": "object", "properties": props, "required": list(required)}}
+
+
+_WEATHER = _api("get_forecast", "Weather forecast for a city.", {"city": "string"}, {"days": "integer"})
+_FLIGHTS = _api("search_flights", "Find flights between two airports on a date.",
+                {"origin": "string", "destination": "string", "date": "string"})
+_RATES = _api("exchange_rate", "Current exchange rate between two currencies.", {"base": "string", "target": "string"})
+_CONVERT = _api("convert_amount", "Convert an amount with a given exchange rate.", {"amount": "number", "rate": "number"})
+_RECIPES = _api("find_recipes", "Search recipes by ingredient.", {"ingredient": "string"}, {"max_minutes": "integer"})
+_TABLE = _api("book_table", "Reserve a table at a restaurant.", {"restaurant": "string", "time": "string", "people": "integer"})
+
+#: one worked example per dialog type (our own writing), shown to the user agent before its task:
+#: a 135M model writes function-call syntax instead of a user's words without one
+_EXAMPLES = {
+    "single": ({"type": "single", "targets": ["search_flights"], "tools": [_FLIGHTS, _RECIPES]},
+               {"values": {"origin": "Lisbon", "destination": "Warsaw", "date": "2025-06-12"},
+                "request": "Can you look for flights from Lisbon to Warsaw on 2025-06-12?"}),
+    "parallel": ({"type": "parallel", "targets": ["get_forecast"], "tools": [_WEATHER, _TABLE]},
+                 {"values": {"first": {"city": "Osaka"}, "second": {"city": "Lima"}},
+                  "request": "What's the weather going to be in Osaka, and in Lima?"}),
+    "dependent": ({"type": "dependent", "targets": ["exchange_rate", "convert_amount"], "tools": [_RATES, _CONVERT]},
+                  {"values": {"base": "CHF", "target": "EUR"},
+                   "request": "I have 250 Swiss francs (CHF). What is the rate to EUR, and how much is that in euros?"}),
+    "non_tool": ({"type": "non_tool", "targets": [], "tools": [_RECIPES, _FLIGHTS]},
+                 {"request": "Why do onions make people cry when they cut them?"}),
+    "clarify": ({"type": "clarify", "targets": ["book_table"], "missing": "time", "tools": [_TABLE, _WEATHER]},
+                {"values": {"restaurant": "Casa Lola", "people": 4},
+                 "request": "Please book a table for 4 people at Casa Lola."}),
+}
+
+
+def _value_schema(api: dict[str, Any], leave_out: str | None = None) -> dict[str, Any] | None:
+    """Schema of the values a user states for a call of ``api``: its required scalar parameters
+    (or its first two scalar ones when none is required), typed and bounded like the
+    assistant's arguments."""
+    props = api["parameters"].get("properties", {})
+    scalar = {n for n, p in props.items() if p.get("type") in ("string", "integer", "number", "boolean")}
+    names = [n for n in api["parameters"].get("required", []) if n in scalar] or [n for n in props if n in scalar][:2]
+    names = [n for n in names if n != leave_out][:3]  # (values of array/object parameters are not planned)
+    if not names:
+        return None
+    return {"type": "object", "properties": {n: bound_schema(props[n], _MAX_STRING, _MAX_ITEMS) for n in names},
+            "required": names, "additionalProperties": False}
+
+
+def user_values_schema(plan: dict[str, Any]) -> dict[str, Any] | None:
+    """What the user agent fixes before writing: the argument values its request must state."""
+    by_name = {t["name"]: t for t in plan["tools"]}
+    targets = plan["targets"]
+    if plan["type"] == "non_tool" or not targets:
+        return None
+    if plan["type"] == "parallel":
+        first, second = _value_schema(by_name[targets[0]]), _value_schema(by_name[targets[-1]])
+        if first is None or second is None:
+            return None
+        return {"type": "object", "properties": {"first": first, "second": second},
+                "required": ["first", "second"], "additionalProperties": False}
+    return _value_schema(by_name[targets[0]], plan.get("missing"))
+
+
+def describe_tools(tools: list[dict[str, Any]]) -> str:
+    """One compact line per tool: ``name(param: type*, ...) - description`` (* = required)."""
+    lines = []
+    for api in tools:
+        required = set(api["parameters"].get("required", []))
+        params = ", ".join(f"{k}: {v.get('type', 'any')}{'*' if k in required else ''}"
+                           for k, v in api["parameters"].get("properties", {}).items())
+        lines.append(f"{api['name']}({params}) - {api['description']}")
+    return "\n".join(lines)
+
+
+def _request_instruction(plan: dict[str, Any], adjust: str | None = None) -> str:
+    targets = plan["targets"]
+    instruction = _TYPE_INSTRUCTION[plan["type"]].format(
+        targets=" and ".join(dict.fromkeys(targets)), first=targets[0] if targets else "",
+        second=targets[-1] if targets else "", missing=(plan.get("missing") or "").replace("_", " "))
+    if user_values_schema(plan) is not None:
+        instruction += _VALUES_INSTRUCTION
+    if adjust:
+        instruction += _ADJUST[adjust]
+    return ("The assistant has these functions:\n" + describe_tools(plan["tools"]) + "\n" + instruction
+            + " Write it as the user, in the first person. Answer in JSON.")
+
+
+def user_values(plan: dict[str, Any]) -> tuple[list[dict], dict] | None:
+    """Step 1 of the user agent for tool dialogs: fix the argument values its request will
+    state (typed by the target APIs' parameters); ``None`` for dialogs that need no tool."""
+    schema = user_values_schema(plan)
+    if schema is None:
+        return None
+    # no worked example here: the 135M model copied the example's values into unrelated dialogs
+    messages = [
+        {"role": "system", "content": "You plan the message a user sends to an AI assistant."},
+        {"role": "user", "content": _request_instruction(plan) + " Choose realistic values for the request first."},
+    ]
+    return messages, {"type": "object", "properties": {"values": schema}, "required": ["values"]}
+
+
+_REGEX_SPECIAL = set("\\.^$|?*+()[]{}/")
+_FILL = '[^"\\\\]{%d,%d}'
+
+
+def _stated(values: Any) -> list[str]:
+    """The scalar values (as text) a request has to state, in order."""
+    if isinstance(values, dict):
+        return [t for v in values.values() for t in _stated(v)]
+    if isinstance(values, bool) or values is None or isinstance(values, list):
+        return []
+    text = str(values).strip()
+    return [text] if text and '"' not in text and "\\" not in text and "\n" not in text else []
+
+
+def request_pattern(values: Any, max_fill: int = 40) -> str | None:
+    """A regular expression that admits text stating every scalar value, in order, with free
+    text (bounded) around them -- so the request cannot leave a chosen value out."""
+    stated = list(dict.fromkeys(_stated(values)))[:4]
+    if not stated:
+        return None
+    escape = lambda t: "".join("\\" + c if c in _REGEX_SPECIAL else c for c in t)  # noqa: E731
+    middle = (_FILL % (1, max_fill)).join(escape(t) for t in stated)
+    return f"^{_FILL % (0, max_fill)}{middle}{_FILL % (0, max_fill)}$"
+
+
+def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = None) -> tuple[list[dict], dict]:
+    """The user agent's opening request for the plan's dialog type (and complexity adjustment),
+    after one worked example of the same type. With ``values`` (step 1) the request is
+    constrained to state them: a small model otherwise writes requests without values, and the
+    assistant has to invent them."""
+    example, answer = _EXAMPLES[plan["type"]]
+    instruction = _request_instruction(plan, adjust)
+    if values is not None:
+        instruction += " The values: " + json.dumps(values)
+    messages = [
+        {"role": "system", "content": "You write the message a user sends to an AI assistant."},
+        {"role": "user", "content": _request_instruction(example)
+         + (" The values: " + json.dumps(answer["values"]) if "values" in answer else "")},
+        {"role": "assistant", "content": json.dumps({"request": answer["request"]})},
+        {"role": "user", "content": instruction},
+    ]
+    pattern = request_pattern(values) if values is not None else None
+    # (xgrammar ignores length bounds beside a pattern: the pattern bounds itself)
+    request = {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 12,
+                                                                         "maxLength": 120}
+    return messages, {"type": "object", "properties": {"request": request}, "required": ["request"]}
+
+
+def user_reply(plan: dict[str, Any], dialog: list[dict]) -> tuple[list[dict], dict]:
+    """The user agent answering the assistant's clarifying question with the missing value."""
+    question = dialog[-1]["content"]
+    messages = [
+        {"role": "system", "content": "You are the user talking to an AI assistant. Answer its question with a "
+                                      "concrete value."},
+        {"role": "user", "content": f"Your request: {dialog[0]['content']}\nAssistant: {question}\n"
+                                    f"Give the {plan['missing'].replace('_', ' ')} in one short sentence, as JSON."},
+    ]
+    return messages, {"type": "object", "properties": {"reply": {"type": "string", "minLength": 2, "maxLength": 60}},
+                      "required": ["reply"]}
+
+
+def _transcript(dialog: list[dict]) -> list[dict[str, str]]:
+    """The dialog so far as chat messages the assistant agent reads."""
+    out = []
+    for msg in dialog:
+        if msg["role"] == "tool":
+            out.append({"role": "user", "content": "Tool results: " + json.dumps(msg["content"])})
+        elif msg.get("tool_calls"):
+            out.append({"role": "assistant", "content": "Calls: " + json.dumps(msg["tool_calls"])})
+        else:
+            out.append({"role": msg["role"], "content": msg["content"]})
+    return out
+
+
+def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_targets: list[str],
+                     ) -> tuple[list[dict], dict]:
+    """Prompt and action schema for one assistant phase: ``call`` (tool calls), ``ask`` (ask for
+    the missing argument), ``reply`` (answer without tools) or ``answer`` (summarise results)."""
+    tools = plan["tools"]
+    system = ("You are a helpful assistant with these functions:\n" + describe_tools(tools) +
+              "\nAnswer in JSON: first a short thought (which function fits, which arguments the user gave, "
+              "what is missing), then the action.")
+    instruction = {
+        "call": "Call the function(s) needed now, with argument values taken from the conversation.",
+        "ask": "A required value is missing: ask the user for it.",
+        "reply": "None of the functions fits: answer the user directly.",
+        "answer": "Answer the user using the tool results.",
+    }[phase]
+    messages = [{"role": "system", "content": system}] + _transcript(dialog)
+    messages[-1] = {**messages[-1], "content": messages[-1]["content"] + f"\n\n({instruction})"}
+    thought = {"type": "string", "minLength": 10, "maxLength": 48}
+    if phase == "call":
+        by_name = {t["name"]: t for t in tools}
+        options = [{"type": "object", "properties": {
+            "name": {"type": "string", "const": name},
+            "arguments": bound_schema({**by_name[name]["parameters"], "additionalProperties": False},
+                                      _MAX_STRING, _MAX_ITEMS)},
+            "required": ["name", "arguments"]} for name in dict.fromkeys(call_targets)]
+        calls = {"type": "array", "items": options[0] if len(options) == 1 else {"anyOf": options},
+                 "minItems": plan["calls"] if len(call_targets) == 1 else len(call_targets),
+                 "maxItems": plan["calls"] if len(call_targets) == 1 else len(call_targets)}
+        props = {"thought": thought, "calls": calls}
+    else:
+        key = "question" if phase == "ask" else "answer"
+        props = {"thought": thought, key: {"type": "string", "minLength": 2, "maxLength": 100}}
+    return messages, {"type": "object", "properties": props, "required": list(props)}
+
+
+def tool_result(api: dict[str, Any], call: dict[str, Any], earlier: list[dict]) -> tuple[list[dict], dict]:
+    """The tool agent: a plausible result for ``call`` that fits ``api['returns']``."""
+    returns = api.get("returns") or {"type": "object", "properties": {"result": {"type": "string"}}}
+    context = f"\nEarlier results: {json.dumps(earlier)}" if earlier else ""
+    messages = [
+        {"role": "system", "content": "You simulate an API server. Return a realistic JSON result for the call, "
+                                      "consistent with its arguments."},
+        {"role": "user", "content": f"API: {api['name']} - {api['description']}\n"
+                                    f"Call arguments: {json.dumps(call.get('arguments', {}))}{context}"},
+    ]
+    return messages, bound_schema({**returns, "required": list((returns.get("properties") or {}))},
+                                  _MAX_STRING, _MAX_ITEMS)

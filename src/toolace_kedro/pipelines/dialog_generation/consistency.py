@@ -1,0 +1,47 @@
+"""Self-consistency: an assistant action is sampled n times and kept only when enough samples
+make the same decision -- same call names and arguments after normalisation (case, spacing and
+punctuation of strings, ints vs floats)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+
+_PUNCT = re.compile(r"[\s,./\-_*^'\"]+")
+
+
+def normalise_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _PUNCT.sub("", value.lower())
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return [normalise_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: normalise_value(v) for k, v in sorted(value.items())}
+    return value
+
+
+def decision_key(action: dict[str, Any]) -> str:
+    """What must agree between samples: the calls (order-free), or the kind of text action."""
+    if action.get("calls"):
+        calls = sorted(json.dumps([c["name"], normalise_value(c.get("arguments", {}))], sort_keys=True)
+                       for c in action["calls"])
+        return "calls:" + "|".join(calls)
+    return "text:" + ("ask" if "question" in action else "answer")
+
+
+def vote(samples: list[dict[str, Any]], threshold: float) -> tuple[dict[str, Any] | None, float]:
+    """The first sample of the majority decision and its share; ``None`` below ``threshold``."""
+    if not samples:
+        return None, 0.0
+    counts = Counter(decision_key(s) for s in samples)
+    key, n = counts.most_common(1)[0]
+    share = n / len(samples)
+    if share < threshold:
+        return None, share
+    return next(s for s in samples if decision_key(s) == key), share

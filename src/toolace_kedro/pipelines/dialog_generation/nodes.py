@@ -1,0 +1,103 @@
+"""Nodes of the ``dialog_generation`` pipeline (ToolACE's Self-Guided Dialog Generation)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from pydantic import ValidationError
+from tqdm.auto import tqdm
+
+from toolace_kedro.llm import build_llm
+from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, bounds, direction
+from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs
+from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
+from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
+from toolace_kedro.toolcalls import DialogSample
+from toolace_kedro.tracking import metrics_history
+
+logger = logging.getLogger(__name__)
+
+
+def _to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
+    """Canonical sample dict, or the reason it breaks the contract."""
+    plan = state.plan
+    raw = {"id": plan["id"], "type": plan["type"], "tools": plan["tools"], "messages": state.messages,
+           "meta": {"generator": generator, "n_candidate_apis": len(plan["tools"]), "targets": plan["targets"],
+                    "self_consistency": round(min(state.agreement), 3) if state.agreement else None,
+                    "user_values": state.user_values}}
+    try:
+        return DialogSample.model_validate(raw).to_dict()
+    except ValidationError as exc:
+        return f"contract: {exc.errors()[0]['msg'][:120]}"
+
+
+def _generate(plans, llm, params, generator, adjust=None) -> tuple[dict[str, dict], Counter, Counter]:
+    samples: dict[str, dict] = {}
+    counts: Counter = Counter()
+    drops: Counter = Counter()
+    chunk = params["chunk_size"]
+    for start in tqdm(range(0, len(plans), chunk), desc="dialog chunks", disable=len(plans) <= chunk):
+        logger.info("generating dialogs %d-%d of %d", start + 1, min(len(plans), start + chunk), len(plans))
+        states, chunk_counts = run_dialogs(plans[start : start + chunk], llm, params, adjust)
+        counts.update(chunk_counts)
+        for state in states:
+            result = state.dropped or _to_sample(state, generator)
+            if isinstance(result, str):
+                drops[result.split(":")[0]] += 1
+            else:
+                samples[state.plan["id"]] = result
+    return samples, counts, drops
+
+
+def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: dict[str, Any]
+                     ) -> tuple[list[dict], dict[str, Any]]:
+    """Plan, generate (three agents, self-consistency) and complexity-adjust the dialogs."""
+    llm = build_llm(llm_config)
+    generator = f"{llm.backend}:{llm.config.model}"
+    plans = plan_dialogs(api_pool, params)
+    samples, counts, drops = _generate(plans, llm, params, generator)
+    cfg = params["complexity"]
+    report: dict[str, Any] = {"planned": len(plans), "types_planned": dict(Counter(p["type"] for p in plans))}
+    if cfg["enabled"] and samples:
+        evaluator = ComplexityEvaluator(cfg["policy_model"], cfg.get("batch_size", 8), cfg.get("dtype", "auto"))
+        ids = list(samples)
+        scores = dict(zip(ids, evaluator([samples[i] for i in ids])))
+        low, high = bounds(list(scores.values()), cfg)
+        adjusted: Counter = Counter()
+        for round_ in range(1, cfg["max_rounds"] + 1):
+            adjust = {i: d for i in samples if (d := direction(scores[i], low, high))}
+            if not adjust:
+                break
+            retry_plans = [p for p in plans if p["id"] in adjust]
+            redone, round_counts, round_drops = _generate(retry_plans, llm, params, generator, adjust)
+            counts.update({f"complexity_round.{k}": v for k, v in round_counts.items()})
+            new_scores = dict(zip(redone, evaluator(list(redone.values())))) if redone else {}
+            for pid, sample in redone.items():
+                adjusted["complicated" if adjust[pid] == "harder" else "simplified"] += 1
+                sample["meta"]["complexity_adjusted"] = adjust[pid]
+                sample["meta"]["complexity_before"] = round(scores[pid], 4)
+                samples[pid], scores[pid] = sample, new_scores[pid]
+            adjusted["kept_original_after_failed_retry"] += len(adjust) - len(redone)
+        for pid, sample in samples.items():
+            sample["meta"]["complexity"] = round(scores[pid], 4)
+        report["complexity"] = {"lower": low, "upper": high, **adjusted,
+                                "in_bounds": sum(1 for s in scores.values() if low <= s <= high)}
+    dialogs = [samples[p["id"]] for p in plans if p["id"] in samples]
+    report.update(generated=len(dialogs), dropped=dict(drops), counts=dict(counts), llm=llm.usage.as_dict())
+    logger.info("dialogs: %d generated of %d planned; dropped %s", len(dialogs), len(plans), dict(drops))
+    return dialogs, report
+
+
+def summarise_dialogs(dialogs: list[dict], generation_report: dict[str, Any]):
+    """``dialog_stats`` (versioned JSON), MLflow metrics, and the two plots."""
+    stats = dialog_statistics(dialogs, generation_report)
+    metrics = metrics_history({
+        "dialogs": stats["dialogs"], "types_covered": len(stats["type_mix"]),
+        "mean_turns": stats["mean_messages"], "mean_apis_per_dialog": stats["mean_candidate_apis"],
+        "consistency_rejection_rate": stats["consistency_rejection_rate"],
+        "mean_complexity": stats["complexity"]["mean"] if stats["complexity"] else float("nan"),
+    })
+    types_fig, complexity_fig = plots(dialogs, stats)
+    return stats, metrics, types_fig, complexity_fig

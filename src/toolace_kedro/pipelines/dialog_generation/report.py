@@ -1,0 +1,51 @@
+"""Statistics and plots of the generated dialogs."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import Any
+
+from toolace_kedro.pipelines.api_synthesis.report import bar_chart
+
+
+def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, Any]:
+    counts = report.get("counts", {})
+    kept, dropped = counts.get("actions_kept", 0), counts.get("actions_dropped_inconsistent", 0)
+    complexity = [d["meta"]["complexity"] for d in dialogs if d["meta"].get("complexity") is not None]
+    n = len(dialogs) or 1
+    return {
+        "dialogs": len(dialogs),
+        "planned": report.get("planned", 0),
+        "type_mix": dict(Counter(d["type"] for d in dialogs).most_common()),
+        "mean_messages": round(sum(len(d["messages"]) for d in dialogs) / n, 2),
+        "mean_candidate_apis": round(sum(len(d["tools"]) for d in dialogs) / n, 2),
+        "calls_per_dialog": round(sum(len(m.get("tool_calls") or []) for d in dialogs for m in d["messages"]) / n, 2),
+        "self_consistency": {"actions_kept": kept, "actions_dropped": dropped,
+                             "call_votes_by_samples_drawn": {k.rsplit(".", 1)[1]: v for k, v in sorted(counts.items())
+                                                             if k.startswith("call_samples_drawn.")}},
+        "consistency_rejection_rate": round(dropped / (kept + dropped), 3) if kept + dropped else 0.0,
+        "complexity": ({"mean": round(statistics.fmean(complexity), 4), "min": round(min(complexity), 4),
+                        "max": round(max(complexity), 4), **report.get("complexity", {})} if complexity else {}),
+        "dropped": report.get("dropped", {}),
+        "llm": report.get("llm", {}),
+    }
+
+
+def plots(dialogs: list[dict], stats: dict[str, Any]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    types = bar_chart(stats["type_mix"], "Dialogs per type", "dialogs")
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    values = [d["meta"]["complexity"] for d in dialogs if d["meta"].get("complexity") is not None]
+    ax.hist(values, bins=20, color="#55a868")
+    for key in ("lower", "upper"):
+        if stats["complexity"].get(key) is not None:
+            ax.axvline(stats["complexity"][key], color="black", linestyle="--", linewidth=1)
+    ax.set_title("Complexity (mean assistant-token NLL under the policy)")
+    ax.set_xlabel("NLL")
+    fig.tight_layout()
+    return types, fig

@@ -1,0 +1,175 @@
+import json
+from collections import Counter
+
+import pytest
+
+from tests.pipelines.dialog_generation.conftest import scripted_dialog_answer
+from tests.support.fakes import ScriptedLLM
+from toolace_kedro.llm.base import Completion
+from toolace_kedro.pipelines.dialog_generation import agents, nodes
+from toolace_kedro.pipelines.dialog_generation.complexity import bounds, direction
+from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, vote
+from toolace_kedro.pipelines.dialog_generation.engine import run_dialogs
+from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
+from toolace_kedro.toolcalls import DialogSample, check_arguments, from_toolace, from_trl, to_toolace, to_trl
+
+
+def test_plans_cover_types_targets_and_distractors(api_pool, dialog_params):
+    plans = plan_dialogs(api_pool, dialog_params)
+    assert {p["type"] for p in plans} == {"single", "parallel", "dependent", "non_tool", "clarify"}
+    for p in plans:
+        names = [t["name"] for t in p["tools"]]
+        assert set(p["targets"]) <= set(names) and len(names) == len(set(names))
+        if p["type"] == "dependent":
+            assert len(p["targets"]) == 2
+        if p["type"] == "clarify":
+            target = next(t for t in p["tools"] if t["name"] == p["targets"][0])
+            assert p["missing"] in target["parameters"]["required"]
+        if p["type"] == "non_tool":
+            assert p["targets"] == []
+    assert plan_dialogs(api_pool, dialog_params) == plans  # seeded
+
+
+def test_plan_errors_are_clear(api_pool, dialog_params):
+    with pytest.raises(ValueError, match="at least 2 APIs"):
+        plan_dialogs(api_pool[:1], dialog_params)
+    dialog_params["type_mix"] = {"chitchat": 1}
+    with pytest.raises(ValueError, match="unknown dialog types"):
+        plan_dialogs(api_pool, dialog_params)
+
+
+def test_call_schema_admits_only_target_calls_with_valid_arguments(api_pool, dialog_params):
+    plan = next(p for p in plan_dialogs(api_pool, dialog_params) if p["type"] == "parallel")
+    messages, schema = agents.assistant_action(plan, [{"role": "user", "content": "hi"}], "call", plan["targets"])
+    calls = schema["properties"]["calls"]
+    assert calls["minItems"] == calls["maxItems"] == 2
+    assert "hi" in messages[-1]["content"] and "thought" in messages[0]["content"]
+    items = calls["items"].get("anyOf", [calls["items"]])
+    assert {o["properties"]["name"]["const"] for o in items} == set(plan["targets"])
+
+
+def test_self_consistency_vote():
+    a = {"thought": "t", "calls": [{"name": "f", "arguments": {"city": "Paris "}}]}
+    b = {"thought": "u", "calls": [{"name": "f", "arguments": {"city": "paris"}}]}
+    c = {"thought": "v", "calls": [{"name": "f", "arguments": {"city": "Rome"}}]}
+    assert decision_key(a) == decision_key(b) != decision_key(c)
+    assert vote([a, b, c], 0.6) == (a, 2 / 3)
+    assert vote([a, c], 0.6) == (None, 0.5)
+
+
+def test_dialogs_obey_the_contract_and_round_trip(api_pool, dialog_params, dialog_llm):
+    plans = plan_dialogs(api_pool, dialog_params)
+    states, counts = run_dialogs(plans, dialog_llm, dialog_params)
+    samples = [nodes._to_sample(s, "scripted") for s in states]
+    assert all(isinstance(s, dict) for s in samples), samples
+    assert {s["type"] for s in samples} == {"single", "parallel", "dependent", "non_tool", "clarify"}
+    for s in samples:
+        DialogSample.model_validate(s)
+        assert from_toolace(json.loads(json.dumps(to_toolace(s)))) == s and from_trl(to_trl(s)) == s
+        tools = {t["name"]: t for t in s["tools"]}
+        for m in s["messages"]:
+            for call in m.get("tool_calls") or []:
+                assert check_arguments(tools[call["name"]]["parameters"], call["arguments"]) == []
+    by_type = {s["type"]: s for s in samples}
+    assert len(by_type["parallel"]["messages"][1]["tool_calls"]) == 2
+    assert sum(1 for m in by_type["dependent"]["messages"] if m.get("tool_calls")) == 2
+    assert by_type["clarify"]["messages"][1]["content"] and not by_type["clarify"]["messages"][1].get("tool_calls")
+    assert not any(m.get("tool_calls") for m in by_type["non_tool"]["messages"])
+    assert counts["actions_kept"] > 0
+
+
+def test_inconsistent_actions_and_failing_agents_drop_dialogs_with_reasons(api_pool, dialog_params):
+    turn = Counter()
+
+    def flaky(conv, params, schema):
+        props = (schema or {}).get("properties", {})
+        if "calls" in props:  # every sample disagrees
+            turn["n"] += 1
+            answer = json.loads(scripted_dialog_answer(conv, params, schema))
+            for call in answer["calls"]:
+                call["arguments"] = {**call["arguments"], **{k: f"v{turn['n']}" for k, v in call["arguments"].items()
+                                                             if isinstance(v, str) and k != "area"}}
+            return json.dumps(answer)
+        if "reply" in props:
+            return Completion(error="http_500")
+        return scripted_dialog_answer(conv, params, schema)
+
+    plans = plan_dialogs(api_pool, dialog_params)
+    states, counts = run_dialogs(plans, ScriptedLLM(flaky), dialog_params)
+    reasons = Counter(s.dropped for s in states if s.dropped)
+    assert reasons["inconsistent_actions"] > 0 and counts["actions_dropped_inconsistent"] > 0
+    assert all(s.dropped is None for s in states if s.plan["type"] == "non_tool")
+    assert any(r.startswith("user_agent.http_500") for r in reasons)
+
+
+def test_complexity_bounds_and_direction():
+    low, high = bounds([0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0], {"lower": None, "upper": None,
+                                                                        "prior_quantiles": [0.1, 0.9]})
+    assert (low, high) == (1.0, 5.0)
+    assert bounds([1.0], {"lower": 0.2, "upper": 9.0, "prior_quantiles": [0.1, 0.9]}) == (0.2, 9.0)
+    assert [direction(x, 1.0, 5.0) for x in (0.5, 2.0, 6.0, float("nan"))] == ["harder", None, "simpler", None]
+
+
+def test_harder_and_simpler_change_the_user_instruction(api_pool, dialog_params):
+    plan = plan_dialogs(api_pool, dialog_params)[0]
+    plain, _ = agents.user_request(plan)
+    harder, _ = agents.user_request(plan, "harder")
+    simpler, _ = agents.user_request(plan, "simpler")
+    assert "own way" in harder[-1]["content"] and "short" in simpler[-1]["content"]
+    assert plain[-1]["content"] not in (harder[-1]["content"], simpler[-1]["content"])
+
+
+def test_request_pattern_forces_every_chosen_value_into_the_request():
+    import re
+
+    import jsonschema
+
+    values = {"first": {"city": "St. Moritz (CH)", "days": 3}, "second": {"city": "Lima", "flag": True}}
+    pattern = agents.request_pattern(values)
+    schema = {"type": "string", "pattern": pattern}
+    jsonschema.validate("Weather in St. Moritz (CH) for 3 days, then Lima please", schema)
+    for missing in ("Weather in St. Moritz (CH) for 3 days", "Weather in St xMoritz (CH) for 3 days and Lima",
+                    "Lima first, then St. Moritz (CH) for 3 days"):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(missing, schema)
+    assert re.compile(pattern)  # a valid expression for Python's engine too
+    assert agents.request_pattern({"tags": ["a"], "ok": None}) is None  # nothing scalar to state
+
+
+def test_user_agent_states_its_values_and_the_dialog_keeps_them(api_pool, dialog_params, dialog_llm):
+    plans = [p for p in plan_dialogs(api_pool, dialog_params) if p["type"] == "single"][:2]
+    states, _ = run_dialogs(plans, dialog_llm, dialog_params)
+    for state in states:
+        sample = nodes._to_sample(state, "scripted")
+        values = sample["meta"]["user_values"]
+        assert values and all(str(v) in sample["messages"][0]["content"] for v in agents._stated(values))
+    non_tool = [p for p in plan_dialogs(api_pool, dialog_params) if p["type"] == "non_tool"][:1]
+    assert agents.user_values(non_tool[0]) is None
+
+
+def test_adaptive_self_consistency_draws_the_third_sample_only_on_disagreement(api_pool, dialog_params):
+    import copy
+
+    dialog_params.update(n_dialogs=4, type_mix={"single": 1})
+    plans = [copy.deepcopy(p) for p in plan_dialogs(api_pool, dialog_params)]
+    for n, p in enumerate(plans):  # a mark per dialog in its tool list, so the fake can tell them apart
+        p["tools"][0]["description"] += f" (#{n})"
+    seen = Counter()
+
+    def split_votes(conv, params, schema):
+        """Dialogs 0 and 1 agree at once; 2 and 3 disagree on the first two samples, then the
+        third sample sides with the first."""
+        answer = json.loads(scripted_dialog_answer(conv, params, schema))
+        if "calls" in answer:
+            dialog = next(n for n in range(4) if f"(#{n})" in conv[0]["content"])
+            seen[dialog] += 1
+            if dialog >= 2 and seen[dialog] == 2:
+                for call in answer["calls"]:
+                    call["arguments"] = {k: v + ["zz"] if isinstance(v, list) else v + 1 if isinstance(v, int)
+                                         else v + "zz" for k, v in call["arguments"].items()}
+        return json.dumps(answer)
+
+    states, counts = run_dialogs(plans, ScriptedLLM(split_votes), dialog_params)
+    assert counts["call_samples_drawn.2"] == 2 and counts["call_samples_drawn.3"] == 2
+    assert all(s.dropped is None for s in states)
+    assert [round(min(s.agreement), 2) for s in states] == [1.0, 1.0, 0.67, 0.67]

@@ -72,6 +72,7 @@ class LLMConfig(BaseModel):
     # transformers backend
     device: str = "auto"
     dtype: str = "auto"
+    adapter: str | None = Field(None, description="a LoRA adapter directory applied to the model (transformers)")
     batch_size: int = Field(8, gt=0, description="rows decoding at once (continuous batching)")
     prefill_dtype: str = Field("auto", description="dtype of prompt processing: auto, same, bfloat16, float32, ...")
     prefill_tokens: int = Field(2048, gt=0, description="padded prompt tokens per prefill forward pass")

@@ -74,16 +74,25 @@ class TransformersClient(LLMClient):
 
     def __init__(self, config: LLMConfig) -> None:
         super().__init__(config)
-        self.model, self.tokenizer = load_policy(config.model, device=config.device, dtype=config.dtype)
+        if config.adapter:  # a private copy with the LoRA weights merged in: plain modules decode faster
+            model, self.tokenizer = load_policy(config.model, device=config.device, dtype=config.dtype,
+                                                adapter=config.adapter, cached=False)
+            self.model = model.merge_and_unload().eval()
+        else:
+            self.model, self.tokenizer = load_policy(config.model, device=config.device, dtype=config.dtype)
         self._compiler = None
         self._grammars: OrderedDict[str, Any] = OrderedDict()
         self._engine = None
 
     def fingerprint(self) -> str:
-        path = Path(resolve_model(self.config.model))
-        weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
-        stamp = ",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
-        return f"{self.config.model}|{stamp}"
+        """Model name plus the size and time of its weight files (and the adapter's): cached
+        answers of other weights are never reused."""
+        stamps = []
+        for folder in (resolve_model(self.config.model), self.config.adapter):
+            path = Path(folder) if folder else None
+            weights = sorted(path.glob("*.safetensors")) if path is not None and path.is_dir() else []
+            stamps.append(",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights))
+        return f"{self.config.model}|{stamps[0]}" + (f"|{self.config.adapter}|{stamps[1]}" if self.config.adapter else "")
 
     # ------------------------------------------------------------------ structured output
     def _compiled(self, schema: dict[str, Any]) -> Any:

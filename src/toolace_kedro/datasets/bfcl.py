@@ -1,0 +1,49 @@
+"""``BFCLDataset``: the single-turn BFCL categories bundled in the ``bfcl-eval`` wheel, read-only.
+
+``load()`` gives ``{category: [entry, ...]}`` with each entry's possible answer attached (see
+:func:`toolace_kedro.pipelines.evaluation.bfcl.load_category`); sampling is the evaluation
+pipeline's job, so the decontamination report sees every question.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+__all__ = ["BFCLDataset"]
+
+
+class BFCLDataset(AbstractDataset[None, dict]):
+    """Catalog example::
+
+        bfcl_data:
+          type: toolace_kedro.datasets.BFCLDataset
+          categories: [simple_python, multiple, irrelevance]   # default: all eleven
+          data_dir: null        # default: bfcl_eval/data of the installed wheel
+    """
+
+    def __init__(self, categories: list[str] | None = None, data_dir: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES
+
+        self._categories = list(categories or CATEGORIES)
+        unknown = sorted(set(self._categories) - set(CATEGORIES))
+        if unknown:
+            raise DatasetError(f"unknown BFCL categories {unknown}; known: {', '.join(CATEGORIES)}")
+        self._data_dir = data_dir
+        self.metadata = metadata
+
+    def load(self) -> dict[str, list[dict[str, Any]]]:
+        from toolace_kedro.pipelines.evaluation.bfcl import load_category
+
+        try:
+            return {c: load_category(c, data_dir=self._data_dir) for c in self._categories}
+        except (FileNotFoundError, ValueError) as exc:
+            raise DatasetError(str(exc)) from exc
+
+    def save(self, data: None) -> None:
+        raise DatasetError("BFCLDataset is read-only: its data ships in the bfcl-eval wheel")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"categories": self._categories, "data_dir": self._data_dir}

@@ -1,0 +1,421 @@
+"""BFCL single-turn scoring: the official AST checker's verdict on one raw prompt-mode output.
+
+Data: the eleven single-turn Python categories of BFCL v4, read from the ``bfcl-eval`` wheel
+(``bfcl_eval/data/BFCL_v4_<category>.json`` and ``possible_answer/BFCL_v4_<category>.json``, JSON
+lines). The package is located with ``importlib.util.find_spec`` and never imported (it pulls in
+every provider SDK).
+
+Scoring reproduces bfcl-eval 2026.3.23 -- ``default_decode_ast_prompting`` (the prompt-mode decoder
+of the open-model handlers, ToolACE's included), ``ast_checker`` and the relevance rules of
+``eval_runner`` -- verdict for verdict, quirks included:
+
+* decoding: strip backticks, newlines and spaces from both ends (so a bare `````` fence goes, but
+  a fence with a language tag leaves ``python`` in front and fails), add a missing ``[`` / ``]``,
+  parse as one Python expression; every element must be a call. Names are dotted attribute paths;
+  positional arguments are ignored; an unquoted name decodes to its string, a call without keyword
+  arguments to its source text, a call with keyword arguments to a nested ``{name: {args}}``; any
+  unary operator on a constant negates it (``+5`` decodes to ``-5``, as in BFCL); ``""``, ``[]`` and
+  ``"[]"`` decode to no calls.
+* **No evaluation.** BFCL's decoder calls ``eval`` on binary-operator nodes (``a=2*3`` -> 6; ``a=x+1``
+  -> NameError -> decode failure). Here such a node decodes to an :class:`Unevaluated` value that
+  equals nothing: the call still counts as a call for relevance/irrelevance, and the argument
+  matches no allowed value, so the call fails an AST category. The verdicts therefore differ from
+  BFCL's only on outputs where BFCL evaluates something: AST outputs whose arithmetic evaluates to
+  an allowed value (BFCL passes them) and relevance outputs whose arithmetic raises (BFCL sees no
+  call). BFCL's lambda branch raises before reaching its ``eval``: a lambda is a decode failure in
+  both. The tests measure exactly this.
+* checking: ``parallel`` categories match calls order-free and greedily (each expected call takes
+  the first unused output call that passes) with equal counts; ``multiple`` ones need exactly as
+  many calls as expected and check the first; others need exactly one call. Names must match
+  (prompt mode keeps dotted names; ``underscore_to_dot=True`` gives the FC-mode conversion
+  ``a.b`` -> ``a_b`` of OpenAI-style models); required parameters present; no parameter outside the
+  schema or the answer; Python types exact (an int is accepted for a ``float`` parameter, not the
+  reverse; a tuple becomes a list for ``tuple`` parameters only; array items are type-checked one
+  level deep; a value of the answer's own type is accepted as a "variable"); strings compared after
+  normalisation (drop spaces and ``,./-_*^``, lowercase, ``'`` -> ``"``); lists must equal one
+  allowed list (top-level strings normalised); dicts key by key; ``""`` among the allowed values
+  makes a parameter optional.
+* irrelevance passes when nothing decodes to a non-empty call list, relevance when something does.
+
+The project's ``parse_calls`` is not used here: it also reads JSON and names with spaces and refuses
+positional arguments, where BFCL decodes differently. This decoder walks ``ast.parse``'s tree and
+reads constants only.
+
+Where the official checker would crash on malformed data, this module raises ``ValueError`` naming
+the entry (bad schema or answer) or returns False (odd model values).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import random
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
+
+__all__ = ["CATEGORIES", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated", "bfcl_data_dir", "check_output",
+           "decode_output", "load_category", "normalise_string", "score_category", "score_output"]
+
+#: BFCL v4's single-turn Python categories (file ``BFCL_v4_<category>.json`` each).
+CATEGORIES: tuple[str, ...] = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
+                               "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+                               "live_irrelevance", "live_relevance")
+#: Categories without a possible-answer file: only "call or no call" is scored.
+RELEVANCE_CATEGORIES: frozenset[str] = frozenset({"irrelevance", "live_irrelevance", "live_relevance"})
+FILE_TEMPLATE = "BFCL_v4_{}.json"
+
+_PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool,
+                 "array": list, "tuple": list, "dict": dict, "any": str}
+_ITEM_CHECKED = ("array", "tuple")
+_NORMALISE = re.compile(r"[ ,./\-_*^]")
+
+
+class DecodeError(ValueError):
+    """The output is not a list of calls under BFCL's prompt-mode decoding rules."""
+
+
+class Unevaluated:
+    """An argument expression BFCL would ``eval`` (arithmetic); kept as source, equal to nothing."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"Unevaluated({self.source!r})"
+
+
+# --------------------------------------------------------------------------- data
+def bfcl_data_dir() -> Path:
+    """The ``data`` folder of the installed ``bfcl-eval`` wheel (located, not imported)."""
+    spec = importlib.util.find_spec("bfcl_eval")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("bfcl-eval is not installed; `pip install --no-deps bfcl-eval==2026.3.23` "
+                                "provides the BFCL data (bfcl_eval/data/)")
+    return Path(list(spec.submodule_search_locations)[0]) / "data"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"BFCL file {path} is missing (is bfcl-eval==2026.3.23 installed?)")
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            rows.extend([json.loads(line)] if line.strip() else [])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from None
+    return rows
+
+
+def load_category(category: str, sample_size: int | None = None, seed: int = 0,
+                  data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Entries ``{id, category, question, function, possible_answer}`` of one category, in file order.
+
+    ``possible_answer`` is the ``ground_truth`` list, None for relevance categories. With
+    ``sample_size`` a seeded subset of that size is kept (still in file order).
+    """
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown BFCL category {category!r}; expected one of {', '.join(CATEGORIES)}")
+    root = Path(data_dir) if data_dir is not None else bfcl_data_dir()
+    path = root / FILE_TEMPLATE.format(category)
+    rows = _read_jsonl(path)
+    answers: dict[str, Any] = {}
+    if category not in RELEVANCE_CATEGORIES:
+        answer_path = root / "possible_answer" / FILE_TEMPLATE.format(category)
+        answers = {a["id"]: a["ground_truth"] for a in _read_jsonl(answer_path)}
+    entries = []
+    for row in rows:
+        if not {"id", "question", "function"} <= row.keys():
+            raise ValueError(f"{path}: record {row.get('id', '?')} lacks id/question/function")
+        if category not in RELEVANCE_CATEGORIES and row["id"] not in answers:
+            raise ValueError(f"{answer_path}: no possible answer for {row['id']}")
+        entries.append({"id": row["id"], "category": category, "question": row["question"],
+                        "function": row["function"], "possible_answer": answers.get(row["id"])})
+    if sample_size is not None and 0 <= sample_size < len(entries):
+        keep = sorted(random.Random(seed).sample(range(len(entries)), sample_size))
+        entries = [entries[i] for i in keep]
+    return entries
+
+
+# --------------------------------------------------------------------------- decoding
+def decode_output(output: str) -> list[dict[str, dict[str, Any]]]:
+    """Decode raw output into BFCL's form ``[{name: {param: value}}, ...]`` without evaluating it."""
+    if not isinstance(output, str):
+        raise DecodeError(f"output is a {type(output).__name__}, not a string")
+    if len(output) > MAX_INPUT_CHARS:
+        raise DecodeError(f"output of {len(output)} characters exceeds {MAX_INPUT_CHARS}")
+    text = output.strip("`\n ")
+    if not text.startswith("["):
+        text = "[" + text
+    if not text.endswith("]"):
+        text += "]"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences in model strings
+            body = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
+        raise DecodeError(f"not a Python list of calls: {exc}") from None
+    if isinstance(body, ast.Call):
+        nodes = [body]
+    elif isinstance(body, (ast.List, ast.Tuple, ast.Set)):
+        nodes = body.elts
+    else:
+        raise DecodeError(f"expected a list of calls, got a {type(body).__name__} expression")
+    calls = []
+    for index, node in enumerate(nodes):
+        if not isinstance(node, ast.Call):
+            raise DecodeError(f"element {index} is a {type(node).__name__}, not a call")
+        try:
+            calls.append(_decode_call(node))
+        except RecursionError:
+            raise DecodeError(f"call {index} is nested too deeply") from None
+    return calls
+
+
+def _decode_call(node: ast.Call) -> dict[str, dict[str, Any]]:
+    parts, func = [], node.func
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if isinstance(func, ast.Name):
+        parts.append(func.id)
+    arguments = {kw.arg: _decode_value(kw.value) for kw in node.keywords}  # positional ones ignored
+    return {".".join(reversed(parts)): arguments}
+
+
+def _decode_value(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant):
+        return "..." if node.value is Ellipsis else node.value
+    if isinstance(node, ast.UnaryOp):  # BFCL negates the constant whatever the operator
+        if isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float, complex)):
+            return -node.operand.value
+        raise DecodeError(f"unary operator on a {type(node.operand).__name__} is not a literal")
+    if isinstance(node, ast.List):
+        return [_decode_value(e) for e in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(_decode_value(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in zip(node.keys, node.values):
+            if key_node is None:
+                raise DecodeError("'**' unpacking inside a dict value")
+            key, value = _decode_value(key_node), _decode_value(value_node)
+            try:
+                out[key] = value
+            except TypeError:
+                raise DecodeError(f"unhashable dict key {key!r}") from None
+        return out
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Call):
+        return _decode_call(node) if node.keywords else ast.unparse(node)
+    if isinstance(node, ast.Subscript):
+        return ast.unparse(node.value) + "[" + ast.unparse(node.slice) + "]"
+    if isinstance(node, ast.BinOp):
+        return Unevaluated(ast.unparse(node))
+    raise DecodeError(f"{type(node).__name__} values are not literals")
+
+
+# --------------------------------------------------------------------------- checking
+def normalise_string(text: str) -> str:
+    """BFCL's string standardisation: drop spaces and ``,./-_*^``, lowercase, ``'`` -> ``"``."""
+    return _NORMALISE.sub("", text).lower().replace("'", '"')
+
+
+def _normalised(values: Any) -> list[Any]:
+    return [normalise_string(v) if type(v) is str else v for v in values]
+
+
+def _answer_type(allowed: list[Any]) -> type | None:
+    return next((type(a) for a in allowed if a != ""), None)
+
+
+def _type_ok(value: Any, allowed: list[Any], expected: type, item_type: type | None) -> tuple[bool, bool]:
+    """(type accepted, value is a "variable" -- of the answer's type rather than the schema's)."""
+    answer_type = _answer_type(allowed)
+    is_variable = answer_type is not None and answer_type is not expected
+    if type(value) is expected:
+        if item_type is None:
+            return True, is_variable
+        for option in allowed:  # items of the value must fit one allowed list (non-lists pass)
+            if type(option) is not list or all(_type_ok(v, option, item_type, None)[0] for v in value):
+                return True, is_variable
+        return False, is_variable
+    if answer_type is not None and type(value) is answer_type:
+        return True, True
+    return False, False
+
+
+def _dict_matches(value: Any, allowed: list[Any]) -> bool:
+    if not isinstance(value, dict):
+        return False
+    for option in allowed:
+        if option == "" or not isinstance(option, dict):
+            continue
+        if all(k in option and (normalise_string(v) if type(v) is str else v) in _normalised(option[k])
+               for k, v in value.items()) and all(k in value or "" in vals for k, vals in option.items()):
+            return True
+    return False
+
+
+def _list_of_dicts_matches(value: list[Any], allowed: list[Any]) -> bool:
+    return any(isinstance(option, (list, str)) and len(option) == len(value)
+               and all(_dict_matches(v, [o]) for v, o in zip(value, option)) for option in allowed)
+
+
+def _check_value(param: str, value: Any, prop: dict[str, Any], allowed: list[Any]) -> str | None:
+    type_name = prop.get("type")
+    if type_name not in _PYTHON_TYPES:
+        raise ValueError(f"parameter {param!r} has type {type_name!r}, unknown to BFCL's Python checker")
+    expected, item_type = _PYTHON_TYPES[type_name], None
+    if type_name in _ITEM_CHECKED:
+        item_name = (prop.get("items") or {}).get("type")
+        if item_name not in _PYTHON_TYPES:
+            raise ValueError(f"parameter {param!r}: item type {item_name!r} unknown to BFCL's Python checker")
+        item_type = _PYTHON_TYPES[item_name]
+    if type_name == "tuple" and type(value) is tuple:
+        value = list(value)
+    if type_name == "float" and type(value) is int:
+        try:
+            value = float(value)
+        except OverflowError:
+            return f"type_error: {param!r} = {value} is too large for a float"
+    if isinstance(value, Unevaluated):
+        return f"unevaluated: {param!r} = {value.source[:60]!r} is arithmetic, which is not evaluated"
+    ok, is_variable = _type_ok(value, allowed, expected, item_type)
+    if not ok:
+        return f"type_error: {param!r} expects {type_name}, got {type(value).__name__} {value!r:.60}"
+    if not is_variable:
+        if expected is dict:
+            matched = _dict_matches(value, allowed)
+        elif expected is list and item_type is dict:
+            matched = _list_of_dicts_matches(value, allowed)
+        elif expected is str:
+            matched = normalise_string(value) in [normalise_string(a) for a in allowed if type(a) is str]
+        elif expected is list:
+            matched = _normalised(value) in [_normalised(a) for a in allowed if isinstance(a, (list, tuple, str))]
+        else:
+            matched = value in allowed
+    else:
+        matched = value in allowed
+    return None if matched else f"value_error: {param!r} = {value!r:.60} not among {allowed!r:.80}"
+
+
+def _check_call(schema: dict[str, Any], call: dict[str, dict[str, Any]], expected: dict[str, dict[str, list]],
+                underscore_to_dot: bool) -> str | None:
+    """None when ``call`` satisfies one expected call ``{name: {param: [allowed...]}}``, else the reason."""
+    answer = next(iter(expected.values()))
+    name = schema["name"]
+    if underscore_to_dot and "." in name:
+        name = name.replace(".", "_")
+    if name not in call:
+        return f"wrong_func_name: expected {name!r}, got {next(iter(call))!r}"
+    arguments = call[name]
+    properties = schema["parameters"]["properties"]
+    for param in schema["parameters"].get("required", []):
+        if param not in arguments:
+            return f"missing_required: {param!r} of {name}"
+    for param, value in arguments.items():
+        if param not in properties or param not in answer:
+            return f"unexpected_param: {param!r} in {name}"
+        problem = _check_value(param, value, properties[param], answer[param])
+        if problem:
+            return problem
+    for param, allowed in answer.items():
+        if param not in arguments and "" not in allowed:
+            return f"missing_optional: {param!r} of {name} is not optional in the answer"
+    return None
+
+
+def _schema(functions: list[dict[str, Any]] | dict[str, Any], name: str) -> dict[str, Any]:
+    if isinstance(functions, dict):
+        return functions
+    for schema in functions:
+        if schema["name"] == name:
+            return schema
+    raise ValueError(f"the possible answer calls {name!r}, which is not among the entry's functions")
+
+
+def check_output(category: str, entry: dict[str, Any], possible_answer: list[dict] | dict | None, output: str,
+                 *, underscore_to_dot: bool = False) -> tuple[bool, str]:
+    """BFCL's verdict for one raw model output and the reason (``"ok"`` when it passes)."""
+    if category not in CATEGORIES:
+        raise ValueError(f"unknown BFCL category {category!r}; expected one of {', '.join(CATEGORIES)}")
+    try:
+        calls, error = decode_output(output), ""
+    except DecodeError as exc:
+        calls, error = None, str(exc)
+    if category in RELEVANCE_CATEGORIES:
+        has_call = bool(calls)
+        if "irrelevance" in category:
+            return (True, "ok") if not has_call else (False, f"irrelevance: decoded {len(calls)} call(s)")
+        return (True, "ok") if has_call else (False, f"relevance: no call decoded {error}".rstrip())
+    entry_id = entry.get("id", "?")
+    if isinstance(possible_answer, dict):
+        possible_answer = possible_answer.get("ground_truth")
+    if not isinstance(possible_answer, list):
+        raise ValueError(f"BFCL entry {entry_id} ({category}) needs its possible answer (the ground_truth list)")
+    if calls is None:
+        return False, f"decode_failed: {error}"
+    try:
+        return _check_calls(category, entry["function"], possible_answer, calls, underscore_to_dot)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # malformed entry, not model output
+        raise ValueError(f"BFCL entry {entry_id} ({category}) is malformed: {exc!r}") from None
+
+
+def _check_calls(category: str, functions: list[dict[str, Any]], possible_answer: list[dict],
+                 calls: list[dict[str, dict[str, Any]]], underscore_to_dot: bool) -> tuple[bool, str]:
+    if len(calls) != (len(possible_answer) if "parallel" in category or "multiple" in category else 1):
+        return False, f"wrong_count: {len(calls)} call(s) for {len(possible_answer)} expected"
+    if "parallel" in category:
+        used: set[int] = set()
+        for i, expected in enumerate(possible_answer):
+            schema = _schema(functions, next(iter(expected)))
+            problems = []
+            for j, call in enumerate(calls):
+                if j in used:
+                    continue
+                problem = _check_call(schema, call, expected, underscore_to_dot)
+                if problem is None:
+                    used.add(j)
+                    break
+                problems.append(problem)
+            else:
+                return False, f"no_match for expected call {i} ({next(iter(expected))}): {problems[-1]}"
+        return True, "ok"
+    if "multiple" in category:
+        schema = _schema(functions, next(iter(possible_answer[0])))
+    else:
+        schema = functions if isinstance(functions, dict) else functions[0]
+    problem = _check_call(schema, calls[0], possible_answer[0], underscore_to_dot)
+    return (True, "ok") if problem is None else (False, problem)
+
+
+def score_output(category: str, entry: dict[str, Any], possible_answer: list[dict] | dict | None, output: str,
+                 *, underscore_to_dot: bool = False) -> bool:
+    """BFCL's verdict for one raw model output string (``possible_answer`` None for relevance categories)."""
+    return check_output(category, entry, possible_answer, output, underscore_to_dot=underscore_to_dot)[0]
+
+
+def score_category(category: str, entries: list[dict[str, Any]], outputs: list[str],
+                   *, underscore_to_dot: bool = False) -> dict[str, Any]:
+    """Accuracy of one category's outputs (aligned with ``entries``) and failures by reason kind."""
+    if len(entries) != len(outputs):
+        raise ValueError(f"{category}: {len(outputs)} outputs for {len(entries)} entries")
+    failures: dict[str, int] = {}
+    correct = 0
+    for entry, output in zip(entries, outputs):
+        ok, reason = check_output(category, entry, entry.get("possible_answer"), output,
+                                  underscore_to_dot=underscore_to_dot)
+        correct += ok
+        if not ok:
+            kind = reason.split(":", 1)[0]
+            failures[kind] = failures.get(kind, 0) + 1
+    return {"category": category, "n": len(entries), "correct": correct,
+            "accuracy": correct / len(entries) if entries else 0.0, "failures": dict(sorted(failures.items()))}

@@ -1,0 +1,119 @@
+"""The evaluation pipeline on an in-memory catalog: three scripted "policies" whose answers are
+known (the BFCL ground truth, nothing, a call to every prompt), so the report's numbers are
+checked, not just produced; one run of the real embedded model on a few items."""
+
+import pytest
+
+import toolace_kedro.pipelines.evaluation.nodes as nodes
+from tests.support.fakes import ScriptedLLM
+from tests.support.kedro_runs import run_in_memory
+from toolace_kedro.datasets import BFCLDataset
+from toolace_kedro.pipelines.evaluation import create_pipeline
+from toolace_kedro.pipelines.evaluation.report import aggregate
+from toolace_kedro.toolcalls import render_calls
+
+PARAMS = {"seed": 0, "bfcl": {"categories": ["simple_python", "parallel", "irrelevance", "live_relevance"],
+                              "sample_size": 3},
+          "synthetic": True, "call_format": "python", "generation": {"max_tokens": 32, "batch_size": 4},
+          "decontamination": {"n": 8, "threshold": 0.5}}
+
+
+@pytest.fixture(scope="module")
+def bfcl_data():
+    return BFCLDataset(categories=PARAMS["bfcl"]["categories"]).load()
+
+
+def _ground_truth_text(entry):
+    """The first allowed value of every parameter of the possible answer, as BFCL prompt-mode text."""
+    calls = []
+    for expected in entry["possible_answer"]:
+        name, allowed = next(iter(expected.items()))
+        calls.append({"name": name, "arguments": {k: v[0] for k, v in allowed.items() if v and v[0] != ""}})
+    return render_calls(calls)
+
+
+def _policies(bfcl_data, dialog):
+    """model name -> answer function: "oracle" answers BFCL and the synthetic item right,
+    "silent" never calls, "caller" always calls the first function shown."""
+    by_prompt = {}
+    for entries in bfcl_data.values():
+        for e in entries:
+            by_prompt[nodes.bfcl_messages(e)[-1]["content"]] = e
+    first_call = render_calls(dialog["messages"][1]["tool_calls"])
+
+    def oracle(messages, sampling, schema):
+        entry = by_prompt.get(messages[-1]["content"])
+        if entry is None:  # the synthetic dialog
+            return first_call
+        return "" if entry["possible_answer"] is None and "irrelevance" in entry["category"] else (
+            _ground_truth_text(entry) if entry["possible_answer"] else "[f(x=1)]")
+
+    return {"oracle": oracle, "silent": lambda m, s, x: "I cannot help with that.",
+            "caller": lambda m, s, x: "[some_function(a=1)]"}
+
+
+def test_pipeline_scores_known_policies(monkeypatch, bfcl_data, dialog):
+    answers = _policies(bfcl_data, dialog)
+    chosen = {"base-model": "silent", "adapter-dir": "oracle", "irft-dir": "caller"}
+
+    def fake_build(config):
+        assert config["temperature"] == 0.0 and config["max_tokens"] == 32
+        key = config["adapter"] or config["model"]
+        return ScriptedLLM(answers[chosen[key]])
+
+    monkeypatch.setattr(nodes, "build_llm", fake_build)
+    catalog = run_in_memory(create_pipeline(), {
+        "bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
+        "irft_policy": "irft-dir", "params:sft.policy_model": "base-model", "params:llm": {"progress": False},
+        "params:evaluation": PARAMS})
+    scores = catalog.load("evaluation_scores")
+    assert scores["subset"] and list(scores["models"]) == ["base", "sft", "irft"]
+    sft, base, irft = (scores["models"][m] for m in ("sft", "base", "irft"))
+    assert {c: s["n"] for c, s in sft["bfcl"].items()} == {c: 3 for c in PARAMS["bfcl"]["categories"]}
+    # the oracle passes every AST item and abstains on irrelevance; it "calls" on relevance
+    assert all(s["accuracy"] == 1.0 for s in sft["bfcl"].values()), sft["bfcl"]
+    assert sft["synthetic"]["overall"]["exact_call_accuracy"] == 1.0
+    # the silent policy fails every AST and relevance item, passes irrelevance
+    assert base["bfcl"]["irrelevance"]["accuracy"] == 1.0 and base["bfcl"]["simple_python"]["accuracy"] == 0.0
+    assert base["bfcl"]["live_relevance"]["accuracy"] == 0.0
+    assert base["synthetic"]["overall"]["exact_call_accuracy"] == 0.0
+    # the always-calling policy passes relevance only
+    assert irft["bfcl"]["live_relevance"]["accuracy"] == 1.0 and irft["bfcl"]["irrelevance"]["accuracy"] == 0.0
+    assert irft["bfcl"]["parallel"]["failures"] == {"wrong_count": 3}
+    report = catalog.load("evaluation_report")
+    assert "seeded subset: 3 items per category" in report and "| simple_python | 3 | 0.0 | 100.0 | 0.0 |" in report
+    assert "<table>" in catalog.load("evaluation_report_html")
+    metrics = catalog.load("evaluation_metrics")
+    assert metrics["sft.bfcl.non_live"]["value"] == 1.0 and metrics["base.bfcl.irrelevance"]["value"] == 1.0
+    predictions = catalog.load("predictions_sft")
+    assert len(predictions) == 4 * 3 + 1 and {p["source"] for p in predictions} == {"bfcl", "synthetic"}
+    contamination = catalog.load("decontamination_report")
+    assert set(contamination["categories"]) == set(PARAMS["bfcl"]["categories"])
+
+
+def test_aggregates_follow_bfcl_groups():
+    bfcl = {"simple_python": {"n": 4, "correct": 2, "accuracy": 0.5}, "multiple": {"n": 2, "correct": 2, "accuracy": 1.0},
+            "live_simple": {"n": 3, "correct": 3, "accuracy": 1.0}, "live_multiple": {"n": 1, "correct": 0, "accuracy": 0.0},
+            "irrelevance": {"n": 2, "correct": 1, "accuracy": 0.5}}
+    groups = aggregate(bfcl)
+    assert groups["non_live"] == 0.75  # unweighted mean of the non-live categories run
+    assert groups["live"] == 0.75      # 3 of 4 live items
+    assert groups["relevance"] is None and groups["irrelevance"] == 0.5
+    assert groups["overall"] == pytest.approx((0.75 + 0.75 + 0.5) / 3)
+
+
+def test_items_reject_an_unknown_category(bfcl_data):
+    with pytest.raises(ValueError, match="live_simple"):
+        nodes.build_items(bfcl_data, [], {**PARAMS, "bfcl": {"categories": ["live_simple"], "sample_size": 1}})
+
+
+@pytest.mark.slow
+def test_embedded_model_predictions_are_scored(bfcl_data, dialog, tmp_path):
+    """The real 135M model answers a few BFCL items in prompt mode; every output is scored."""
+    params = {**PARAMS, "bfcl": {"categories": ["simple_python", "irrelevance"], "sample_size": 2}}
+    items = nodes.build_items(bfcl_data, [dialog], params)
+    predictions = nodes.predict_base(items, "smollm2-135m-instruct", {"progress": False, "cache_dir": None}, params)
+    scores = nodes.score_model(items, predictions)
+    assert {c: s["n"] for c, s in scores["bfcl"].items()} == {"simple_python": 2, "irrelevance": 2}
+    assert all(isinstance(p["output"], str) for p in predictions) and any(p["output"] for p in predictions)
+    assert scores["synthetic"]["overall"]["dialogs"] == 1

@@ -69,6 +69,14 @@ def bound_schema(schema: Any, max_string_length: int, max_array_items: int) -> A
     return out
 
 
+def _no_autograd():
+    """Generation runs without autograd; scoped, so training later in the same process (a
+    default ``kedro run`` trains after synthesising) keeps its gradients."""
+    import torch
+
+    return torch.inference_mode()
+
+
 class TransformersClient(LLMClient):
     backend = "transformers"
 
@@ -117,8 +125,6 @@ class TransformersClient(LLMClient):
     # ------------------------------------------------------------------ generation
     def _batcher(self):
         if self._engine is None:
-            import torch
-
             from toolace_kedro.llm.continuous import ContinuousBatcher
 
             prefill = None
@@ -131,7 +137,6 @@ class TransformersClient(LLMClient):
             self._engine = ContinuousBatcher(self.model, {s for s in stops if s is not None}, tok.pad_token_id,
                                              max_batch=self.config.batch_size, prefill_model=prefill,
                                              prefill_tokens=self.config.prefill_tokens)
-            torch.set_grad_enabled(False)
         return self._engine
 
     def _prefill_dtype(self) -> str | None:
@@ -178,7 +183,8 @@ class TransformersClient(LLMClient):
             on_result(i, self._completion(requests[i], sampling[i], ids, truncated))
 
         try:
-            self._batcher().run(requests, done, decode_text=self._decode, progress=bar.update)
+            with _no_autograd():
+                self._batcher().run(requests, done, decode_text=self._decode, progress=bar.update)
         except (RuntimeError, ValueError) as exc:  # e.g. out of memory: report, keep the run alive
             logger.exception("generation failed")
             for i in sorted(set(range(len(requests))) - reported):
@@ -205,7 +211,8 @@ class TransformersClient(LLMClient):
             complete(work, self._completion(request, work.sampling, ids, truncated))
 
         try:
-            self._batcher().serve(queue, to_request, done, decode_text=self._decode)
+            with _no_autograd():
+                self._batcher().serve(queue, to_request, done, decode_text=self._decode)
         except (RuntimeError, ValueError) as exc:
             logger.exception("generation failed")
             lost = list(in_flight.values()) + list(queue)

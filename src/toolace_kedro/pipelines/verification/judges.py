@@ -1,0 +1,134 @@
+"""ToolACE's model layer (Dual-Layer Verification): three LLM "expert" judges, each its own prompt.
+
+* ``hallucination`` -- are the call arguments taken from the user turns, the tool list or earlier
+  tool results, or invented? The prompt carries the deterministic evidence of
+  :func:`~toolace_kedro.pipelines.verification.evidence.grounding` (which values occur verbatim
+  where); the verdict is the model's. Applies to dialogs with calls.
+* ``consistency`` -- does the assistant fulfil the user's request and its constraints (the right
+  function, the user's values, an answer that uses the results or asks for what is missing)?
+  Applies to every dialog.
+* ``tool_response`` -- does each simulated result fit its API's declared ``returns`` (with the
+  ``jsonschema`` check of :func:`~toolace_kedro.pipelines.verification.evidence.result_fit` as
+  evidence) and the call? Applies to dialogs whose called APIs declare ``returns``.
+
+The prompts are in ``judge_prompts.py`` (compact; ``examples`` adds a pass and a fail worked
+example). Every answer is JSON-constrained to ``{"reason": str, "verdict": "pass"|"fail"}`` -- the
+reason first, so the model writes its grounds before it decides; the reason is bounded by
+``reason_max_chars`` or by ``reason_pattern`` (the CPU default admits words only). Each judge asks ``votes``
+times (at ``temperature``; identical requests get distinct seeds from the client); the majority
+of the votes that came back decides and a tie fails (use an odd number). A judge none of whose
+votes came back after the client's schema re-asks and retries is ``unavailable``: counted as
+``judge.<name>.unavailable`` and treated as ``on_unavailable`` (``pass`` by default). Whether a
+fail rejects the dialog is the pipeline's ``judges.reject`` (``nodes.split_dialogs``).
+
+All requests of all dialogs go to the client in one ``try_chat_batch`` call, so the transformers
+backend decodes them in one continuous batch and the openai backend keeps many in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+from toolace_kedro.llm import LLMClient
+from toolace_kedro.pipelines.verification import judge_prompts as prompts
+from toolace_kedro.pipelines.verification.evidence import grounding, result_fit
+
+__all__ = ["JUDGES", "judge_dialogs", "judge_requests", "verdict_schema"]
+
+logger = logging.getLogger(__name__)
+
+JUDGES = ("hallucination", "consistency", "tool_response")
+
+
+def verdict_schema(reason_max_chars: int, reason_pattern: str | None = None) -> dict[str, Any]:
+    """The JSON schema of a verdict: the reason (bounded by ``maxLength``, or by a pattern that
+    bounds its own length: xgrammar ignores length bounds beside a pattern) before the decision."""
+    reason: dict[str, Any] = ({"type": "string", "pattern": reason_pattern} if reason_pattern else
+                              {"type": "string", "minLength": 1, "maxLength": reason_max_chars})
+    return {"type": "object", "properties": {"reason": reason, "verdict": {"type": "string", "enum": ["pass", "fail"]}},
+            "required": ["reason", "verdict"], "additionalProperties": False}
+
+
+def judge_requests(sample: dict[str, Any], enabled: list[str], examples: bool = False
+                   ) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """The chat messages of each applicable enabled judge for one (rule-clean) sample, and the
+    deterministic evidence."""
+    evidence = {"grounding": grounding(sample), "result_fit": result_fit(sample)}
+    cases = {
+        "hallucination": lambda: prompts.hallucination_case(sample, evidence["grounding"]),
+        "consistency": lambda: prompts.consistency_case(sample),
+        "tool_response": lambda: prompts.tool_response_case(sample, evidence["result_fit"]),
+    }
+    out = {}
+    for name in enabled:
+        case = cases[name]()
+        if case is not None:
+            out[name] = prompts.messages(name, case, examples)
+    return out, evidence
+
+
+def _decide(votes: list[dict | None]) -> tuple[str, str]:
+    """``(verdict, reason)`` from the votes that came back: majority, a tie fails."""
+    got = [v for v in votes if v is not None]
+    if not got:
+        return "unavailable", ""
+    fails = [v for v in got if v["verdict"] == "fail"]
+    if len(fails) * 2 >= len(got):
+        return "fail", fails[0]["reason"]
+    return "pass", next(v["reason"] for v in got if v["verdict"] == "pass")
+
+
+def _parse(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and value.get("verdict") in ("pass", "fail") and isinstance(value.get("reason"), str):
+        return {"verdict": value["verdict"], "reason": value["reason"]}
+    return None
+
+
+def judge_dialogs(samples: list[dict[str, Any]], client: LLMClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Judge every sample; one outcome per sample: ``{"judges": {name: {"verdict", "reason",
+    "votes"}}, "evidence": {...}}`` (a judge that does not apply is absent)."""
+    enabled = [n for n in JUDGES if params.get(n, {}).get("enabled", True)]
+    votes = int(params.get("votes", 1))
+    if votes > 1 and not params.get("temperature"):
+        logger.warning("judges: %d votes at temperature 0 are %d copies of one greedy answer", votes, votes)
+    conversations, owners = [], []
+    outcomes = []
+    for index, sample in enumerate(samples):
+        try:
+            requests, evidence = judge_requests(sample, enabled, bool(params.get("examples", False)))
+        except Exception as exc:  # only with the rule layer off: a sample the prompts cannot read
+            logger.warning("judges: sample %d is unreadable (%s: %s)", index, type(exc).__name__, exc)
+            outcomes.append({"judges": {n: {"verdict": "unavailable", "reason": "unreadable sample", "votes": []}
+                                        for n in enabled}, "evidence": {}})
+            continue
+        outcomes.append({"judges": {}, "evidence": evidence})
+        for name, messages in requests.items():
+            conversations += [messages] * votes
+            owners += [(index, name)] * votes
+    if not conversations:
+        return outcomes
+    logger.info("judges: %d requests (%d dialogs, judges %s, %d vote(s) each)", len(conversations), len(samples),
+                enabled, votes)
+    schema = verdict_schema(int(params.get("reason_max_chars", 60)), params.get("reason_pattern"))
+    answers, failures = client.try_chat_batch(
+        conversations, json_schema=schema, temperature=float(params.get("temperature", 0.0)), max_tokens=int(params.get("max_tokens", 48)))
+    collected: dict[tuple[int, str], list] = {}
+    for slot, (owner, answer) in enumerate(zip(owners, answers)):
+        collected.setdefault(owner, []).append(_parse(answer) if slot not in failures else None)
+    for (index, name), got in collected.items():
+        verdict, reason = _decide(got)
+        outcomes[index]["judges"][name] = {"verdict": verdict, "reason": reason,
+                                           "votes": [v["verdict"] if v else "unavailable" for v in got]}
+    counts = Counter(f"{name}.{j['verdict']}" for o in outcomes for name, j in o["judges"].items())
+    logger.info("judge verdicts: %s; failed requests: %s", dict(sorted(counts.items())),
+                dict(Counter(failures.values())))
+    return outcomes

@@ -1,0 +1,98 @@
+"""The ``sft:`` parameters, validated once (an unknown key is an error, so a typo fails fast)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["DistributedParams", "LoraParams", "SFTParams", "TrainingParams", "parse_params"]
+
+
+class LoraParams(BaseModel):
+    """PEFT LoRA adapter (ToolACE: r 16, alpha 32, all linear modules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(8, gt=0)
+    alpha: float = Field(16, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = "all-linear"
+    layers: int | None = Field(None, gt=0)  # adapt only the top N decoder layers (null: all); backward stops below them
+
+
+class TrainingParams(BaseModel):
+    """Trainer settings of one curriculum stage (each stage runs ``epochs`` epochs on its part)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: float = Field(1.0, gt=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    per_device_batch_size: int = Field(4, gt=0)
+    gradient_accumulation_steps: int = Field(1, gt=0)
+    padding_free: bool = True          # flatten each batch into one row, no pad tokens
+    packing: bool = False              # BFD-pack rows of max_length tokens (implies padding-free)
+    gradient_checkpointing: bool = False
+    attn_implementation: str = "auto"  # auto: sdpa_varlen for padding-free, else sdpa; or any HF name
+    bf16: Literal["auto", True, False] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    loss: Literal["auto", "compact", "fused"] = "auto"  # auto: compact head on CPU, TRL's fused head on CUDA
+    logging_steps: int = Field(1, gt=0)
+    report_to: str | list[str] = "mlflow"
+    system_metrics: bool = True        # mlflow.enable_system_metrics_logging() for the stage runs
+    system_metrics_interval_s: float = Field(5.0, gt=0)
+
+
+class DistributedParams(BaseModel):
+    """Multi-GPU training under ``accelerate launch`` (see README, "sft", scale out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: Literal["auto", True, False] = "auto"   # auto: when more than one GPU is visible
+    accelerate_config: str = "conf/accelerate/deepspeed_zero2.yaml"
+    num_processes: int | None = None   # default: every visible GPU
+    num_machines: int = Field(1, gt=0)
+    machine_rank: int = Field(0, ge=0)
+    main_process_ip: str | None = None
+    main_process_port: int | None = None
+    work_dir: str = "data/06_models/sft_jobs"
+    extra_args: list[str] = []
+
+
+class SFTParams(BaseModel):
+    """Validated ``sft:`` block of ``conf/*/parameters_sft.yml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy_model: str = "smollm2-135m-instruct"
+    seed: int = 0
+    test_fraction: float = Field(0.15, ge=0, lt=1)
+    min_test_per_type: int = Field(1, ge=0)
+    format: Literal["prompt", "native", "auto"] = "prompt"
+    call_format: Literal["python", "json"] = "python"
+    mask_source: Literal["computed", "template", "auto"] = "auto"
+    tool_fields: list[str] | None = ["name", "description", "parameters"]  # null: every field of the tools
+    max_length: int | None = Field(1024, gt=0)
+    curriculum: bool = True
+    n_stages: int = Field(3, gt=0)
+    difficulty: Literal["policy", "meta"] = "policy"
+    difficulty_batch_size: int = Field(4, gt=0)
+    difficulty_dtype: str = "auto"     # auto: bfloat16 on CPUs with native bf16, else the training dtype
+    measure_test_nll: bool = True      # held-out assistant NLL before and after training
+    lora: LoraParams = LoraParams()
+    training: TrainingParams = TrainingParams()
+    distributed: DistributedParams = DistributedParams()
+
+    @model_validator(mode="after")
+    def _packing_needs_length(self) -> SFTParams:
+        if self.training.packing and not self.max_length:
+            raise ValueError("sft.training.packing needs sft.max_length (the packed row length)")
+        return self
+
+
+def parse_params(params: dict[str, Any] | SFTParams) -> SFTParams:
+    """``SFTParams`` from the raw ``params:sft`` dict (or one already parsed)."""
+    return params if isinstance(params, SFTParams) else SFTParams.model_validate(params or {})

@@ -1,0 +1,177 @@
+"""Nodes of the ``sft`` pipeline: split → easy-to-hard curriculum → LoRA SFT (→ merged export)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import tempfile
+import time
+from collections import defaultdict
+from typing import Any
+
+from toolace_kedro.pipelines.sft import distributed
+from toolace_kedro.pipelines.sft.config import parse_params
+from toolace_kedro.pipelines.sft.curriculum import difficulty_scores, split_stages, stages_of
+from toolace_kedro.pipelines.sft.report import sft_metrics, sft_report
+from toolace_kedro.pipelines.sft.training import cpu_has_bf16, fit_curriculum
+from toolace_kedro.toolcalls import contract_problems
+
+__all__ = ["merge_sft_adapter", "order_curriculum", "split_train_test", "train_sft"]
+
+logger = logging.getLogger(__name__)
+
+
+def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, Any]
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Seeded split stratified by ``type`` into training dialogs and a held-out synthetic test set.
+
+    Each type gives ``round(n * test_fraction)`` dialogs to the test set, at least
+    ``min_test_per_type`` when it has two or more, and always keeps one for training. Dialogs that
+    break the canonical contract are skipped and named in the log.
+    """
+    p = parse_params(params)
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    skipped = 0
+    for i, sample in enumerate(verified_dialogs):
+        problems = contract_problems(sample) or ([] if isinstance(sample.get("tools"), list) else ["no tools list"])
+        if problems:
+            skipped += 1
+            name = sample.get("id") if isinstance(sample, dict) else None
+            logger.warning("verified_dialogs[%d] (id %r) skipped: %s", i, name, problems[0])
+            continue
+        by_type[str(sample.get("type", ""))].append(sample)
+    rng = random.Random(p.seed)
+    train, test = [], []
+    for kind in sorted(by_type):
+        group = list(by_type[kind])
+        rng.shuffle(group)
+        n_test = round(len(group) * p.test_fraction)
+        if len(group) >= 2 and p.test_fraction > 0:
+            n_test = max(n_test, p.min_test_per_type)
+        n_test = min(n_test, len(group) - 1)
+        test.extend(group[:n_test])
+        train.extend(group[n_test:])
+    logger.info("sft split: %d train, %d test dialogs (%d types); %d skipped", len(train), len(test), len(by_type),
+                skipped)
+    if not train:
+        raise ValueError("sft: no valid training dialogs in verified_dialogs")
+    return train, test
+
+
+def order_curriculum(sft_train: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """iTool's easy-to-hard warm-up order: every dialog gets ``meta.difficulty`` (the policy's
+    mean assistant NLL) and ``meta.curriculum_stage``; the list comes back in training order.
+    With ``curriculum: false`` one shuffled stage (no scoring)."""
+    p = parse_params(params)
+    samples = copy.deepcopy(sft_train)
+    if not p.curriculum:
+        stages = split_stages(samples, [math.nan] * len(samples), 1, curriculum=False, seed=p.seed)
+        source = "none"
+    else:
+        given = [(s.get("meta") or {}).get("complexity") for s in samples]
+        if p.difficulty == "meta" and all(isinstance(x, (int, float)) for x in given):
+            scores, source = [float(x) for x in given], "meta.complexity"
+        else:
+            start = time.perf_counter()
+            scores, source = _policy_scores(samples, p), f"policy:{p.policy_model}"
+            logger.info("difficulty of %d dialogs under %s in %.1f s", len(samples), p.policy_model,
+                        time.perf_counter() - start)
+        for sample, score in zip(samples, scores):
+            sample.setdefault("meta", {})["difficulty"] = round(score, 4) if math.isfinite(score) else None
+        stages = split_stages(samples, scores, p.n_stages, curriculum=True)
+    ordered = []
+    for k, stage in enumerate(stages, start=1):
+        for sample in stage:
+            meta = sample.setdefault("meta", {})
+            meta.update(curriculum_stage=k, difficulty_source=source)
+            ordered.append(sample)
+    logger.info("curriculum: %d stages of %s dialogs", len(stages), [len(s) for s in stages])
+    return ordered
+
+
+def _policy_scores(samples: list[dict[str, Any]], p: Any) -> list[float]:
+    import torch
+
+    from toolace_kedro.models import load_policy
+
+    dtype = p.difficulty_dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if not torch.cuda.is_available() and cpu_has_bf16() else "auto"
+    model, tokenizer = load_policy(p.policy_model, dtype=dtype, cached=False)
+    tokenizer.padding_side = "right"
+    scores = difficulty_scores(samples, model, tokenizer, p.call_format, p.difficulty_batch_size,
+                               p.max_length or 2048, p.tool_fields)
+    del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()  # the trainer loads its own copy next
+    return scores
+
+
+def train_sft(sft_curriculum: list[dict[str, Any]], sft_test: list[dict[str, Any]], params: dict[str, Any]
+              ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """LoRA SFT of the policy, one stage after another; ``(adapter, sft_report, sft_metrics)``.
+
+    The adapter is ``{"model": peft_model, "tokenizer": tokenizer}`` for ``ModelDirectoryDataset``
+    (or, after a distributed job, the directory it wrote).
+    """
+    p = parse_params(params)
+    if distributed.should_launch(p):
+        adapter, summary = _train_distributed(sft_curriculum, p)
+        report = sft_report(summary, sft_curriculum, sft_test, p, distributed=True)
+        return adapter, report, sft_metrics(report)
+    with tempfile.TemporaryDirectory(prefix="sft-") as work:
+        trainer, tokenizer, summary = fit_curriculum(stages_of(sft_curriculum), p, work, sft_test,
+                                                     _active_run_id())
+    model = trainer.model
+    model.eval()
+    report = sft_report(summary, sft_curriculum, sft_test, p)
+    logger.info("sft: held-out assistant NLL %s -> %s; stage losses %s; %s tokens/s", report["test_nll_before"],
+                report["test_nll_after"], [(round(s["loss_start"], 3), round(s["loss_end"], 3))
+                                           for s in report["stages"] if s["loss_start"] is not None],
+                report["tokens_per_s"])
+    return {"model": model, "tokenizer": tokenizer}, report, sft_metrics(report)
+
+
+def _active_run_id() -> str | None:
+    try:
+        import mlflow
+
+        run = mlflow.active_run()
+        return run.info.run_id if run else None
+    except ImportError:
+        return None
+
+
+def _train_distributed(curriculum: list[dict[str, Any]], p: Any) -> tuple[str, dict[str, Any]]:
+    import os
+
+    mlflow_run: dict[str, Any] = {}
+    run_id = _active_run_id()
+    if run_id:
+        import mlflow
+
+        mlflow_run = {"tracking_uri": mlflow.get_tracking_uri(), "parent_run_id": run_id,
+                      "experiment_id": mlflow.active_run().info.experiment_id}
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    job = distributed.write_job(os.path.join(p.distributed.work_dir, f"job-{stamp}-{os.getpid()}"), curriculum, p,
+                                mlflow_run)
+    cmd = distributed.launch_command(job, p, distributed.gpu_count())
+    distributed.run_job(cmd, job)
+    return distributed.read_result(job)
+
+
+def merge_sft_adapter(sft_adapter: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Base policy + SFT adapter merged into one model (``merge_and_unload``), for servers and
+    tools that take a plain model directory. Saved in the training dtype."""
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.pipelines.sft.training import drop_dequantized_marker, use_bf16
+
+    p = parse_params(params)
+    model, tokenizer = load_policy(p.policy_model, device="cpu", dtype="bfloat16" if use_bf16(p) else "float32",
+                                   adapter=sft_adapter, cached=False)
+    merged = model.merge_and_unload()
+    drop_dequantized_marker(merged)
+    logger.info("merged %s into %s", sft_adapter, p.policy_model)
+    return {"model": merged, "tokenizer": tokenizer}

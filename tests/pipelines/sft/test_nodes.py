@@ -1,0 +1,99 @@
+"""The sft nodes, called directly on the tiny model."""
+
+from collections import Counter
+
+import pytest
+import torch
+from peft import PeftModel
+
+from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test, train_sft
+
+
+def test_split_is_stratified_seeded_and_disjoint(sft_dialogs, sft_params):
+    train, test = split_train_test(sft_dialogs, sft_params)
+    assert Counter(d["type"] for d in test) == {"single": 1, "parallel": 1, "non_tool": 1, "clarify": 1}
+    assert len(train) == 12 and {d["id"] for d in train} | {d["id"] for d in test} == {d["id"] for d in sft_dialogs}
+    assert not {d["id"] for d in train} & {d["id"] for d in test}
+    assert split_train_test(sft_dialogs, sft_params) == (train, test)
+    other = split_train_test(sft_dialogs, {**sft_params, "seed": 7})[1]
+    assert {d["id"] for d in other} != {d["id"] for d in test}
+
+
+def test_split_keeps_one_per_type_for_training_and_skips_broken_dialogs(sft_dialogs, sft_params, caplog):
+    broken = {"id": "bad", "type": "single", "tools": [], "messages": [{"role": "assistant", "content": "hi"}]}
+    train, test = split_train_test([sft_dialogs[0], broken], {**sft_params, "test_fraction": 0.9})
+    assert train == [sft_dialogs[0]] and test == []
+    assert "id 'bad'" in caplog.text and "start with a user turn" in caplog.text
+    with pytest.raises(ValueError, match="no valid training dialogs"):
+        split_train_test([broken], sft_params)
+
+
+def test_curriculum_orders_by_policy_nll(sft_dialogs, sft_params):
+    curriculum = order_curriculum(sft_dialogs, sft_params)
+    assert sorted(d["id"] for d in curriculum) == sorted(d["id"] for d in sft_dialogs)
+    stages = [d["meta"]["curriculum_stage"] for d in curriculum]
+    scores = [d["meta"]["difficulty"] for d in curriculum]
+    assert stages == sorted(stages) and set(stages) == {1, 2} and scores == sorted(scores)
+    assert all(d["meta"]["difficulty_source"] == f"policy:{sft_params['policy_model']}" for d in curriculum)
+    # meta.complexity of the generator is not the difficulty under this policy
+    assert [d["meta"]["difficulty"] for d in curriculum] != [d["meta"]["complexity"] for d in curriculum]
+    assert "curriculum_stage" not in sft_dialogs[0]["meta"]  # inputs untouched
+
+
+def test_meta_difficulty_and_the_shuffled_ablation_load_no_model(sft_dialogs, sft_params):
+    params = {**sft_params, "policy_model": "/nonexistent/model", "difficulty": "meta", "n_stages": 4}
+    curriculum = order_curriculum(sft_dialogs, params)
+    assert [d["meta"]["difficulty"] for d in curriculum] == sorted(d["meta"]["complexity"] for d in sft_dialogs)
+    assert Counter(d["meta"]["curriculum_stage"] for d in curriculum) == {1: 4, 2: 4, 3: 4, 4: 4}
+    ablation = order_curriculum(sft_dialogs, {**params, "curriculum": False})
+    assert {d["meta"]["curriculum_stage"] for d in ablation} == {1}
+    assert [d["id"] for d in ablation] != [d["id"] for d in sft_dialogs]
+
+
+def test_train_sft_trains_each_stage_on_one_adapter(sft_dialogs, sft_params):
+    train, test = split_train_test(sft_dialogs, sft_params)
+    curriculum = order_curriculum(train, sft_params)
+    adapter, report, metrics = train_sft(curriculum, test, sft_params)
+    model = adapter["model"]
+    assert isinstance(model, PeftModel) and adapter["tokenizer"].padding_side == "right"
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # B starts at zero: both stages moved it
+    assert report["dtype"] == "float32" and report["device"] == "cpu"  # bf16=False on CPU
+    assert report["train_dialogs"] == 12 and report["test_dialogs"] == 4
+    assert [s["name"] for s in report["stages"]] == ["sft-stage-1-of-2", "sft-stage-2-of-2"]
+    for stage in report["stages"]:
+        assert stage["samples"] == 6 and stage["steps"] == 3 and stage["tokens"] > stage["loss_tokens"] > 0
+        assert stage["tokens_per_s"] > 0 and stage["peak_memory_mb"] > 0 and len(stage["losses"]) == 3
+    assert report["stages"][0]["difficulty_max"] <= report["stages"][1]["difficulty_min"]
+    assert report["test_nll_after"] < report["test_nll_before"] and isinstance(report["mean_stage_loss_drop"], float)
+    assert metrics["train_dialogs"]["value"] == 12 and [m["step"] for m in metrics["stage_loss_end"]] == [1, 2]
+    assert report["format"]["mask_source"] == "computed" and report["attn_implementation"] == "sdpa_varlen"
+
+
+def test_base_weights_stay_frozen(sft_dialogs, sft_params, tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    curriculum = order_curriculum(sft_dialogs[:6], {**sft_params, "difficulty": "meta", "n_stages": 1})
+    adapter, _, _ = train_sft(curriculum, [], {**sft_params, "measure_test_nll": False})
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    trained = adapter["model"].get_base_model()
+    name = "model.layers.0.self_attn.q_proj"
+    assert torch.equal(trained.get_submodule(name).base_layer.weight, base.get_submodule(name).weight)
+
+
+def test_a_dequantised_gguf_copy_is_trainable(sft_dialogs, sft_params, tiny_model_dir, tmp_path):
+    """The embedded model's safetensors copy still says quantization_config: gguf; training must
+    not refuse it (transformers does for GGUF-quantised models)."""
+    import json
+    import shutil
+
+    copy = tmp_path / "gguf-copy"
+    shutil.copytree(tiny_model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["quantization_config"] = {"dequantize": False, "gguf_file": "x.gguf", "quant_method": "gguf"}
+    (copy / "config.json").write_text(json.dumps(config))
+    params = {**sft_params, "policy_model": str(copy), "n_stages": 1, "measure_test_nll": False}
+    curriculum = order_curriculum(sft_dialogs[:4], {**params, "difficulty": "meta"})
+    adapter, report, _ = train_sft(curriculum, [], params)
+    assert report["stages"][0]["steps"] == 2
+    assert getattr(adapter["model"].get_base_model().config, "quantization_config", None) is None

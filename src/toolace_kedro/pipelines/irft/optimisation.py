@@ -1,0 +1,187 @@
+"""Preference optimisation of one iTool round with TRL: SimPO (default) or DPO.
+
+The round starts from a **merged** policy (round 1: the base model with the SFT adapter merged in;
+round k: round k−1's result). A **new LoRA adapter** (iTool: rank 8 on all linear modules) is
+trained on the round's pairs and merged back, so every round hands the next one a plain model and
+the rounds do not stack adapters (continuing the SFT adapter instead would tie the preference
+update to the SFT rank and modules).
+
+* ``method: simpo`` — ``trl.experimental.cpo.CPOTrainer`` with ``loss_type="simpo"``,
+  ``cpo_alpha=0`` (pure SimPO: length-normalised log-likelihood margin with target ``gamma``;
+  iTool: β 2.5, γ 0.5, lr 1e-6, 2 epochs, cosine, warm-up 0.1). No reference model. With
+  ``shared_prompt`` (default) its forward processes each pair's prompt once for both answers and
+  scores only the answer tokens (``shared_prompt.py``: the same loss, about half the work).
+* ``method: dpo`` — ``trl.DPOTrainer`` (``dpo_loss_type`` a TRL loss name). The reference is
+  ``dpo_reference: sft`` (default: the SFT policy, as the issue asks; loaded as a frozen copy
+  when it differs from the round's starting policy) or ``previous`` (the round's starting policy:
+  the LoRA adapter is disabled for the reference pass, the usual iterative-DPO choice).
+
+Pairs are rendered as text: prompt = the chat template of the dialog context with the generation
+prompt, followed by the pair's answer prefix; chosen / rejected = the continuations (the trainer
+appends the end-of-turn token). ``bf16: auto`` trains with bf16 autocast on a CUDA device with
+bf16 and on CPUs with native bf16 (AVX512-BF16/AMX: ~1.8x faster than fp32 here), fp32 elsewhere
+(TRL's configs default to bf16 and refuse it on a CPU unless ``use_cpu`` is set, as here). With ``report_to: mlflow`` the trainer logs into a nested MLflow run
+named ``irft-round-<k>`` (``MLFLOW_NESTED_RUN=true``), where the round's pair counts and reward
+statistics are logged as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["preference_rows", "select_pairs", "train_preference"]
+
+logger = logging.getLogger(__name__)
+
+
+def select_pairs(pairs: list[dict[str, Any]], max_pairs: int | None) -> list[dict[str, Any]]:
+    """At most ``max_pairs`` pairs (iTool: ≤ 4,000), the largest value gaps first."""
+    ranked = sorted(pairs, key=lambda p: (-p["value_gap"], p["id"]))
+    return ranked[:max_pairs] if max_pairs else ranked
+
+
+def preference_rows(pairs: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str]]:
+    """TRL's text preference rows ``{"prompt", "chosen", "rejected"}`` for ``pairs``."""
+    rows = []
+    for pair in pairs:
+        prompt = tokenizer.apply_chat_template(pair["prompt"], tokenize=False, add_generation_prompt=True)
+        rows.append({"prompt": prompt + pair["prefix"], "chosen": pair["chosen"], "rejected": pair["rejected"]})
+    return rows
+
+
+def _common_args(params: dict[str, Any], run_name: str, output_dir: str, n_rows: int) -> dict[str, Any]:
+    import torch
+
+    report_to = params.get("report_to", "none")
+    return {
+        "output_dir": output_dir, "run_name": run_name, "report_to": report_to,
+        "learning_rate": float(params["learning_rate"]), "num_train_epochs": float(params["epochs"]),
+        "per_device_train_batch_size": int(params["batch_size"]),
+        "gradient_accumulation_steps": int(params.get("gradient_accumulation_steps", 1)),
+        "lr_scheduler_type": params.get("lr_scheduler", "cosine"), "warmup_steps": float(params.get("warmup_ratio", 0.1)),
+        "max_length": int(params.get("max_length", 1024)), "beta": float(params["beta"]),
+        "logging_steps": 1, "save_strategy": "no", "gradient_checkpointing": False,
+        "remove_unused_columns": False, "seed": int(params.get("seed", 0)),
+        "bf16": _bf16(params.get("bf16", "auto")), "use_cpu": not torch.cuda.is_available(),
+        "dataloader_num_workers": 0, "disable_tqdm": n_rows < 8,
+    }
+
+
+def _bf16(setting: str | bool) -> bool:
+    """``auto``: bf16 mixed precision on a CUDA device that has it or on a CPU with native bf16
+    (autocast), fp32 elsewhere."""
+    import torch
+
+    if setting == "auto":
+        if torch.cuda.is_available():
+            return bool(torch.cuda.is_bf16_supported())
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(setting)
+
+
+def _round_callback(figures: dict[str, float], tags: dict[str, str]):
+    from transformers import TrainerCallback
+
+    class RoundFigures(TrainerCallback):
+        """Logs the round's pair and reward figures into the trainer's (nested) MLflow run."""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                mlflow.log_metrics({k: v for k, v in figures.items() if math.isfinite(v)})
+                mlflow.set_tags(tags)
+
+    return RoundFigures()
+
+
+@contextlib.contextmanager
+def _nested_run(enabled: bool) -> Iterator[None]:
+    """While training: ``MLFLOW_NESTED_RUN=true`` (the trainer's run becomes a child of the Kedro
+    run), the parent's experiment active, system metrics logged; the environment restored after."""
+    if not enabled:
+        yield
+        return
+    import mlflow
+
+    parent = mlflow.active_run()
+    if parent is not None:
+        mlflow.set_experiment(experiment_id=parent.info.experiment_id)
+    saved = os.environ.get("MLFLOW_NESTED_RUN")
+    os.environ["MLFLOW_NESTED_RUN"] = "true"
+    mlflow.enable_system_metrics_logging()
+    try:
+        yield
+    finally:
+        mlflow.disable_system_metrics_logging()
+        if saved is None:
+            os.environ.pop("MLFLOW_NESTED_RUN", None)
+        else:
+            os.environ["MLFLOW_NESTED_RUN"] = saved
+
+
+def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], params: dict[str, Any],
+                     round_index: int, figures: dict[str, float] | None = None, reference: Any = None
+                     ) -> tuple[Any, dict[str, Any]]:
+    """Train a LoRA adapter on ``pairs`` on top of ``model`` and merge it; returns the merged
+    model and the training figures (losses, reward margins and accuracies, runtime)."""
+    from datasets import Dataset
+    from peft import LoraConfig
+
+    method = params.get("method", "simpo")
+    if method not in ("simpo", "dpo"):
+        raise ValueError(f"irft.optimisation.method must be 'simpo' or 'dpo', got {method!r}")
+    lora = params.get("lora", {})
+    peft_config = LoraConfig(r=int(lora.get("r", 8)), lora_alpha=int(lora.get("alpha", 16)),
+                             lora_dropout=float(lora.get("dropout", 0.0)),
+                             target_modules=lora.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
+    rows = preference_rows(pairs, tokenizer)
+    dataset = Dataset.from_list(rows)
+    run_name = f"irft-round-{round_index}"
+    callbacks = [_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method})]
+    model.train()
+    tracking = "mlflow" in str(params.get("report_to", "none"))
+    with tempfile.TemporaryDirectory(prefix="irft-trainer-") as output_dir, _nested_run(tracking):
+        args = _common_args(params, run_name, output_dir, len(rows))
+        if method == "simpo":
+            from trl.experimental.cpo import CPOConfig, CPOTrainer
+
+            from toolace_kedro.pipelines.irft.shared_prompt import SharedPromptCPOTrainer
+
+            config = CPOConfig(**args, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=float(params["simpo_gamma"]))
+            trainer_class = SharedPromptCPOTrainer if params.get("shared_prompt", True) else CPOTrainer
+            trainer = trainer_class(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
+                                 peft_config=peft_config, callbacks=callbacks)
+        else:
+            from trl import DPOConfig, DPOTrainer
+
+            config = DPOConfig(**args, loss_type=params.get("dpo_loss_type", "sigmoid"))
+            trainer = DPOTrainer(model=model, ref_model=reference, args=config, train_dataset=dataset,
+                                 processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+        logger.info("round %d: %s on %d pairs (%s epochs, lr %s)", round_index, method, len(rows),
+                    params["epochs"], params["learning_rate"])
+        result = trainer.train()
+        history = list(trainer.state.log_history)
+        merged = trainer.model.merge_and_unload()
+    merged.eval()
+    return merged, _training_figures(history, result.metrics, method, len(rows))
+
+
+def _training_figures(history: list[dict[str, Any]], summary: dict[str, Any], method: str, n_pairs: int
+                      ) -> dict[str, Any]:
+    steps = [h for h in history if "loss" in h]
+    figures: dict[str, Any] = {"method": method, "pairs": n_pairs, "steps": len(steps),
+                               "train_loss": summary.get("train_loss"), "runtime_s": summary.get("train_runtime")}
+    for key in ("loss", "rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected"):
+        values = [h[key] for h in steps if key in h]
+        if values:
+            name = key.replace("/", "_")
+            figures[f"first_{name}"], figures[f"last_{name}"] = values[0], values[-1]
+            figures[f"mean_{name}"] = sum(values) / len(values)
+    return figures

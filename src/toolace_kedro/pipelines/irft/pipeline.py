@@ -1,0 +1,101 @@
+"""``irft``: SFT policy → ``n_rounds`` namespaced rounds ``irft_round_1 … irft_round_N`` → ``irft_policy``.
+
+Every round is the same template (mine → search → pairs → optimise → report) in its own
+namespace, so ``kedro viz`` shows each round as one collapsed block and the catalog's factory
+patterns (``irft_round_{k}.<dataset>``) version every round's datasets apart. Round 1 starts from
+the SFT policy (base model + ``sft_adapter`` merged: ``irft_sft_policy``); round k from round
+k−1's merged policy (``irft_policy_round_<k-1>``, outside the namespaces: in ``kedro viz`` the
+policies chain the collapsed rounds); the last round's policy is ``irft_policy``.
+
+The round count is needed when the pipeline is *built*, before Kedro hands out parameters, so
+``create_pipeline`` reads ``irft.n_rounds`` itself from ``conf/base/parameters_irft.yml``
+overlaid by ``conf/$KEDRO_ENV/parameters_irft.yml`` (``KEDRO_ENV=paper kedro run`` picks the
+paper's 3 rounds; ``kedro run --env paper`` does not export the variable, so it keeps base's
+count), and the environment variable ``IRFT_N_ROUNDS`` overrides both.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from toolace_kedro.pipelines.irft.nodes import (
+    build_preference_pairs,
+    merge_sft_policy,
+    mine_deficiencies,
+    optimise_policy,
+    report_round,
+    search_steps,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROUNDS = 1
+
+
+def _with_round(func, round_index: int):
+    bound = functools.partial(func, round_index=round_index)
+    functools.update_wrapper(bound, func)
+    return bound
+
+
+def round_template(round_index: int) -> Pipeline:
+    """One iTool round on the ``policy`` it is given; outputs ``merged_policy``."""
+    return pipeline([
+        node(mine_deficiencies, ["sft_train", "policy", "params:irft"], ["deficient_samples", "mining_report"],
+             name="mine_deficiencies"),
+        node(search_steps, ["deficient_samples", "policy", "params:irft"], ["search_trees", "search_report"],
+             name="search_steps"),
+        node(build_preference_pairs, ["search_trees", "params:irft"], ["preference_pairs", "pair_report"],
+             name="build_preference_pairs"),
+        node(_with_round(optimise_policy, round_index),
+             ["preference_pairs", "policy", "sft_policy", "pair_report", "search_report", "params:irft"],
+             ["merged_policy", "training_report"], name="optimise_policy"),
+        node(_with_round(report_round, round_index),
+             ["mining_report", "search_report", "pair_report", "training_report"], ["irft_report", "irft_metrics"],
+             name="report_round"),
+    ])
+
+
+def configured_rounds(conf_source: str | os.PathLike | None = None) -> int:
+    """``irft.n_rounds`` from ``IRFT_N_ROUNDS`` or the parameter files (see the module docstring)."""
+    override = os.environ.get("IRFT_N_ROUNDS")
+    if override:
+        return int(override)
+    from kedro.config import OmegaConfigLoader
+    from kedro.framework.project import settings
+
+    conf = Path(conf_source) if conf_source else Path.cwd() / settings.CONF_SOURCE
+    if not conf.is_dir():
+        conf = Path(__file__).resolve().parents[4] / "conf"
+    if not conf.is_dir():
+        return DEFAULT_ROUNDS
+    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=os.environ.get("KEDRO_ENV", "local"),
+                               config_patterns={"irft": ["parameters_irft*", "parameters_irft*/**"]})
+    try:
+        return int(loader["irft"].get("irft", {}).get("n_rounds", DEFAULT_ROUNDS))
+    except Exception as exc:  # noqa: BLE001 - an unreadable file must not break the other pipelines
+        logger.warning("could not read irft.n_rounds from %s (%s); using %d", conf, exc, DEFAULT_ROUNDS)
+        return DEFAULT_ROUNDS
+
+
+def create_pipeline(n_rounds: int | None = None, **kwargs) -> Pipeline:
+    rounds = configured_rounds() if n_rounds is None else int(n_rounds)
+    if rounds < 1:
+        raise ValueError(f"irft.n_rounds must be >= 1, got {rounds}")
+    stages = [pipeline([node(merge_sft_policy, ["sft_adapter", "params:sft.policy_model"], "irft_sft_policy",
+                             name="merge_sft_policy")])]
+    previous = "irft_sft_policy"
+    for k in range(1, rounds + 1):
+        namespace = f"irft_round_{k}"
+        stages.append(pipeline(
+            round_template(k), namespace=namespace,
+            inputs={"sft_train": "sft_train", "policy": previous, "sft_policy": "irft_sft_policy"},
+            outputs={"merged_policy": "irft_policy" if k == rounds else f"irft_policy_round_{k}"},
+            parameters={"params:irft": "params:irft"}))
+        previous = f"irft_policy_round_{k}"
+    return sum(stages, Pipeline([]))

@@ -1,0 +1,76 @@
+"""Deficiency mining: the top share by perplexity of the tool-call and of the non-tool answers."""
+
+import copy
+
+import pytest
+
+from toolace_kedro.pipelines.irft.deficiency import search_target, select_deficient
+
+
+def _text_sample(dialog, i):
+    sample = copy.deepcopy(dialog)
+    sample["id"] = f"t{i}"
+    sample["type"] = "non_tool"
+    sample["messages"] = [{"role": "user", "content": f"Tell me a joke number {i}."},
+                          {"role": "assistant", "content": f"Here is joke {i}."}]
+    return sample
+
+
+def _call_sample(dialog, i):
+    sample = copy.deepcopy(dialog)
+    sample["id"] = f"c{i}"
+    sample["messages"][0]["content"] = f"Find me a flight from JFK to LAX on 2025-03-01, request {i}."
+    return sample
+
+
+def test_search_target_is_the_first_assistant_turn(dialog):
+    target = search_target(dialog)
+    assert target["kind"] == "tool_call"
+    assert target["calls"] == dialog["messages"][1]["tool_calls"]
+    assert target["answer"] == '[search_flights(origin="JFK", destination="LAX", date="2025-03-01")]'
+    assert [m["role"] for m in target["context"]] == ["system", "user"]
+    assert "search_flights" in target["context"][0]["content"]
+
+
+def test_search_target_rejects_non_dialogs():
+    with pytest.raises(ValueError, match="bad"):
+        search_target({"id": "bad"})
+
+
+def test_select_keeps_top_ratio_of_each_group(dialog):
+    samples = [_call_sample(dialog, i) for i in range(10)] + [_text_sample(dialog, i) for i in range(4)]
+    nll = {s["messages"][0]["content"]: float(i) for i, s in enumerate(samples)}
+    seen = []
+
+    def score(conversations):
+        seen.extend(conversations)
+        return [nll[conv[1]["content"]] for conv in conversations]
+
+    mined, report = select_deficient(samples, score, ratio=0.3)
+    assert report["groups"]["tool_call"]["mined"] == 3  # ceil(0.3 * 10)
+    assert report["groups"]["non_tool"]["mined"] == 2   # ceil(0.3 * 4)
+    assert sorted(m["id"] for m in mined if m["kind"] == "tool_call") == ["c7", "c8", "c9"]
+    assert sorted(m["id"] for m in mined if m["kind"] == "non_tool") == ["t2", "t3"]
+    # each conversation ends with the scored answer, the first assistant turn
+    assert all(conv[-1]["role"] == "assistant" and len(conv) == 3 for conv in seen)
+    assert mined[0]["perplexity"] == pytest.approx(2.718281828 ** mined[0]["nll"], rel=1e-4)
+
+
+def test_max_samples_cuts_groups_in_proportion(dialog):
+    samples = [_call_sample(dialog, i) for i in range(20)] + [_text_sample(dialog, i) for i in range(20)]
+    mined, report = select_deficient(samples, lambda convs: [float(i) for i in range(len(convs))], 0.5,
+                                     max_samples=4)
+    assert report["groups"]["tool_call"]["mined"] == 2
+    assert report["groups"]["non_tool"]["mined"] == 2
+    assert len(mined) == 4
+
+
+def test_max_samples_keeps_a_small_group(dialog):
+    samples = [_call_sample(dialog, i) for i in range(20)] + [_text_sample(dialog, 0)]
+    mined, report = select_deficient(samples, lambda convs: [1.0] * len(convs), 1.0, max_samples=4)
+    assert (report["groups"]["tool_call"]["mined"], report["groups"]["non_tool"]["mined"]) == (3, 1)
+
+
+def test_bad_ratio():
+    with pytest.raises(ValueError, match="ratio"):
+        select_deficient([], lambda c: [], ratio=0)

@@ -1,0 +1,71 @@
+"""Preference optimisation: the shared-prompt SimPO forward equals TRL's; pairs become TRL rows."""
+
+import pytest
+import torch
+
+from toolace_kedro.models import load_tokenizer
+from toolace_kedro.pipelines.irft.optimisation import preference_rows, select_pairs
+
+PAIRS = [
+    {"id": "a", "prompt": [{"role": "system", "content": "Call tools."}, {"role": "user", "content": "Weather in Oslo?"}],
+     "prefix": "[get_weather(city=", "chosen": '"Oslo")]', "rejected": '"Lima", days=3)]', "value_gap": 1.6},
+    {"id": "b", "prompt": [{"role": "user", "content": "Tell me a fact about Lima, the capital of Peru."}],
+     "prefix": "", "chosen": "Lima is the capital of Peru.", "rejected": "[get_weather(city=\"Lima\")]",
+     "value_gap": 0.4},
+    {"id": "c", "prompt": [{"role": "user", "content": "Hi"}], "prefix": "", "chosen": "Hello!",
+     "rejected": "[f()]", "value_gap": 2.0},
+]
+
+
+def test_select_pairs_keeps_the_largest_gaps():
+    assert [p["id"] for p in select_pairs(PAIRS, 2)] == ["c", "a"]
+    assert len(select_pairs(PAIRS, None)) == 3
+
+
+def test_preference_rows_render_the_prompt_and_prefix(embedded_model_dir):
+    tokenizer = load_tokenizer(embedded_model_dir)
+    row = preference_rows(PAIRS[:1], tokenizer)[0]
+    assert row["prompt"].endswith("<|im_start|>assistant\n[get_weather(city=")
+    assert (row["chosen"], row["rejected"]) == ('"Oslo")]', '"Lima", days=3)]')
+
+
+def _trainer(tiny_model_dir, trainer_class, tmp_path):
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl.experimental.cpo import CPOConfig
+
+    tokenizer = load_tokenizer(tiny_model_dir, padding_side="right")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = CPOConfig(output_dir=str(tmp_path), loss_type="simpo", cpo_alpha=0.0, simpo_gamma=0.5, beta=2.5,
+                       per_device_train_batch_size=3, bf16=False, use_cpu=True, report_to="none",
+                       remove_unused_columns=False, gradient_checkpointing=False, max_length=256)
+    rows = preference_rows(PAIRS, tokenizer)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    return trainer_class(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
+                         peft_config=lora)
+
+
+def test_shared_prompt_forward_equals_trls(tiny_model_dir, tmp_path):
+    from trl.experimental.cpo import CPOTrainer
+
+    from toolace_kedro.pipelines.irft.shared_prompt import SharedPromptCPOTrainer
+
+    trainer = _trainer(tiny_model_dir, SharedPromptCPOTrainer, tmp_path)
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model
+    ours = trainer.concatenated_forward(model, batch)
+    assert trainer.shared_batches == 1 and trainer.fallback_batches == 0
+    theirs = CPOTrainer.concatenated_forward(trainer, model, batch)
+    assert ours[0].detach() == pytest.approx(theirs[0].detach(), abs=1e-5)  # chosen mean log-probs
+    assert ours[1].detach() == pytest.approx(theirs[1].detach(), abs=1e-5)  # rejected
+    # and the gradients of the LoRA weights agree
+    grads = []
+    for forward in (lambda: trainer.concatenated_forward(model, batch),
+                    lambda: CPOTrainer.concatenated_forward(trainer, model, batch)):
+        model.zero_grad()
+        chosen, rejected = forward()[:2]
+        (chosen.sum() - rejected.sum()).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-3)

@@ -1,0 +1,67 @@
+"""Pairs from search trees: best vs worst child at a node, the whole-answer pair, the filters."""
+
+import pytest
+
+from toolace_kedro.pipelines.irft.preference import answer_pair, pair_filter, step_pairs, word_overlap
+
+PARAMS = {"min_value_gap": 0.1, "max_word_overlap": 0.95, "min_chosen_value": -0.3}
+
+
+def _tree(values=(1.0, 0.2, -0.6), answers=None):
+    """A root with three children; child i has one rollout answering ``answers[i]``."""
+    answers = answers or ['[f(a=1)]', '[f(a=2)]', '[g(a=1)]']
+    steps = ["[f(a=", "[f(a=", "[g("]
+    nodes = [{"id": 0, "parent": None, "depth": 0, "prefix": "", "step": "", "value": sum(values) / 3,
+              "children": [1, 2, 3], "rollouts": [0, 1, 2]}]
+    for i, value in enumerate(values):
+        nodes.append({"id": i + 1, "parent": 0, "depth": 1, "prefix": steps[i], "step": steps[i] + str(i),
+                      "value": value, "children": [], "rollouts": [i]})
+    rollouts = [{"answer": a, "reward": v, "finished": True} for a, v in zip(answers, values)]
+    target = {"id": "s1", "kind": "tool_call", "context": [{"role": "user", "content": "hi"}],
+              "answer": "[f(a=1)]", "calls": [{"name": "f", "arguments": {"a": 1}}]}
+    return {"id": "s1", "target": target, "truth_reward": 1.0, "nodes": nodes, "rollouts": rollouts}
+
+
+def test_step_pair_is_best_versus_worst_child_with_the_same_prefix():
+    pairs, dropped = step_pairs(_tree(), PARAMS)
+    assert len(pairs) == 1 and not dropped
+    pair = pairs[0]
+    assert (pair["chosen"], pair["rejected"]) == ("[f(a=1)]", "[g(a=1)]")
+    assert (pair["chosen_value"], pair["rejected_value"], pair["value_gap"]) == (1.0, -0.6, 1.6)
+    assert pair["prefix"] == "" and pair["prompt"] == [{"role": "user", "content": "hi"}]
+    assert pair["sample_id"] == "s1" and pair["kind"] == "step"
+
+
+@pytest.mark.parametrize(("values", "answers", "reason"), [
+    ((0.5, 0.45, 0.42), None, "value_gap"),                                    # gap 0.08 < 0.1
+    ((1.0, 0.2, -0.6), ["call f now", "x", "call f now"], "word_overlap"),    # same words
+    ((-0.35, -0.5, -0.9), None, "chosen_value"),                               # chosen below -0.3
+])
+def test_filters_drop_pairs(values, answers, reason):
+    pairs, dropped = step_pairs(_tree(values, answers), PARAMS)
+    assert pairs == [] and dropped == {reason: 1}
+
+
+def test_pair_filter_boundaries():
+    assert pair_filter(0.2, 0.1, 0.95, PARAMS) is None  # gap exactly 0.1, overlap exactly 0.95
+    assert pair_filter(-0.3, -1.0, 0.0, PARAMS) is None
+    assert pair_filter(0.2, 0.15, 0.0, PARAMS) == "value_gap"
+
+
+def test_answer_pair_is_ground_truth_versus_worst_answer():
+    pair, reason = answer_pair(_tree(), PARAMS)
+    assert reason is None
+    assert (pair["chosen"], pair["rejected"], pair["kind"]) == ("[f(a=1)]", "[g(a=1)]", "answer")
+    assert pair["chosen_value"] == 1.0 and pair["rejected_value"] == -0.6
+
+
+def test_answer_pair_skipped_when_the_policy_is_always_right():
+    pair, reason = answer_pair(_tree(values=(1.0, 1.0, 1.0), answers=["[f(a=1)]"] * 3), PARAMS)
+    assert pair is None and reason == "value_gap"
+
+
+def test_word_overlap():
+    assert word_overlap("a b c", "a b c") == 1.0
+    assert word_overlap("a b", "c d") == 0.0
+    assert word_overlap("a a b", "a b") == pytest.approx(2 / 3)
+    assert word_overlap("", "") == 1.0

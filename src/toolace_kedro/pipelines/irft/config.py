@@ -38,6 +38,7 @@ class SearchParams(_Strict):
     batch_samples: int = Field(8, ge=1)
     reuse_prefix: bool = True
     dtype: str = "auto"
+    prefill_dtype: Literal["auto", "model"] = "auto"
     seed: int = 0
 
 

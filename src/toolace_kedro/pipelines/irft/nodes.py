@@ -15,6 +15,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from toolace_kedro.models import load_policy
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
@@ -33,8 +35,6 @@ Policy = str | dict[str, Any]
 
 
 def _native_bf16_cpu() -> bool:
-    import torch
-
     return (not torch.cuda.is_available() and torch.backends.mkldnn.is_available()
             and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
@@ -58,8 +58,6 @@ def _load(policy: Policy, dtype: str = "auto", fresh: bool = False) -> tuple[Any
 
 def policy_fingerprint(model: Any) -> str:
     """A short hash of the weights: which policy a round used, for the report and tests."""
-    import torch
-
     digest = hashlib.sha1()
     with torch.no_grad():
         for name, param in sorted(model.state_dict().items()):
@@ -104,7 +102,10 @@ def search_steps(deficient_samples: list[dict], policy: Policy, params: dict[str
     started = time.perf_counter()
     model, tokenizer = _load(policy, cfg.get("dtype", "auto"))
     model.eval()
-    sampler = StepSampler(model, tokenizer, max_new_tokens=int(cfg.get("max_new_tokens", 50)),
+    prefill_model = None
+    if cfg.get("prefill_dtype", "auto") == "auto" and _native_bf16_cpu() and model.dtype == torch.float32:
+        prefill_model = copy.deepcopy(model).to(torch.bfloat16).eval()  # prompts: ~2x faster in bf16 here
+    sampler = StepSampler(model, tokenizer, prefill_model=prefill_model, max_new_tokens=int(cfg.get("max_new_tokens", 50)),
                           simulation_tokens=int(cfg.get("simulation_tokens", 48)),
                           temperature=float(cfg.get("temperature", 1.0)),
                           simulation_temperature=float(cfg.get("simulation_temperature", 0.7)),

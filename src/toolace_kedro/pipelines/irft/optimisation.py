@@ -27,13 +27,12 @@ statistics are logged as well.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import tempfile
-from collections.abc import Iterator
 from typing import Any
+
+from toolace_kedro.tracking import nested_training_runs
 
 __all__ = ["preference_rows", "select_pairs", "train_preference"]
 
@@ -101,31 +100,6 @@ def _round_callback(figures: dict[str, float], tags: dict[str, str]):
     return RoundFigures()
 
 
-@contextlib.contextmanager
-def _nested_run(enabled: bool) -> Iterator[None]:
-    """While training: ``MLFLOW_NESTED_RUN=true`` (the trainer's run becomes a child of the Kedro
-    run), the parent's experiment active, system metrics logged; the environment restored after."""
-    if not enabled:
-        yield
-        return
-    import mlflow
-
-    parent = mlflow.active_run()
-    if parent is not None:
-        mlflow.set_experiment(experiment_id=parent.info.experiment_id)
-    saved = os.environ.get("MLFLOW_NESTED_RUN")
-    os.environ["MLFLOW_NESTED_RUN"] = "true"
-    mlflow.enable_system_metrics_logging()
-    try:
-        yield
-    finally:
-        mlflow.disable_system_metrics_logging()
-        if saved is None:
-            os.environ.pop("MLFLOW_NESTED_RUN", None)
-        else:
-            os.environ["MLFLOW_NESTED_RUN"] = saved
-
-
 def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], params: dict[str, Any],
                      round_index: int, figures: dict[str, float] | None = None, reference: Any = None
                      ) -> tuple[Any, dict[str, Any]]:
@@ -147,7 +121,7 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     callbacks = [_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method})]
     model.train()
     tracking = "mlflow" in str(params.get("report_to", "none"))
-    with tempfile.TemporaryDirectory(prefix="irft-trainer-") as output_dir, _nested_run(tracking):
+    with tempfile.TemporaryDirectory(prefix="irft-trainer-") as output_dir, nested_training_runs(tracking):
         args = _common_args(params, run_name, output_dir, len(rows))
         if method == "simpo":
             from trl.experimental.cpo import CPOConfig, CPOTrainer

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
-from typing import Any, Iterator
+from typing import Any
 
 from transformers import TrainerCallback
+
+from toolace_kedro.tracking import nested_training_runs
 
 __all__ = ["StageTelemetry", "annotate_stage_run", "close_failed_stage_run", "disarm_mlflow_callback", "flatten",
            "nested_runs"]
@@ -36,35 +37,9 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-@contextlib.contextmanager
-def nested_runs(enabled: bool, training: Any) -> Iterator[None]:
-    """While training: ``MLFLOW_NESTED_RUN=true``, the parent run's experiment active, and
-    system metrics (CPU, memory; GPU with nvidia-ml-py) logged on every stage run."""
-    if not enabled:
-        yield
-        return
-    import mlflow
-
-    parent = mlflow.active_run()
-    if parent is not None:
-        mlflow.set_experiment(experiment_id=parent.info.experiment_id)
-    else:
-        logger.warning("no active MLflow run: stage runs are created as top-level runs")
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_NESTED_RUN",)}
-    os.environ["MLFLOW_NESTED_RUN"] = "true"
-    if training.system_metrics:
-        mlflow.set_system_metrics_sampling_interval(training.system_metrics_interval_s)
-        mlflow.enable_system_metrics_logging()
-    try:
-        yield
-    finally:
-        if training.system_metrics:
-            mlflow.disable_system_metrics_logging()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+def nested_runs(enabled: bool, training: Any):
+    """The shared :func:`toolace_kedro.tracking.nested_training_runs` with the stage's settings."""
+    return nested_training_runs(enabled, training.system_metrics, training.system_metrics_interval_s)
 
 
 class StageTelemetry(TrainerCallback):

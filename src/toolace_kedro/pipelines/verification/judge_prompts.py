@@ -16,17 +16,18 @@ from toolace_kedro.toolcalls import render_calls
 __all__ = ["consistency_case", "hallucination_case", "messages", "tool_response_case"]
 
 SYSTEM = {
-    "hallucination": "You check function calls for invented argument values.",
-    "consistency": "You check that an AI assistant did what the user asked.",
-    "tool_response": "You check simulated API results against their declared output.",
+    "hallucination": "You are an expert who checks function calls for invented argument values.",
+    "consistency": "You are an expert who checks that an AI assistant answered what the user asked.",
+    "tool_response": "You are an expert who checks simulated API results against the declared output.",
 }
-_JSON_NOTE = " Reply in JSON: a short reason, then pass or fail."
+_JSON_NOTE = " Reply in JSON: a short reason, then the verdict, pass or fail."
+#: (the closing words sway the 135M model: "...; then fail." made it fail 80-95 % of the dialogs)
 QUESTION = {
-    "hallucination": "Answer pass unless a value NOT FOUND was made up; then fail.",
-    "consistency": "Answer pass unless the assistant ignored the request or the results; then fail.",
-    "tool_response": "Answer pass unless a result does not match its declared output; then fail.",
+    "hallucination": "Answer pass unless a value NOT FOUND above was made up by the assistant; then answer fail.",
+    "consistency": "Answer pass unless the assistant ignored the request or the tool results; then answer fail.",
+    "tool_response": "Answer pass unless a result does not match its declared output; then answer fail.",
 }
-_CLIP = 120  # characters of any one turn, call list or result shown to a judge
+_CLIP = 160  # characters of any one turn, call list or result shown to a judge
 
 EXAMPLES = {
     "hallucination": [

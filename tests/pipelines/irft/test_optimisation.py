@@ -69,3 +69,12 @@ def test_shared_prompt_forward_equals_trls(tiny_model_dir, tmp_path):
         (chosen.sum() - rejected.sum()).backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-3)
+
+
+def test_fit_pairs_leaves_out_pairs_the_trainer_would_cut(embedded_model_dir):
+    from toolace_kedro.pipelines.irft.optimisation import fit_pairs
+
+    tokenizer = load_tokenizer(embedded_model_dir)
+    long = dict(PAIRS[2], id="long", prompt=[{"role": "user", "content": "word " * 300}])
+    kept, dropped = fit_pairs(PAIRS + [long], tokenizer, max_length=128)
+    assert [p["id"] for p in kept] == ["a", "b", "c"] and dropped == 1

@@ -93,7 +93,7 @@ def test_no_pairs_passes_the_policy_on(sft_adapter, tiny_model_dir, irft_params)
 
     policy = merge_sft_policy(sft_adapter, tiny_model_dir)
     merged, figures = optimise_policy([], policy, policy, {}, {}, irft_params)
-    assert figures == {"pairs": 0, "skipped": "no_pairs"}
+    assert figures == {"pairs": 0, "too_long": 0, "skipped": "no_pairs"}
     assert policy_fingerprint(merged["model"]) == policy_fingerprint(policy["model"])
 
 

@@ -23,7 +23,7 @@ from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
 from toolace_kedro.pipelines.irft.deficiency import select_deficient
 from toolace_kedro.pipelines.irft.mcts import run_searches
-from toolace_kedro.pipelines.irft.optimisation import select_pairs, train_preference
+from toolace_kedro.pipelines.irft.optimisation import fit_pairs, select_pairs, train_preference
 from toolace_kedro.pipelines.irft.preference import answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
 from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
@@ -173,10 +173,15 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     cfg = validated(params)["optimisation"]
     started = time.perf_counter()
     model, tokenizer = _load(policy, "auto", fresh=True)
-    pairs = select_pairs(preference_pairs, cfg.get("max_pairs"))
+    fitting, too_long = fit_pairs(preference_pairs, tokenizer, int(cfg.get("max_length", 1024)))
+    if too_long:
+        logger.warning("round %d: %d pairs longer than max_length %s left out", round_index, too_long,
+                       cfg.get("max_length"))
+    pairs = select_pairs(fitting, cfg.get("max_pairs"))
     if not pairs:
         logger.warning("round %d: no preference pairs; the policy is passed on unchanged", round_index)
-        return {"model": model.eval(), "tokenizer": tokenizer}, {"pairs": 0, "skipped": "no_pairs"}
+        return {"model": model.eval(), "tokenizer": tokenizer}, {"pairs": 0, "too_long": too_long,
+                                                                 "skipped": "no_pairs"}
     reference = None
     if cfg.get("method", "simpo") == "dpo" and cfg.get("dpo_reference", "sft") == "sft" and sft_policy is not policy \
             and str(sft_policy) != str(policy):
@@ -185,6 +190,8 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     tokenizer.padding_side = "right"
     merged, figures = train_preference(model, tokenizer, pairs, cfg, round_index,
                                        _round_figures(pair_report, search_report), reference)
+    figures["too_long"] = too_long
+    figures["available_pairs"] = len(preference_pairs)
     figures["policy_fingerprint_after"] = policy_fingerprint(merged)
     figures["seconds"] = round(time.perf_counter() - started, 2)
     return {"model": merged, "tokenizer": tokenizer}, figures

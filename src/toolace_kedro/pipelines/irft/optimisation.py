@@ -34,7 +34,7 @@ from typing import Any
 
 from toolace_kedro.tracking import nested_training_runs
 
-__all__ = ["preference_rows", "select_pairs", "train_preference"]
+__all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,19 @@ def select_pairs(pairs: list[dict[str, Any]], max_pairs: int | None) -> list[dic
     """At most ``max_pairs`` pairs (iTool: ≤ 4,000), the largest value gaps first."""
     ranked = sorted(pairs, key=lambda p: (-p["value_gap"], p["id"]))
     return ranked[:max_pairs] if max_pairs else ranked
+
+
+def fit_pairs(pairs: list[dict[str, Any]], tokenizer: Any, max_length: int) -> tuple[list[dict[str, Any]], int]:
+    """The pairs whose prompt + prefix + longer answer (+ the end-of-turn token) fit in
+    ``max_length`` tokens, and how many did not: the trainers would cut such an answer to nothing
+    and its mean log-probability would be 0/0."""
+    kept = []
+    for pair, row in zip(pairs, preference_rows(pairs, tokenizer)):
+        prompt = len(tokenizer(row["prompt"], add_special_tokens=False)["input_ids"])
+        answer = max(len(tokenizer(row[side], add_special_tokens=False)["input_ids"]) for side in ("chosen", "rejected"))
+        if prompt + answer + 2 <= max_length:
+            kept.append(pair)
+    return kept, len(pairs) - len(kept)
 
 
 def preference_rows(pairs: list[dict[str, Any]], tokenizer: Any) -> list[dict[str, str]]:
@@ -142,6 +155,10 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
                     params["epochs"], params["learning_rate"])
         result = trainer.train()
         history = list(trainer.state.log_history)
+        bad = next((h for h in history if "loss" in h and not math.isfinite(h["loss"])), None)
+        if bad is not None:
+            raise RuntimeError(f"irft round {round_index}: {method} loss became {bad['loss']} at step {bad.get('step')} "
+                               f"(log entry: {bad}); the policy is not saved")
         merged = trainer.model.merge_and_unload()
     merged.eval()
     return merged, _training_figures(history, result.metrics, method, len(rows))

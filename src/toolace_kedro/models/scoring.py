@@ -47,12 +47,34 @@ def assistant_nll(model: Any, tokenizer: Any, conversations: list[list[dict[str,
             ids[r, : len(row_ids)] = torch.tensor(row_ids)
             attention[r, : len(row_ids)] = 1
             target[r, : len(mask)] = torch.tensor(mask, dtype=torch.bool)
+        keep = torch.zeros_like(target)
+        keep[:, :-1] = target[:, 1:]  # the logits at p score the token at p + 1
         with torch.inference_mode():
-            logits = model(input_ids=ids.to(model.device), attention_mask=attention.to(model.device)).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        token_lp = logprobs.gather(-1, ids[:, 1:].to(model.device).unsqueeze(-1)).squeeze(-1).cpu()
-        target = target[:, 1:]
-        for r in range(len(rows)):
-            n = int(target[r].sum())
-            scores.append(float(-(token_lp[r][target[r]]).sum() / n) if n else float("nan"))
+            token_lp = _scored_logprobs(model, ids, attention, keep)
+        counts = keep.sum(dim=1).tolist()
+        for row_lp in torch.split(token_lp, counts):
+            n = row_lp.numel()
+            scores.append(float(-row_lp.sum() / n) if n else float("nan"))
     return scores
+
+
+def _scored_logprobs(model: Any, ids: Any, attention: Any, keep: Any) -> Any:
+    """Log-probabilities of the next tokens at the ``keep`` positions, flattened row by row.
+
+    The vocabulary projection and the log-softmax run only where ``keep`` is true (through
+    transformers' ``logits_to_keep`` mask): a 49k-word vocabulary over every position of a
+    600-token dialog is most of the memory traffic of a scoring pass, and only the assistant's
+    tokens are scored. Models whose forward has no ``logits_to_keep`` get the full logits."""
+    import torch
+
+    device = model.device
+    targets = ids[:, 1:][keep[:, :-1]].to(device)
+    keep = keep.to(device)
+    try:
+        logits = model(input_ids=ids.to(device), attention_mask=attention.to(device), logits_to_keep=keep).logits
+    except TypeError:  # a forward without logits_to_keep
+        logits = model(input_ids=ids.to(device), attention_mask=attention.to(device)).logits
+    if logits.dim() == 3:  # the mask was not applied: slice the full logits
+        logits = logits[keep]
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    return logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).cpu()

@@ -103,6 +103,18 @@ def test_training_messages_render_the_toolace_prompt_format(dialog):
 
     messages = training_messages(dialog)
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant"]
-    assert messages[0]["content"] == system_prompt(dialog["tools"])
+    shown = [{k: v for k, v in t.items() if k in ("name", "description", "parameters")} for t in dialog["tools"]]
+    assert messages[0]["content"] == system_prompt(shown)
     assert messages[2]["content"] == '[search_flights(origin="JFK", destination="LAX", date="2025-03-01")]'
     assert json.loads(messages[3]["content"]) == dialog["messages"][2]["content"]
+
+
+def test_training_messages_list_only_the_prompt_fields_of_each_tool(dialog):
+    from toolace_kedro.toolcalls import PROMPT_TOOL_FIELDS, training_messages
+
+    tagged = {**dialog, "tools": [{**t, "domain": "Travel/Flights", "source": {"tree_nodes": ["n1"]}}
+                                  for t in dialog["tools"]]}
+    listed = tools_from_system_prompt(training_messages(tagged)[0]["content"])
+    assert listed and all(set(t) <= set(PROMPT_TOOL_FIELDS) for t in listed)
+    everything = training_messages(tagged, tool_fields=None)[0]["content"]
+    assert '"domain": "Travel/Flights"' in everything and "tree_nodes" in everything

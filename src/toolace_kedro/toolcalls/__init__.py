@@ -12,6 +12,7 @@ from toolace_kedro.toolcalls.dialog import (
 )
 from toolace_kedro.toolcalls.formats import (
     CALL_FORMATS,
+    PROMPT_TOOL_FIELDS,
     from_toolace,
     from_trl,
     render_assistant_calls,
@@ -33,6 +34,7 @@ from toolace_kedro.toolcalls.schema import (
 
 __all__ = [
     "CALL_FORMATS",
+    "PROMPT_TOOL_FIELDS",
     "DIALOG_TYPES",
     "ApiDefinition",
     "ArgumentProblem",

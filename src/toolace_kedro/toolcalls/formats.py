@@ -24,6 +24,7 @@ from toolace_kedro.toolcalls.schema import normalize_api, to_dialect
 
 __all__ = [
     "CALL_FORMATS",
+    "PROMPT_TOOL_FIELDS",
     "from_toolace",
     "from_trl",
     "render_assistant_calls",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 CALL_FORMATS = ("python", "json")
+#: the tool fields a prompt lists (BFCL's function format)
+PROMPT_TOOL_FIELDS = ("name", "description", "parameters")
 
 _INSTRUCTIONS = {
     "python": (
@@ -171,10 +174,18 @@ def _guess_type(messages: list[dict[str, Any]]) -> str:
     return "parallel" if len(call_turns[0]) > 1 else "single"
 
 
-def training_messages(sample: dict[str, Any], call_format: str = "python") -> list[dict[str, str]]:
+def training_messages(sample: dict[str, Any], call_format: str = "python",
+                      tool_fields: tuple[str, ...] | list[str] | None = PROMPT_TOOL_FIELDS) -> list[dict[str, str]]:
     """The sample as plain chat messages in the ToolACE/BFCL prompt format: a system prompt
     listing the tools, then user / assistant / tool turns with calls written as text. This is
-    what the policy is trained on and scored with (complexity, perplexity)."""
+    what the policy is trained on and scored with (complexity, perplexity, mining, evaluation).
+
+    Tools are listed with ``tool_fields`` only (default ``name``, ``description``, ``parameters``:
+    BFCL's function format); the pipeline's provenance (``domain``, ``source``) is no part of an
+    API a model should read. ``None`` keeps every field."""
+    if tool_fields is not None:
+        sample = {**sample, "tools": [{k: v for k, v in t.items() if k in tool_fields}
+                                      for t in sample.get("tools", [])]}
     row = to_toolace(sample, call_format)
     return [{"role": "system", "content": row["system"]}] + [
         {"role": turn["from"], "content": turn["value"]} for turn in row["conversations"]]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from toolace_kedro.toolcalls import to_trl, training_messages
+from toolace_kedro.toolcalls import PROMPT_TOOL_FIELDS, to_trl, training_messages
 
 __all__ = ["FORMATS", "MASK_SOURCES", "TOOL_FIELDS", "assistant_char_spans", "conversation", "prompt_messages",
            "render_samples", "resolve_format", "training_view"]
@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("prompt", "native", "auto")
 MASK_SOURCES = ("computed", "template", "auto")
-TOOL_FIELDS = ("name", "description", "parameters")
+TOOL_FIELDS = PROMPT_TOOL_FIELDS
 _MESSAGE_KEYS = ("role", "content", "tool_calls", "name")
 
 
@@ -58,7 +58,7 @@ def prompt_messages(sample: dict[str, Any], call_format: str = "python",
                     tool_fields: tuple[str, ...] | list[str] | None = TOOL_FIELDS) -> list[dict[str, str]]:
     """The sample in the ToolACE/BFCL prompt format (``toolcalls.training_messages``) with the
     tools cut to ``tool_fields``: what difficulty and held-out NLL are measured on."""
-    return training_messages(training_view(sample, tool_fields), call_format)
+    return training_messages(sample, call_format, tool_fields)
 
 
 def resolve_format(tokenizer: Any, fmt: str) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import resource
+import sys
+import time
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
@@ -23,3 +26,54 @@ class CredentialsHook:
         except MissingConfigException:  # no credentials file: fine for local servers
             credentials = {}
         register_credentials(credentials)
+
+
+def peak_rss_gb() -> float:
+    """The process's peak resident set size so far, in GB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
+
+
+class NodeResourcesHook:
+    """Logs each node's wall time and the process's peak RSS after it (the node that raised the
+    peak is the one to look at), and a per-node table at the end of the run; the figures also go
+    to the active MLflow run as ``node.<name>.seconds`` and ``run.peak_rss_gb``."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.peak_after: dict[str, float] = {}
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self._run_started = time.perf_counter()
+        self.seconds.clear()
+        self.peak_after.clear()
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        self._started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
+        self.seconds[node.name], self.peak_after[node.name] = seconds, peak_rss_gb()
+        logger.info("node %s: %.1f s, peak RSS so far %.2f GB", node.name, seconds, self.peak_after[node.name])
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        if not self.seconds:
+            return
+        total = time.perf_counter() - getattr(self, "_run_started", time.perf_counter())
+        slowest = sorted(self.seconds.items(), key=lambda item: -item[1])[:8]
+        logger.info("run: %.1f s, peak RSS %.2f GB; slowest nodes: %s", total, peak_rss_gb(),
+                    ", ".join(f"{name} {seconds:.0f} s" for name, seconds in slowest))
+        try:
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                metrics = {f"node.{name}.seconds": round(s, 2) for name, s in self.seconds.items()}
+                metrics.update({"run.seconds": round(total, 2), "run.peak_rss_gb": round(peak_rss_gb(), 3)})
+                mlflow.log_metrics(metrics)
+        except Exception as exc:  # noqa: BLE001 - figures must never fail a finished run
+            logger.warning("could not log the node figures to MLflow: %s", exc)

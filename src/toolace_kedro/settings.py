@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from toolace_kedro.hooks import CredentialsHook
+from toolace_kedro.hooks import CredentialsHook, NodeResourcesHook
 
-HOOKS = (CredentialsHook(),)
+HOOKS = (CredentialsHook(), NodeResourcesHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -68,6 +68,10 @@ def test_two_rounds_each_mining_with_the_previous_policy(irft_dialogs, sft_adapt
         assert all({"prompt", "prefix", "chosen", "rejected", "chosen_value", "rejected_value"} <= set(p)
                    for p in pairs)
         assert report["training"]["method"] == "simpo" and report["training"]["steps"] >= 1
+        training = report["training"]
+        for when in ("before", "after"):  # the pairs scored by the policy before and after the update
+            assert {f"pairs_{when}_loss", f"pairs_{when}_reward_margin", f"pairs_{when}_accuracy"} <= set(training)
+        assert training["pairs_after_reward_margin"] != training["pairs_before_reward_margin"]
         metrics = catalog.load(f"irft_round_{k}.irft_metrics")
         assert metrics["pairs"] == {"value": float(len(pairs)), "step": k}
 
@@ -78,7 +82,7 @@ def test_dpo_with_the_sft_policy_as_reference(irft_dialogs, sft_adapter, tiny_mo
                             _inputs(irft_dialogs, sft_adapter, tiny_model_dir, irft_params))
     report = catalog.load("irft_round_1.irft_report")
     assert report["training"]["method"] == "dpo" and report["training"]["steps"] >= 1
-    assert "last_rewards_margins" in report["training"]
+    assert "last_rewards_margins" in report["training"] and "pairs_after_reward_margin" in report["training"]
     pairs = catalog.load("irft_round_1.preference_pairs")
     policy = catalog.load("irft_sft_policy")
     search = catalog.load("irft_round_1.search_report")

@@ -74,6 +74,7 @@ class OptimisationParams(_Strict):
     report_to: str | list[str] = "mlflow"
     bf16: Literal["auto"] | bool = "auto"
     shared_prompt: bool = True
+    evaluate_pairs: bool = True
     seed: int = 0
 
 

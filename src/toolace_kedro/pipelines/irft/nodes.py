@@ -209,7 +209,9 @@ def report_round(mining_report: dict[str, Any], search_report: dict[str, Any], p
     for stat, value in search_report["rollout_reward"].items():
         if stat != "count":
             figures[f"rollout_reward_{stat}"] = value
-    for key in ("train_loss", "last_rewards_margins", "last_rewards_accuracies", "mean_rewards_margins", "runtime_s"):
+    for key in ("train_loss", "last_rewards_margins", "last_rewards_accuracies", "mean_rewards_margins", "runtime_s",
+                "pairs_before_reward_margin", "pairs_after_reward_margin", "pairs_before_accuracy",
+                "pairs_after_accuracy"):
         value = training_report.get(key)
         if isinstance(value, (int, float)) and math.isfinite(value):
             figures[f"train_{key}" if not key.startswith("train") else key] = value

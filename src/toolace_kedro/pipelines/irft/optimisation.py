@@ -81,6 +81,7 @@ def _common_args(params: dict[str, Any], run_name: str, output_dir: str, n_rows:
         "logging_steps": 1, "save_strategy": "no", "gradient_checkpointing": False,
         "remove_unused_columns": False, "seed": int(params.get("seed", 0)),
         "bf16": _bf16(params.get("bf16", "auto")), "use_cpu": not torch.cuda.is_available(),
+        "per_device_eval_batch_size": int(params["batch_size"]),
         "dataloader_num_workers": 0, "disable_tqdm": n_rows < 8,
     }
 
@@ -130,6 +131,7 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
                              target_modules=lora.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
     rows = preference_rows(pairs, tokenizer)
     dataset = Dataset.from_list(rows)
+    evaluation = dataset if params.get("evaluate_pairs", True) else None
     run_name = f"irft-round-{round_index}"
     callbacks = [_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method})]
     model.train()
@@ -144,24 +146,40 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
             config = CPOConfig(**args, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=float(params["simpo_gamma"]))
             trainer_class = SharedPromptCPOTrainer if params.get("shared_prompt", True) else CPOTrainer
             trainer = trainer_class(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
-                                 peft_config=peft_config, callbacks=callbacks)
+                                    peft_config=peft_config, callbacks=callbacks, eval_dataset=evaluation)
         else:
             from trl import DPOConfig, DPOTrainer
 
             config = DPOConfig(**args, loss_type=params.get("dpo_loss_type", "sigmoid"))
             trainer = DPOTrainer(model=model, ref_model=reference, args=config, train_dataset=dataset,
-                                 processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+                                 processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks,
+                                 eval_dataset=evaluation)
         logger.info("round %d: %s on %d pairs (%s epochs, lr %s)", round_index, method, len(rows),
                     params["epochs"], params["learning_rate"])
+        before = _evaluate_pairs(trainer) if evaluation is not None else {}
         result = trainer.train()
-        history = list(trainer.state.log_history)
+        after = _evaluate_pairs(trainer) if evaluation is not None else {}
+        history = [h for h in trainer.state.log_history if "eval_loss" not in h]
         bad = next((h for h in history if "loss" in h and not math.isfinite(h["loss"])), None)
         if bad is not None:
             raise RuntimeError(f"irft round {round_index}: {method} loss became {bad['loss']} at step {bad.get('step')} "
                                f"(log entry: {bad}); the policy is not saved")
         merged = trainer.model.merge_and_unload()
     merged.eval()
-    return merged, _training_figures(history, result.metrics, method, len(rows))
+    figures = _training_figures(history, result.metrics, method, len(rows))
+    for when, values in (("before", before), ("after", after)):
+        figures.update({f"pairs_{when}_{key}": value for key, value in values.items()})
+    return merged, figures
+
+
+def _evaluate_pairs(trainer: Any) -> dict[str, float]:
+    """Loss, reward margin and preference accuracy of the current policy over the round's pairs
+    (one forward pass, no update): run before and after training, they show whether the round
+    moved the policy towards the chosen answers on the very pairs it trained on."""
+    trainer.evaluate()
+    logged = next(h for h in reversed(trainer.state.log_history) if "eval_loss" in h)
+    keys = {"eval_loss": "loss", "eval_rewards/margins": "reward_margin", "eval_rewards/accuracies": "accuracy"}
+    return {name: float(logged[key]) for key, name in keys.items() if key in logged}
 
 
 def _training_figures(history: list[dict[str, Any]], summary: dict[str, Any], method: str, n_pairs: int

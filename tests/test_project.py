@@ -65,14 +65,20 @@ def test_node_resources_hook_times_nodes_and_logs_to_the_active_mlflow_run(tmp_p
 
     hook = NodeResourcesHook()
     node = SimpleNamespace(name="ns.slow_node")
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    with caplog.at_level(logging.INFO, logger="toolace_kedro.hooks"), mlflow.start_run() as run:
-        hook.before_pipeline_run({}, None, None)
-        hook.before_node_run(node)
-        sum(range(200_000))
-        hook.after_node_run(node)
-        hook.after_pipeline_run({}, {}, None, None)
+    try:
+        experiment = mlflow.create_experiment("hook-test")  # other tests leave another store's experiment set
+        with caplog.at_level(logging.INFO, logger="toolace_kedro.hooks"), \
+                mlflow.start_run(experiment_id=experiment) as run:
+            hook.before_pipeline_run({}, None, None)
+            hook.before_node_run(node)
+            sum(range(200_000))
+            hook.after_node_run(node)
+            hook.after_pipeline_run({}, {}, None, None)
+        logged = mlflow.get_run(run.info.run_id).data.metrics
+    finally:
+        mlflow.set_tracking_uri(previous)
     assert hook.seconds["ns.slow_node"] > 0 and hook.peak_after["ns.slow_node"] > 0.01  # GB
     assert "node ns.slow_node:" in caplog.text and "peak RSS" in caplog.text
-    logged = mlflow.get_run(run.info.run_id).data.metrics
     assert {"node.ns.slow_node.seconds", "run.seconds", "run.peak_rss_gb"} <= set(logged)

@@ -49,3 +49,14 @@ def nested_training_runs(enabled: bool = True, system_metrics: bool = True,
             os.environ.pop("MLFLOW_NESTED_RUN", None)
         else:
             os.environ["MLFLOW_NESTED_RUN"] = saved
+
+
+def disarm_mlflow_callback(trainer: Any) -> None:
+    """After a stage: stop its ``MLflowCallback`` from ending a run again. The callback remembers
+    that it opened the stage run and its ``__del__`` ends *whatever run is active* when the trainer
+    is garbage-collected — by then the Kedro run's own run, which would end mid-pipeline."""
+    from transformers.integrations import MLflowCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, MLflowCallback):
+            callback._auto_end_run = False

@@ -78,3 +78,32 @@ def test_fit_pairs_leaves_out_pairs_the_trainer_would_cut(embedded_model_dir):
     long = dict(PAIRS[2], id="long", prompt=[{"role": "user", "content": "word " * 300}])
     kept, dropped = fit_pairs(PAIRS + [long], tokenizer, max_length=128)
     assert [p["id"] for p in kept] == ["a", "b", "c"] and dropped == 1
+
+
+def test_round_trains_in_a_nested_run_holding_the_pair_figures_before_and_after(tiny_model_dir, irft_params, tmp_path):
+    import mlflow
+
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.pipelines.irft.optimisation import train_preference
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("irft-test")
+        model, tokenizer = load_policy(tiny_model_dir, cached=False)
+        tokenizer.padding_side = "right"
+        params = {**irft_params["optimisation"], "report_to": "mlflow", "epochs": 2}
+        with mlflow.start_run(experiment_id=experiment) as parent:  # what kedro-mlflow opens around `kedro run`
+            _, figures = train_preference(model, tokenizer, PAIRS, params, round_index=1, figures={"pairs": 3.0})
+            assert mlflow.active_run().info.run_id == parent.info.run_id
+        client = mlflow.tracking.MlflowClient()
+        (child,) = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        margins = client.get_metric_history(child.info.run_id, "eval_rewards/margins")
+        parent_metrics = client.get_run(parent.info.run_id).data.metrics
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert child.info.run_name == "irft-round-1" and child.data.metrics["pairs"] == 3.0
+    assert [m.step for m in margins] == [0, figures["steps"]]  # before and after training, in the round's run
+    assert [m.value for m in margins] == pytest.approx([figures["pairs_before_reward_margin"],
+                                                        figures["pairs_after_reward_margin"]])
+    assert not any(name.startswith("eval_") for name in parent_metrics)  # nothing leaks into the Kedro run

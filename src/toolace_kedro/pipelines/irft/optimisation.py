@@ -32,7 +32,7 @@ import math
 import tempfile
 from typing import Any
 
-from toolace_kedro.tracking import nested_training_runs
+from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
 __all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference"]
 
@@ -157,8 +157,16 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
         logger.info("round %d: %s on %d pairs (%s epochs, lr %s)", round_index, method, len(rows),
                     params["epochs"], params["learning_rate"])
         before = _evaluate_pairs(trainer) if evaluation is not None else {}
+        nested_run = _active_run_id() if tracking else None  # opened by the first evaluation's log
         result = trainer.train()
-        after = _evaluate_pairs(trainer) if evaluation is not None else {}
+        disarm_mlflow_callback(trainer)  # else its __del__ ends the Kedro run's run
+        after = {}
+        if evaluation is not None:
+            from transformers.integrations import MLflowCallback
+
+            trainer.remove_callback(MLflowCallback)  # its run closed with training: log the figures below
+            after = _evaluate_pairs(trainer)
+            _log_to_run(nested_run, after, trainer.state.global_step)
         history = [h for h in trainer.state.log_history if "eval_loss" not in h]
         bad = next((h for h in history if "loss" in h and not math.isfinite(h["loss"])), None)
         if bad is not None:
@@ -170,6 +178,26 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     for when, values in (("before", before), ("after", after)):
         figures.update({f"pairs_{when}_{key}": value for key, value in values.items()})
     return merged, figures
+
+
+def _active_run_id() -> str | None:
+    import mlflow
+
+    run = mlflow.active_run()
+    return run.info.run_id if run is not None else None
+
+
+def _log_to_run(run_id: str | None, figures: dict[str, float], step: int) -> None:
+    """The after-training pair figures into the round's (already closed) MLflow run, under the
+    names and at the last step of the trainer's own ``eval_*`` curves."""
+    if not run_id or not figures:
+        return
+    from mlflow.tracking import MlflowClient
+
+    names = {"loss": "eval_loss", "reward_margin": "eval_rewards/margins", "accuracy": "eval_rewards/accuracies"}
+    client = MlflowClient()
+    for key, value in figures.items():
+        client.log_metric(run_id, names[key], value, step=step)
 
 
 def _evaluate_pairs(trainer: Any) -> dict[str, float]:

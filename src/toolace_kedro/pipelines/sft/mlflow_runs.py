@@ -19,7 +19,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from toolace_kedro.tracking import nested_training_runs
+from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
 __all__ = ["StageTelemetry", "annotate_stage_run", "close_failed_stage_run", "disarm_mlflow_callback", "flatten",
            "nested_runs"]
@@ -133,14 +133,3 @@ def close_failed_stage_run(run_id: str | None) -> None:
         active = mlflow.active_run()
         if active is not None and active.info.run_id == run_id:
             mlflow.end_run("FAILED")
-
-
-def disarm_mlflow_callback(trainer: Any) -> None:
-    """After a stage: stop its ``MLflowCallback`` from ending a run again. The callback remembers
-    that it opened the stage run and its ``__del__`` ends *whatever run is active* when the trainer
-    is garbage-collected — by then the Kedro run's own run, which would end mid-pipeline."""
-    from transformers.integrations import MLflowCallback
-
-    for callback in trainer.callback_handler.callbacks:
-        if isinstance(callback, MLflowCallback):
-            callback._auto_end_run = False

@@ -41,7 +41,7 @@ def parse_jsonl(lines: Iterable[str], source: str, on_error: str = "skip") -> tu
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.rstrip("\r\n"))  # (error positions within the line)
             if not isinstance(value, dict):
                 raise ValueError(f"a JSON {type(value).__name__}, not an object")
         except (ValueError, RecursionError) as exc:
@@ -91,6 +91,7 @@ class JSONLinesDataset(AbstractVersionedDataset[list, list]):
             raise DatasetError(f"on_error must be 'skip' or 'raise', got {self._on_error!r}")
         self.metadata = metadata
         self.skipped: list[str] = []
+        self._reported: set[str] = set()
         super().__init__(filepath=PurePosixPath(path), version=version,
                          exists_function=self._fs.exists, glob_function=self._fs.glob)
 
@@ -102,7 +103,8 @@ class JSONLinesDataset(AbstractVersionedDataset[list, list]):
         path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(path, mode="r", encoding="utf-8", errors="replace") as handle:
             records, self.skipped = parse_jsonl(handle, path, self._on_error)
-        if self.skipped:
+        if self.skipped and path not in self._reported:  # every node that reads it loads it: say it once
+            self._reported.add(path)
             for problem in self.skipped[:20]:
                 logger.warning("skipped bad line %s", problem)
             logger.warning("%s: skipped %d bad lines, kept %d records", path, len(self.skipped), len(records))

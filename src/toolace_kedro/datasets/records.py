@@ -119,7 +119,7 @@ def validate_records(records: Any, validator: Validator | None, dataset: str, *,
     skipped = sum(reasons.values())
     report = {"dataset": dataset, "source": source, "records": len(records) + len(getattr(records, "skipped", [])),
               "kept": len(kept), "skipped": skipped, "by_reason": dict(reasons.most_common()), "examples": examples}
-    if skipped:
+    if skipped > len(getattr(records, "skipped", [])):  # (the loader logged its own skips)
         logger.warning("%s: skipped %d of %d records %s", _named(dataset, source), skipped, report["records"],
                        report["by_reason"])
     if not kept and not allow_empty:

@@ -32,3 +32,12 @@ def test_unusable_file_is_an_error(tmp_path):
     path.write_bytes(b"\x00\xff garbage\nmore garbage\n")
     with pytest.raises(DatasetError, match="no readable JSON line"):
         JSONLinesDataset(filepath=str(path)).load()
+
+
+def test_load_keeps_lines_and_skips_for_the_stage(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"a": 1}\n\nnot json\n{"b": 2}\n')
+    records = JSONLinesDataset(filepath=str(path)).load()
+    assert records == [{"a": 1}, {"b": 2}] and isinstance(records, list)
+    assert records.source == str(path) and records.lines == [1, 4] and records.on_error == "skip"
+    assert [(s["at"], s["reason"]) for s in records.skipped] == [(f"{path}:3", "bad_json")]

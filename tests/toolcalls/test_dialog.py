@@ -43,3 +43,13 @@ def test_model_rejects_bad_fields(dialog, mutate):
 @pytest.mark.parametrize("raw", [None, {}, {"messages": "x"}, {"messages": []}, {"messages": [1, 2]}])
 def test_contract_problems_never_raise(raw):
     assert contract_problems(raw)
+
+
+def test_dialog_problem_says_why_a_record_is_not_canonical(dialog):
+    from toolace_kedro.toolcalls import dialog_problem
+
+    assert dialog_problem(dialog) is None
+    assert dialog_problem(["x"]) == "not_an_object: a JSON list"
+    assert dialog_problem({**dialog, "messages": "oops"}) == "not_canonical: messages: Input should be a valid list"
+    swapped = {**dialog, "messages": dialog["messages"][::-1]}
+    assert dialog_problem(swapped).startswith("not_canonical: dialog must start with a user turn")

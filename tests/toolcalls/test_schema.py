@@ -84,3 +84,13 @@ def test_email_and_datetime_formats():
 def test_invalid_schema_and_non_dict_arguments_are_reported():
     assert check_arguments({"type": "object", "properties": {"a": {"type": "strng"}}}, {"a": 1})[0].kind == "value_invalid"
     assert check_arguments({"type": "object"}, [1])[0].kind == "type_mismatch"
+
+
+def test_api_problem_uses_the_verification_rule_ids(flight_api):
+    from toolace_kedro.toolcalls import api_problem
+
+    assert api_problem(flight_api) is None
+    assert api_problem({"name": "x"}) == "api.missing_field: API 'x' has no description (+1 more)"
+    bad = {**flight_api, "parameters": {"type": "object", "properties": {"a": {"type": "strin"}}}}
+    assert api_problem(bad).startswith("api.schema_invalid: API 'search_flights' parameters: properties/a/type")
+    assert api_problem("api") == "api.missing_field: API definition is a str, not an object"

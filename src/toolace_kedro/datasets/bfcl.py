@@ -2,7 +2,9 @@
 
 ``load()`` gives ``{category: [entry, ...]}`` with each entry's possible answer attached (see
 :func:`toolace_kedro.pipelines.evaluation.bfcl.load_category`); sampling is the evaluation
-pipeline's job, so the decontamination report sees every question.
+pipeline's job, so the decontamination report sees every question. Malformed lines and entries are
+skipped and named by file and line (each category's list is a ``Records`` that keeps them, for the
+evaluation report); ``on_error: raise`` makes the first one an error.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ class BFCLDataset(AbstractDataset[None, dict]):
           type: toolace_kedro.datasets.BFCLDataset
           categories: [simple_python, multiple, irrelevance]   # default: all eleven
           data_dir: null        # default: bfcl_eval/data of the installed wheel
+          on_error: skip        # or raise
     """
 
     def __init__(self, categories: list[str] | None = None, data_dir: str | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, on_error: str = "skip") -> None:
         from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES
 
         self._categories = list(categories or CATEGORIES)
@@ -32,13 +35,16 @@ class BFCLDataset(AbstractDataset[None, dict]):
         if unknown:
             raise DatasetError(f"unknown BFCL categories {unknown}; known: {', '.join(CATEGORIES)}")
         self._data_dir = data_dir
+        if on_error not in ("skip", "raise"):
+            raise DatasetError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        self._on_error = on_error
         self.metadata = metadata
 
     def load(self) -> dict[str, list[dict[str, Any]]]:
         from toolace_kedro.pipelines.evaluation.bfcl import load_category
 
         try:
-            return {c: load_category(c, data_dir=self._data_dir) for c in self._categories}
+            return {c: load_category(c, data_dir=self._data_dir, on_error=self._on_error) for c in self._categories}
         except (FileNotFoundError, ValueError) as exc:
             raise DatasetError(str(exc)) from exc
 
@@ -46,4 +52,4 @@ class BFCLDataset(AbstractDataset[None, dict]):
         raise DatasetError("BFCLDataset is read-only: its data ships in the bfcl-eval wheel")
 
     def _describe(self) -> dict[str, Any]:
-        return {"categories": self._categories, "data_dir": self._data_dir}
+        return {"categories": self._categories, "data_dir": self._data_dir, "on_error": self._on_error}

@@ -5,6 +5,10 @@ Loading applies the bad-input policy: with ``on_error: skip`` (the default) a li
 JSON object is skipped, and each one is logged with the file and line number and counted on
 ``dataset.skipped``; with ``on_error: raise`` the first bad line raises a ``DatasetError`` that
 names file and line. A file in which no line is readable raises either way.
+
+``load()`` returns :class:`~toolace_kedro.datasets.records.Records`, a list that also carries the
+file, each record's line number, the skipped lines and ``on_error``, so the stage that reads it
+can name file and line for record-level problems too (``validate_records``).
 """
 
 from __future__ import annotations
@@ -19,33 +23,39 @@ from typing import Any, Iterable
 import fsspec
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str, get_protocol_and_path
 
+from toolace_kedro.datasets.records import BAD_JSON, Records
+
 __all__ = ["JSONLinesDataset", "parse_jsonl"]
 
 logger = logging.getLogger(__name__)
 
 
-def parse_jsonl(lines: Iterable[str], source: str, on_error: str = "skip") -> tuple[list[dict], list[str]]:
+def parse_jsonl(lines: Iterable[str], source: str, on_error: str = "skip") -> tuple[Records, list[str]]:
     """Read JSON-object lines; return ``(records, problems)`` where each problem names
-    ``source:line``. Blank lines are ignored."""
+    ``source:line`` (``records`` is a :class:`Records` that keeps the line numbers and the
+    skipped lines). Blank lines are ignored."""
     records: list[dict] = []
-    problems: list[str] = []
+    numbers: list[int] = []
+    skipped: list[dict] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.rstrip("\r\n"))  # (error positions within the line)
             if not isinstance(value, dict):
                 raise ValueError(f"a JSON {type(value).__name__}, not an object")
         except (ValueError, RecursionError) as exc:
-            problem = f"{source}:{number}: {exc}"
+            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             if on_error == "raise":
-                raise DatasetError(f"bad JSON line {problem}") from None
-            problems.append(problem)
+                raise DatasetError(f"bad JSON line {source}:{number}: {detail}") from None
+            skipped.append({"at": f"{source}:{number}", "reason": BAD_JSON, "detail": detail})
             continue
         records.append(value)
+        numbers.append(number)
+    problems = [f"{s['at']}: {s['detail']}" for s in skipped]
     if problems and not records:
         raise DatasetError(f"{source}: no readable JSON line ({len(problems)} bad; first: {problems[0]})")
-    return records, problems
+    return Records(records, source=source, lines=numbers, skipped=skipped, on_error=on_error), problems
 
 
 class JSONLinesDataset(AbstractVersionedDataset[list, list]):
@@ -81,6 +91,7 @@ class JSONLinesDataset(AbstractVersionedDataset[list, list]):
             raise DatasetError(f"on_error must be 'skip' or 'raise', got {self._on_error!r}")
         self.metadata = metadata
         self.skipped: list[str] = []
+        self._reported: set[str] = set()
         super().__init__(filepath=PurePosixPath(path), version=version,
                          exists_function=self._fs.exists, glob_function=self._fs.glob)
 
@@ -92,7 +103,8 @@ class JSONLinesDataset(AbstractVersionedDataset[list, list]):
         path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(path, mode="r", encoding="utf-8", errors="replace") as handle:
             records, self.skipped = parse_jsonl(handle, path, self._on_error)
-        if self.skipped:
+        if self.skipped and path not in self._reported:  # every node that reads it loads it: say it once
+            self._reported.add(path)
             for problem in self.skipped[:20]:
                 logger.warning("skipped bad line %s", problem)
             logger.warning("%s: skipped %d bad lines, kept %d records", path, len(self.skipped), len(records))

@@ -9,6 +9,7 @@ from toolace_kedro.toolcalls.dialog import (
     ToolResult,
     UserMessage,
     contract_problems,
+    dialog_problem,
 )
 from toolace_kedro.toolcalls.formats import (
     CALL_FORMATS,
@@ -26,6 +27,7 @@ from toolace_kedro.toolcalls.parsing import ToolCallParseError, parse_calls, ren
 from toolace_kedro.toolcalls.schema import (
     ApiDefinition,
     ArgumentProblem,
+    api_problem,
     api_problems,
     check_arguments,
     normalize_api,
@@ -45,9 +47,11 @@ __all__ = [
     "ToolMessage",
     "ToolResult",
     "UserMessage",
+    "api_problem",
     "api_problems",
     "check_arguments",
     "contract_problems",
+    "dialog_problem",
     "from_toolace",
     "from_trl",
     "normalize_api",

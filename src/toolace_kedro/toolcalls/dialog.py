@@ -13,14 +13,16 @@ Every dialog dataset holds one :class:`DialogSample` per JSON line::
 The model checks the contract: a dialog starts with a user turn and ends with an assistant
 answer; roles go user → assistant (→ tool → assistant)*; an assistant turn with ``tool_calls`` is
 followed by exactly one tool turn whose results name the same functions in the same order.
-:func:`contract_problems` reports the same checks on a raw dict without raising.
+:func:`contract_problems` reports the same checks on a raw dict without raising;
+:func:`dialog_problem` says in one line why a raw record is not a canonical dialog (the validator
+the stages give ``datasets.validate_records``).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from toolace_kedro.toolcalls.schema import ApiDefinition
 
@@ -33,6 +35,7 @@ __all__ = [
     "ToolResult",
     "UserMessage",
     "contract_problems",
+    "dialog_problem",
 ]
 
 DIALOG_TYPES = ("single", "parallel", "dependent", "non_tool", "clarify")
@@ -135,3 +138,20 @@ def contract_problems(sample: Any) -> list[str]:
             if not isinstance(prev_msg, dict) or not prev_msg.get("tool_calls"):
                 problems.append(f"message {i}: tool turn without a preceding call")
     return problems
+
+
+def dialog_problem(sample: Any) -> str | None:
+    """Why a raw record is not a canonical dialog -- ``"not_an_object: ..."`` or
+    ``"not_canonical: <field>: <message>"`` (the first pydantic error) -- or None when
+    :class:`DialogSample` accepts it."""
+    if not isinstance(sample, dict):
+        return f"not_an_object: a JSON {type(sample).__name__}"
+    try:
+        DialogSample.model_validate(sample)
+    except ValidationError as exc:
+        errors = exc.errors()
+        where = ".".join(map(str, errors[0]["loc"]))
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        message = errors[0]["msg"].removeprefix("Value error, ")[:200]
+        return f"not_canonical: {where + ': ' if where else ''}{message}{more}"
+    return None

@@ -34,6 +34,7 @@ __all__ = [
     "API_NAME_PATTERN",
     "ApiDefinition",
     "ArgumentProblem",
+    "api_problem",
     "api_problems",
     "check_arguments",
     "normalize_api",
@@ -189,6 +190,21 @@ def api_problems(api: Any) -> list[tuple[str, str]]:
         else:
             problems += [("schema", f"API {name!r} returns: {m}") for m in _schema_errors(normalize_schema(returns))]
     return problems
+
+
+_API_REASONS = {"missing": "api.missing_field", "schema": "api.schema_invalid"}
+
+
+def api_problem(api: Any) -> str | None:
+    """Why a raw record is not a usable API definition, as ``"api.missing_field: ..."`` or
+    ``"api.schema_invalid: ..."`` (the verification rule ids), or None. The validator the stages
+    give ``datasets.validate_records`` for API records (seeds, the API pool)."""
+    problems = api_problems(api)
+    if not problems:
+        return None
+    kind, message = problems[0]
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{_API_REASONS[kind]}: {message[:200]}{more}"
 
 
 def _schema_errors(schema: dict[str, Any]) -> list[str]:

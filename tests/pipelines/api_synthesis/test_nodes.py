@@ -20,7 +20,24 @@ def test_bad_documents_are_skipped_and_counted(synthesis_params):
     docs, report = nodes.prepare_documents(raw, synthesis_params)
     assert [d["id"] for d in docs] == ["ok"]
     assert report["documents_skipped"] == {"empty": 1, "binary": 1, "too_long": 1, "not_text": 2, "too_short": 1}
-    assert "empty: empty" in report["skipped_examples"]
+    block = report["skipped_input"]["raw_documents"]
+    assert block["records"] == 7 and block["kept"] == 1 and block["skipped"] == 6
+    assert block["examples"][0] == "raw_documents[1] (id 'empty'): empty"
+
+
+def test_bad_document_lines_are_named_by_file_and_line(tmp_path, synthesis_params):
+    from toolace_kedro.datasets import JSONLinesDataset
+
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"id": "ok", "text": "A weather service with hourly forecasts."}\n{"text": \n'
+                    '{"id": "blank", "text": ""}\n{"body": "no text field here at all"}\n')
+    docs, report = nodes.prepare_documents(JSONLinesDataset(filepath=str(path)).load(), synthesis_params)
+    assert [d["id"] for d in docs] == ["ok"]
+    block = report["skipped_input"]["raw_documents"]
+    assert block["source"] == str(path) and block["by_reason"] == {"bad_json": 1, "empty": 1, "not_text": 1}
+    assert block["examples"][1:] == [f"{path}:3 (id 'blank'): empty", f"{path}:4: not_text"]
+    assert block["examples"][0].startswith(f"{path}:2: bad_json: ")
+    assert report["documents_in"] == 4 and report["documents_skipped"] == block["by_reason"]
 
 
 def test_dataframes_and_partitions_are_accepted(synthesis_params):
@@ -32,8 +49,46 @@ def test_dataframes_and_partitions_are_accepted(synthesis_params):
 
 
 def test_no_usable_document_is_a_clear_error(synthesis_params):
-    with pytest.raises(ValueError, match="no usable raw document"):
+    with pytest.raises(ValueError, match=r"^raw_documents: no usable record \(1 skipped \{'empty': 1\}"):
         nodes.prepare_documents([{"text": ""}], synthesis_params)
+    with pytest.raises(ValueError, match="raw_documents must be records, a DataFrame or partitions, got int"):
+        nodes.prepare_documents(3, synthesis_params)
+
+
+def _seed_evolution(seed_apis, documents, scripted_llm, synthesis_params, monkeypatch):
+    monkeypatch.setattr(nodes, "build_llm", lambda config: scripted_llm)
+    tree, _ = speciate(documents, scripted_llm, synthesis_params["speciation"])
+    return nodes.evolve_api_pool(tree.to_dict(), seed_apis, {}, synthesis_params)
+
+
+def test_bad_seed_apis_are_skipped_and_counted(tmp_path, documents, scripted_llm, synthesis_params, flight_api,
+                                               monkeypatch):
+    from toolace_kedro.datasets import JSONLinesDataset
+
+    path = tmp_path / "seeds.jsonl"
+    no_params = {k: v for k, v in flight_api.items() if k != "parameters"}
+    bad_schema = {**flight_api, "name": "bad_schema", "parameters": {"type": "object", "properties": {"a": {"type": 3}}}}
+    path.write_text("\n".join(json.dumps(x) for x in (flight_api, {"description": "nameless"}, no_params, bad_schema)))
+    pool, _, report = _seed_evolution(JSONLinesDataset(filepath=str(path)).load(), documents, scripted_llm,
+                                      synthesis_params, monkeypatch)
+    assert pool
+    block = report["skipped_input"]["seed_apis"]
+    assert block["kept"] == 1 and block["by_reason"] == {"api.missing_field": 2, "api.schema_invalid": 1}
+    assert block["examples"][0].startswith(f"{path}:2: api.missing_field: API has no name")
+    assert block["examples"][2].startswith(f"{path}:4: api.schema_invalid: API 'bad_schema' parameters")
+
+
+def test_unusable_seed_apis_are_a_clear_error(tmp_path, documents, scripted_llm, synthesis_params, monkeypatch):
+    from toolace_kedro.datasets import BadInputError, JSONLinesDataset
+
+    path = tmp_path / "seeds.jsonl"
+    path.write_text('{"name": "x"}\n')
+    with pytest.raises(BadInputError, match=rf"^seed_apis \({path}\): no usable record .*{path}:1"):
+        _seed_evolution(JSONLinesDataset(filepath=str(path)).load(), documents, scripted_llm, synthesis_params,
+                        monkeypatch)
+    strict = JSONLinesDataset(filepath=str(path), load_args={"on_error": "raise"}).load()  # as the catalog has it
+    with pytest.raises(BadInputError, match=rf"bad record at {path}:1: api.missing_field"):
+        _seed_evolution(strict, documents, scripted_llm, synthesis_params, monkeypatch)
 
 
 def test_context_tree_merges_and_expands(documents, scripted_llm, synthesis_params):

@@ -173,3 +173,36 @@ def test_adaptive_self_consistency_draws_the_third_sample_only_on_disagreement(a
     assert counts["call_samples_drawn.2"] == 2 and counts["call_samples_drawn.3"] == 2
     assert all(s.dropped is None for s in states)
     assert [round(min(s.agreement), 2) for s in states] == [1.0, 1.0, 0.67, 0.67]
+
+
+def test_pool_rows_that_are_not_valid_apis_are_skipped_and_counted(tmp_path, api_pool, dialog_params, dialog_llm,
+                                                                   monkeypatch):
+    from toolace_kedro.datasets import JSONLinesDataset
+
+    path = tmp_path / "api_pool.jsonl"
+    nameless = {k: v for k, v in api_pool[0].items() if k != "name"}
+    rows = [json.dumps(a) for a in api_pool] + ["{not json", json.dumps(nameless), json.dumps(api_pool[1]),
+                                                json.dumps({**api_pool[0], "name": "x", "parameters": "none"})]
+    path.write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(nodes, "build_llm", lambda config: dialog_llm)
+    dialog_params["complexity"]["enabled"] = False
+    dialogs, report = nodes.generate_dialogs(JSONLinesDataset(filepath=str(path)).load(), {}, dialog_params)
+    assert dialogs
+    block = report["skipped_input"]["api_pool"]
+    n = len(api_pool)
+    assert block["source"] == str(path) and (block["records"], block["kept"]) == (n + 4, n)
+    assert block["by_reason"] == {"bad_json": 1, "api.missing_field": 2, "duplicate_name": 1}
+    assert block["examples"][1].startswith(f"{path}:{n + 2}: api.missing_field: API has no name")
+    assert block["examples"][2] == (f"{path}:{n + 3}: duplicate_name: {api_pool[1]['name']!r} "
+                                    "is taken by an earlier API")
+    assert nodes.summarise_dialogs(dialogs, report)[0]["skipped_input"] == report["skipped_input"]
+
+
+def test_a_pool_without_two_valid_apis_is_a_clear_error(tmp_path, api_pool, dialog_params):
+    from toolace_kedro.datasets import BadInputError, JSONLinesDataset
+
+    path = tmp_path / "api_pool.jsonl"
+    path.write_text(json.dumps(api_pool[0]) + "\n" + json.dumps({"name": "x"}) + "\n")
+    with pytest.raises(BadInputError, match=rf"^api_pool \({path}\): dialog generation needs at least 2 valid APIs, "
+                                            r"got 1 \(1 rows skipped \{'api.missing_field': 1\}\)"):
+        nodes.generate_dialogs(JSONLinesDataset(filepath=str(path)).load(), {}, dialog_params)

@@ -2,6 +2,8 @@
 known (the BFCL ground truth, nothing, a call to every prompt), so the report's numbers are
 checked, not just produced; one run of the real embedded model on a few items."""
 
+import json
+
 import pytest
 
 import toolace_kedro.pipelines.evaluation.nodes as nodes
@@ -89,6 +91,8 @@ def test_pipeline_scores_known_policies(monkeypatch, bfcl_data, dialog):
     assert len(predictions) == 4 * 3 + 1 and {p["source"] for p in predictions} == {"bfcl", "synthetic"}
     contamination = catalog.load("decontamination_report")
     assert set(contamination["categories"]) == set(PARAMS["bfcl"]["categories"])
+    assert scores["skipped_input"]["sft_test"]["skipped"] == 0 and "Input records skipped" not in report
+    assert contamination["skipped_input"]["sft_train"]["kept"] == 1
 
 
 def test_aggregates_follow_bfcl_groups():
@@ -111,9 +115,67 @@ def test_items_reject_an_unknown_category(bfcl_data):
 def test_embedded_model_predictions_are_scored(bfcl_data, dialog, tmp_path):
     """The real 135M model answers a few BFCL items in prompt mode; every output is scored."""
     params = {**PARAMS, "bfcl": {"categories": ["simple_python", "irrelevance"], "sample_size": 2}}
-    items = nodes.build_items(bfcl_data, [dialog], params)
+    items, _ = nodes.build_items(bfcl_data, [dialog], params)
     predictions = nodes.predict_base(items, "smollm2-135m-instruct", {"progress": False, "cache_dir": None}, params)
     scores = nodes.score_model(items, predictions)
     assert {c: s["n"] for c, s in scores["bfcl"].items()} == {"simple_python": 2, "irrelevance": 2}
     assert all(isinstance(p["output"], str) for p in predictions) and any(p["output"] for p in predictions)
     assert scores["synthetic"]["overall"]["dialogs"] == 1
+
+
+def _bfcl_files(tmp_path, bfcl_data):
+    """A copy of two categories' files with a corrupted line and malformed entries added."""
+    from toolace_kedro.pipelines.evaluation.bfcl import bfcl_data_dir
+
+    root = bfcl_data_dir()
+    (tmp_path / "possible_answer").mkdir()
+    for name in ("BFCL_v4_simple_python.json", "possible_answer/BFCL_v4_simple_python.json",
+                 "BFCL_v4_irrelevance.json"):
+        lines = (root / name).read_text().splitlines()[:3]
+        if name == "BFCL_v4_simple_python.json":
+            first = json.loads(lines[0])
+            lines += ['{"id": "cut", "question": [[{"role": "user", "content": "hi',
+                      json.dumps({**first, "id": "no_answer"}),
+                      json.dumps({**first, "id": "bad_q", "question": "What is 2 + 2?"})]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_malformed_bfcl_entries_and_test_dialogs_are_skipped_and_counted(tmp_path, bfcl_data, dialog, monkeypatch):
+    from toolace_kedro.datasets import BFCLDataset
+
+    root = _bfcl_files(tmp_path, bfcl_data)
+    data = BFCLDataset(categories=["simple_python", "irrelevance"], data_dir=str(root)).load()
+    assert [len(data[c]) for c in ("simple_python", "irrelevance")] == [3, 3]
+    params = {**PARAMS, "bfcl": {"categories": ["simple_python", "irrelevance"], "sample_size": None}}
+    items, report = nodes.build_items(data, [dialog, {"id": "odd", "messages": []}], params)
+    assert len(items) == 3 + 3 + 1
+    source = str(root / "BFCL_v4_simple_python.json")
+    block = report["skipped_input"]["bfcl_data[simple_python]"]
+    assert (block["source"], block["records"], block["kept"]) == (source, 6, 3)
+    assert block["by_reason"] == {"bad_json": 1, "bfcl.no_possible_answer": 1, "bfcl.bad_question": 1}
+    assert block["examples"][1:] == [f"{source}:5: bfcl.no_possible_answer: no ground_truth list of "
+                                     "{function: arguments} for no_answer",
+                                     f"{source}:6: bfcl.bad_question: question must be a list of turns, each a "
+                                     "list of {role, content} messages"]
+    assert report["skipped_input"]["sft_test"]["examples"] == ["sft_test[1] (id 'odd'): not_canonical: type: "
+                                                               "Field required (+2 more)"]
+    monkeypatch.setattr(nodes, "log_model_runs", lambda scores: None)
+    predictions = [{"id": i["id"], "source": i["source"], "category": i["category"], "output": ""} for i in items]
+    scores, markdown, *_ = nodes.evaluate(items, predictions, predictions, predictions, params, report)
+    assert scores["skipped_input"] == report["skipped_input"]
+    assert "Input records skipped, not scored" in markdown and "bfcl_data[simple_python]: 3" in markdown
+
+
+def test_a_category_without_usable_entries_is_a_clear_error(tmp_path):
+    from kedro.io import DatasetError
+
+    from toolace_kedro.datasets import BFCLDataset
+
+    (tmp_path / "BFCL_v4_irrelevance.json").write_text('{"id": "x", "question": "q", "function": []}\n')
+    with pytest.raises(DatasetError, match=r"BFCL_v4_irrelevance.json: no usable BFCL entry \(1 skipped; first: "
+                                           r".*BFCL_v4_irrelevance.json:1: bfcl.bad_question\)"):
+        BFCLDataset(categories=["irrelevance"], data_dir=str(tmp_path)).load()
+    (tmp_path / "BFCL_v4_irrelevance.json").write_text('{"id": "x", "question": [], "function": []}\n[1]\n')
+    with pytest.raises(DatasetError, match=r"bad JSON line .*BFCL_v4_irrelevance.json:2"):
+        BFCLDataset(categories=["irrelevance"], data_dir=str(tmp_path), on_error="raise").load()

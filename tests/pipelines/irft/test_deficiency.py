@@ -74,3 +74,24 @@ def test_max_samples_keeps_a_small_group(dialog):
 def test_bad_ratio():
     with pytest.raises(ValueError, match="ratio"):
         select_deficient([], lambda c: [], ratio=0)
+
+
+def test_mining_skips_sft_train_records_that_are_not_dialogs(tmp_path, dialog, tiny_model_dir, irft_params):
+    import json
+
+    from toolace_kedro.datasets import BadInputError, JSONLinesDataset
+    from toolace_kedro.pipelines.irft.nodes import mine_deficiencies
+
+    path = tmp_path / "sft_train.jsonl"
+    samples = [_call_sample(dialog, i) for i in range(3)] + [_text_sample(dialog, 0)]
+    lines = [json.dumps(s) for s in samples]
+    lines[1:1] = ['{"id": "c9", "messages": [{"role": "user", "content": "x"}]}', '{"id": ']
+    path.write_text("\n".join(lines) + "\n")
+    mined, report = mine_deficiencies(JSONLinesDataset(filepath=str(path)).load(), tiny_model_dir, irft_params)
+    assert report["samples"] == 4 and mined
+    block = report["skipped_input"]["sft_train"]
+    assert block["by_reason"] == {"bad_json": 1, "not_canonical": 1}
+    assert block["examples"][1].startswith(f"{path}:2 (id 'c9'): not_canonical: ")
+    path.write_text(lines[1] + "\n")
+    with pytest.raises(BadInputError, match=rf"^sft_train \({path}\): no usable record"):
+        mine_deficiencies(JSONLinesDataset(filepath=str(path)).load(), "/no/model/loaded", irft_params)

@@ -10,22 +10,41 @@ from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test
 
 
 def test_split_is_stratified_seeded_and_disjoint(sft_dialogs, sft_params):
-    train, test = split_train_test(sft_dialogs, sft_params)
+    train, test, report = split_train_test(sft_dialogs, sft_params)
     assert Counter(d["type"] for d in test) == {"single": 1, "parallel": 1, "non_tool": 1, "clarify": 1}
     assert len(train) == 12 and {d["id"] for d in train} | {d["id"] for d in test} == {d["id"] for d in sft_dialogs}
     assert not {d["id"] for d in train} & {d["id"] for d in test}
-    assert split_train_test(sft_dialogs, sft_params) == (train, test)
+    assert split_train_test(sft_dialogs, sft_params)[:2] == (train, test)
     other = split_train_test(sft_dialogs, {**sft_params, "seed": 7})[1]
     assert {d["id"] for d in other} != {d["id"] for d in test}
+    assert (report["train"], report["test"], report["types"]["single"]) == (12, 4, {"train": 3, "test": 1})
+    assert report["skipped_input"]["verified_dialogs"]["skipped"] == 0
 
 
 def test_split_keeps_one_per_type_for_training_and_skips_broken_dialogs(sft_dialogs, sft_params, caplog):
     broken = {"id": "bad", "type": "single", "tools": [], "messages": [{"role": "assistant", "content": "hi"}]}
-    train, test = split_train_test([sft_dialogs[0], broken], {**sft_params, "test_fraction": 0.9})
+    train, test, _ = split_train_test([sft_dialogs[0], broken], {**sft_params, "test_fraction": 0.9})
     assert train == [sft_dialogs[0]] and test == []
-    assert "id 'bad'" in caplog.text and "start with a user turn" in caplog.text
-    with pytest.raises(ValueError, match="no valid training dialogs"):
+    assert "verified_dialogs[1] (id 'bad'): not_canonical: messages: List should have at least 2 items" in caplog.text
+    with pytest.raises(ValueError, match=r"^verified_dialogs: no usable record \(1 skipped \{'not_canonical': 1\}"):
         split_train_test([broken], sft_params)
+
+
+def test_non_canonical_lines_of_verified_dialogs_are_skipped_with_file_and_line(sft_dialogs, sft_params, tmp_path):
+    import json
+
+    from toolace_kedro.datasets import JSONLinesDataset
+
+    path = tmp_path / "verified_dialogs.jsonl"
+    no_tools = {k: v for k, v in sft_dialogs[1].items() if k != "tools"}
+    path.write_text("\n".join([json.dumps(sft_dialogs[0]), "}{", json.dumps(no_tools), json.dumps("text"),
+                               *map(json.dumps, sft_dialogs[2:6])]) + "\n")
+    train, test, report = split_train_test(JSONLinesDataset(filepath=str(path)).load(), sft_params)
+    assert len(train) + len(test) == 5
+    block = report["skipped_input"]["verified_dialogs"]
+    assert (block["source"], block["records"], block["skipped"]) == (str(path), 8, 3)
+    assert block["by_reason"] == {"bad_json": 2, "not_canonical": 1}  # (a JSON string is not an object)
+    assert block["examples"][2] == f"{path}:3 (id '{no_tools['id']}'): not_canonical: tools: Field required"
 
 
 def test_curriculum_orders_by_policy_nll(sft_dialogs, sft_params):
@@ -51,9 +70,9 @@ def test_meta_difficulty_and_the_shuffled_ablation_load_no_model(sft_dialogs, sf
 
 
 def test_train_sft_trains_each_stage_on_one_adapter(sft_dialogs, sft_params):
-    train, test = split_train_test(sft_dialogs, sft_params)
+    train, test, split = split_train_test(sft_dialogs, sft_params)
     curriculum = order_curriculum(train, sft_params)
-    adapter, report, metrics = train_sft(curriculum, test, sft_params)
+    adapter, report, metrics = train_sft(curriculum, test, sft_params, split)
     model = adapter["model"]
     assert isinstance(model, PeftModel) and adapter["tokenizer"].padding_side == "right"
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]

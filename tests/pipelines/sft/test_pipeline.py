@@ -32,7 +32,8 @@ def test_parameters_validate_and_paper_reproduces_toolace():
     t = paper.training
     assert (t.learning_rate, t.warmup_ratio, t.lr_scheduler, t.epochs) == (1e-4, 0.1, "cosine", 3)
     assert t.per_device_batch_size * t.gradient_accumulation_steps == 48
-    for name in ("sft_train", "sft_test", "sft_curriculum", "sft_adapter", "sft_merged_model", "sft_report"):
+    for name in ("sft_train", "sft_test", "sft_split_report", "sft_curriculum", "sft_adapter", "sft_merged_model",
+                 "sft_report"):
         assert catalog[name]["versioned"] is True and catalog[name]["metadata"]["kedro-viz"]["layer"]
     with pytest.raises(ValueError, match="extra"):
         SFTParams.model_validate({**base, "epochs": 3})
@@ -46,6 +47,8 @@ def test_pipeline_in_memory(sft_dialogs, sft_params, tiny_model_dir, tmp_path):
     assert report["train_dialogs"] == len(train) and report["test_dialogs"] == len(test)
     assert len(report["stages"]) == 2 and report["test_nll_after"] < report["test_nll_before"]
     assert catalog.load("sft_metrics")["stages"]["value"] == 2
+    assert report["skipped_input"] == catalog.load("sft_split_report")["skipped_input"]
+    assert report["skipped_input"]["verified_dialogs"]["records"] == len(sft_dialogs)
     # the adapter goes through the catalog dataset and comes back as a policy
     adapter = catalog.load("sft_adapter")
     store = ModelDirectoryDataset(filepath=str(tmp_path / "sft_adapter"), version=Version(None, None))

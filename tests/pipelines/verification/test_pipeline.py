@@ -166,3 +166,36 @@ def test_paper_env_asks_for_more_votes():
     assert judges["votes"] >= 3 and judges["temperature"] > 0 and judges["reject"] is True
     base = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["parameters"]
     assert base["verification"]["judges"]["votes"] == 1 and base["verification"]["judges"]["reject"] is False
+
+
+def test_bad_lines_and_non_canonical_records_are_named_by_file_and_line(scripted, tmp_path):
+    from toolace_kedro.datasets import JSONLinesDataset
+
+    path = tmp_path / "dialogs.jsonl"
+    samples = list(clean_samples().values())[:2]
+    lines = [json.dumps(samples[0]), '{"id": "cut", "messages": [', json.dumps({"id": "odd", "messages": "hi"}),
+             json.dumps(samples[1])]
+    path.write_text("\n".join(lines) + "\n")
+    params = {**copy.deepcopy(REJECTING), "layers": {"rules": True, "dedup": True, "judges": False}}
+    catalog = run_in_memory(create_pipeline(), {"dialogs": JSONLinesDataset(filepath=str(path)).load(),
+                                                "params:verification": params, "params:llm": {}})
+    assert [d["id"] for d in catalog.load("verified_dialogs")] == [samples[0]["id"], samples[1]["id"]]
+    (odd,) = catalog.load("rejected_dialogs")
+    assert odd["id"] == "odd" and "dialog.missing_field" in odd["meta"]["rejection"]["rules"]
+    assert catalog.load("verification_rule_outcomes")["outcomes"][1]["at"] == f"{path}:3 (id 'odd')"
+    report = catalog.load("verification_report")
+    skipped = report["skipped_input"]["dialogs"]
+    assert (skipped["source"], skipped["records"], skipped["skipped"]) == (str(path), 4, 1)
+    assert skipped["by_reason"] == {"bad_json": 1} and skipped["examples"][0].startswith(f"{path}:2: bad_json: ")
+    assert report["not_canonical"] == {"dialogs": 1, "rejected": 1, "examples": [
+        f"{path}:3 (id 'odd'): not_canonical: type: Field required (+2 more)"]}
+    assert catalog.load("verification_metrics")["skipped_input"]["value"] == 1
+
+
+def test_an_empty_or_wrong_input_is_a_clear_error():
+    from toolace_kedro.datasets import BadInputError
+
+    with pytest.raises(BadInputError, match=r"^dialogs: no usable record \(the input is empty\)$"):
+        nodes.apply_rules([], BASE)
+    with pytest.raises(BadInputError, match="^dialogs: expected a list of records, got str$"):
+        nodes.apply_rules("dialogs.jsonl", BASE)

@@ -1,12 +1,14 @@
 """Raw API-related documents: accept JSONL records, a DataFrame or a PartitionedDataset, and apply
-the bad-input policy (empty, binary and oversized documents are skipped and counted)."""
+the bad-input policy (unreadable, empty, binary and oversized documents are skipped and counted
+with their file and line, or partition, by ``datasets.validate_records``)."""
 
 from __future__ import annotations
 
 import logging
 import unicodedata
-from collections import Counter
 from typing import Any
+
+from toolace_kedro.datasets.records import validate_records
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ def as_records(raw: Any) -> list[dict[str, Any]]:
             records.append({"id": partition, "text": content, "source": partition})
         return records
     if isinstance(raw, list):
-        return raw
+        return raw  # (a loader's Records keeps its file and line numbers)
     raise ValueError(f"raw_documents must be records, a DataFrame or partitions, got {type(raw).__name__}")
 
 
@@ -54,27 +56,25 @@ def document_problem(text: Any, min_chars: int, max_chars: int, max_control_rati
 
 
 def clean_documents(raw: Any, params: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
-    """Keep usable documents; return them with a report of what was skipped and why."""
-    kept, skipped = [], Counter()
-    examples: list[str] = []
-    for i, record in enumerate(as_records(raw)):
-        doc_id = str(record.get("id") or f"doc-{i}") if isinstance(record, dict) else f"doc-{i}"
-        text = record.get("text") if isinstance(record, dict) else None
-        if isinstance(record, dict) and record.get("load_error"):
-            problem = "unreadable"
-            logger.warning("raw document %s could not be read: %s", doc_id, record["load_error"])
-        else:
-            problem = document_problem(text, params["min_chars"], params["max_chars"], params["max_control_ratio"])
-        if problem:
-            skipped[problem] += 1
-            if len(examples) < 20:
-                examples.append(f"{doc_id}: {problem}")
-            continue
-        kept.append({"id": doc_id, "text": " ".join(text.split()), "source": str(record.get("source") or doc_id)})
-    if skipped:
-        logger.warning("skipped %d raw documents: %s (e.g. %s)", sum(skipped.values()), dict(skipped), examples[:5])
-    if not kept:
-        raise ValueError(f"no usable raw document ({dict(skipped)}); check the raw_documents input")
+    """Keep usable documents; return them with a report of what was skipped, why and where
+    (``skipped_input``). No usable document at all is an error naming the input."""
+    records = as_records(raw)
+
+    def problem(record: Any) -> str | None:
+        if not isinstance(record, dict):
+            return f"not_text: a record that is a {type(record).__name__}"
+        if record.get("load_error"):
+            return f"unreadable: {record['load_error']}"
+        return document_problem(record.get("text"), params["min_chars"], params["max_chars"],
+                                params["max_control_ratio"])
+
+    position = {id(record): i for i, record in enumerate(records)}  # stable default ids: doc-<input index>
+    usable, skipped = validate_records(records, problem, "raw_documents")
+    kept = []
+    for record in usable:
+        doc_id = str(record.get("id") or f"doc-{position[id(record)]}")
+        kept.append({"id": doc_id, "text": " ".join(record["text"].split()),
+                     "source": str(record.get("source") or doc_id)})
     logger.info("kept %d raw documents", len(kept))
-    return kept, {"documents_in": len(kept) + sum(skipped.values()), "documents_kept": len(kept),
-                  "documents_skipped": dict(skipped), "skipped_examples": examples}
+    return kept, {"documents_in": skipped["records"], "documents_kept": len(kept),
+                  "documents_skipped": skipped["by_reason"], "skipped_input": {"raw_documents": skipped}}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.documents import clean_documents
 from toolace_kedro.pipelines.api_synthesis.evolution import evolve
 from toolace_kedro.pipelines.api_synthesis.report import bar_chart, pool_statistics
 from toolace_kedro.pipelines.api_synthesis.speciation import speciate
-from toolace_kedro.toolcalls import normalize_api
+from toolace_kedro.toolcalls import api_problem, normalize_api
 from toolace_kedro.tracking import metrics_history
 
 logger = logging.getLogger(__name__)
@@ -32,11 +33,15 @@ def build_context_tree(documents: list[dict], llm_config: dict[str, Any], params
 
 def evolve_api_pool(tree: dict[str, Any], seed_apis: list[dict], llm_config: dict[str, Any],
                     params: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
-    """Adaptation + evolution + filtering: the API pool, its rejects, and per-generation counts."""
-    seeds = [normalize_api(api) for api in seed_apis]
+    """Adaptation + evolution + filtering: the API pool, its rejects, and per-generation counts.
+    Seed rows that are not valid APIs are skipped and counted (``skipped_input``); none left is an
+    error."""
+    seeds, skipped = validate_records(seed_apis, api_problem, "seed_apis")
+    seeds = [normalize_api(api) for api in seeds]
     llm = build_llm(llm_config)
     pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, params["evolution"])
-    return pool, rejects, {"generations": per_generation, "llm": llm.usage.as_dict()}
+    return pool, rejects, {"generations": per_generation, "llm": llm.usage.as_dict(),
+                           "skipped_input": {"seed_apis": skipped}}
 
 
 def summarise_api_pool(api_pool: list[dict], api_rejects: list[dict], tree: dict[str, Any],
@@ -57,6 +62,7 @@ def summarise_api_pool(api_pool: list[dict], api_rejects: list[dict], tree: dict
         "parameters_per_api": float(stats["parameters_per_api"]),
         "required_ratio": float(stats["required_ratio"]),
         "documents_skipped": float(sum(documents_report["documents_skipped"].values())),
+        "seed_apis_skipped": float(evolution_report.get("skipped_input", {}).get("seed_apis", {}).get("skipped", 0)),
     })
     return stats, metrics
 

@@ -9,12 +9,13 @@ from typing import Any
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
+from toolace_kedro.datasets.records import BadInputError, validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, bounds, direction
 from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
 from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
-from toolace_kedro.toolcalls import DialogSample
+from toolace_kedro.toolcalls import DialogSample, api_problem, normalize_api
 from toolace_kedro.tracking import metrics_history
 
 logger = logging.getLogger(__name__)
@@ -51,15 +52,45 @@ def _generate(plans, llm, params, generator, adjust=None) -> tuple[dict[str, dic
     return samples, counts, drops
 
 
+def _pool_problem():
+    """Validator of API pool rows: a valid API definition whose name no earlier row took (the
+    agents and the plans name tools by name)."""
+    seen: set[str] = set()
+
+    def problem(api: Any) -> str | None:
+        found = api_problem(api)
+        if found is None and api["name"] in seen:
+            found = f"duplicate_name: {api['name']!r} is taken by an earlier API"
+        if found is None:
+            seen.add(api["name"])
+        return found
+
+    return problem
+
+
+def usable_api_pool(api_pool: list[dict]) -> tuple[list[dict], dict[str, Any]]:
+    """The pool's valid APIs (normalised) and the ``skipped_input`` report of the rows skipped;
+    fewer than two usable APIs is an error naming the input."""
+    pool, skipped = validate_records(api_pool, _pool_problem(), "api_pool")
+    if len(pool) < 2:
+        where = f"api_pool ({skipped['source']})" if skipped["source"] else "api_pool"
+        raise BadInputError(f"{where}: dialog generation needs at least 2 valid APIs, got {len(pool)} "
+                            f"({skipped['skipped']} rows skipped {skipped['by_reason']})")
+    return [normalize_api(api) for api in pool], skipped
+
+
 def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: dict[str, Any]
                      ) -> tuple[list[dict], dict[str, Any]]:
-    """Plan, generate (three agents, self-consistency) and complexity-adjust the dialogs."""
+    """Plan, generate (three agents, self-consistency) and complexity-adjust the dialogs. Pool
+    rows that are not valid APIs are skipped and counted (``skipped_input``)."""
+    pool, skipped = usable_api_pool(api_pool)
     llm = build_llm(llm_config)
     generator = f"{llm.backend}:{llm.config.model}"
-    plans = plan_dialogs(api_pool, params)
+    plans = plan_dialogs(pool, params)
     samples, counts, drops = _generate(plans, llm, params, generator)
     cfg = params["complexity"]
-    report: dict[str, Any] = {"planned": len(plans), "types_planned": dict(Counter(p["type"] for p in plans))}
+    report: dict[str, Any] = {"planned": len(plans), "types_planned": dict(Counter(p["type"] for p in plans)),
+                              "skipped_input": {"api_pool": skipped}}
     if cfg["enabled"] and samples:
         evaluator = ComplexityEvaluator(cfg["policy_model"], cfg.get("batch_size", 8), cfg.get("dtype", "auto"))
         ids = list(samples)
@@ -98,6 +129,7 @@ def summarise_dialogs(dialogs: list[dict], generation_report: dict[str, Any]):
         "mean_turns": stats["mean_messages"], "mean_apis_per_dialog": stats["mean_candidate_apis"],
         "consistency_rejection_rate": stats["consistency_rejection_rate"],
         "mean_complexity": stats["complexity"]["mean"] if stats["complexity"] else float("nan"),
+        "api_pool_skipped": stats["skipped_input"].get("api_pool", {}).get("skipped", 0),
     })
     types_fig, complexity_fig = plots(dialogs, stats)
     return stats, metrics, types_fig, complexity_fig

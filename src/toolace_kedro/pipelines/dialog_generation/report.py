@@ -28,6 +28,7 @@ def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, 
         "complexity": ({"mean": round(statistics.fmean(complexity), 4), "min": round(min(complexity), 4),
                         "max": round(max(complexity), 4), **report.get("complexity", {})} if complexity else {}),
         "dropped": report.get("dropped", {}),
+        "skipped_input": report.get("skipped_input", {}),
         "llm": report.get("llm", {}),
     }
 

@@ -1,9 +1,7 @@
 """BFCL single-turn scoring: the official AST checker's verdict on one raw prompt-mode output.
 
-Data: the eleven single-turn Python categories of BFCL v4, read from the ``bfcl-eval`` wheel
-(``bfcl_eval/data/BFCL_v4_<category>.json`` and ``possible_answer/BFCL_v4_<category>.json``, JSON
-lines). The package is located with ``importlib.util.find_spec`` and never imported (it pulls in
-every provider SDK).
+Data: the eleven single-turn Python categories of BFCL v4, read from the ``bfcl-eval`` wheel by
+:mod:`~toolace_kedro.pipelines.evaluation.bfcl_data` (re-exported here).
 
 Scoring reproduces bfcl-eval 2026.3.23 -- ``default_decode_ast_prompting`` (the prompt-mode decoder
 of the open-model handlers, ToolACE's included), ``ast_checker`` and the relevance rules of
@@ -48,26 +46,23 @@ the entry (bad schema or answer) or returns False (odd model values).
 from __future__ import annotations
 
 import ast
-import importlib.util
-import json
-import random
 import re
 import warnings
-from pathlib import Path
 from typing import Any
 
+from toolace_kedro.pipelines.evaluation.bfcl_data import (
+    CATEGORIES,
+    FILE_TEMPLATE,
+    RELEVANCE_CATEGORIES,
+    bfcl_data_dir,
+    entry_problem,
+    load_category,
+)
 from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
 
-__all__ = ["CATEGORIES", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated", "bfcl_data_dir", "check_output",
-           "decode_output", "load_category", "normalise_string", "score_category", "score_output"]
-
-#: BFCL v4's single-turn Python categories (file ``BFCL_v4_<category>.json`` each).
-CATEGORIES: tuple[str, ...] = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
-                               "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
-                               "live_irrelevance", "live_relevance")
-#: Categories without a possible-answer file: only "call or no call" is scored.
-RELEVANCE_CATEGORIES: frozenset[str] = frozenset({"irrelevance", "live_irrelevance", "live_relevance"})
-FILE_TEMPLATE = "BFCL_v4_{}.json"
+__all__ = ["CATEGORIES", "FILE_TEMPLATE", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated", "bfcl_data_dir",
+           "check_output", "decode_output", "entry_problem", "load_category", "normalise_string", "score_category",
+           "score_output"]
 
 _PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool,
                  "array": list, "tuple": list, "dict": dict, "any": str}
@@ -89,58 +84,6 @@ class Unevaluated:
 
     def __repr__(self) -> str:
         return f"Unevaluated({self.source!r})"
-
-
-# --------------------------------------------------------------------------- data
-def bfcl_data_dir() -> Path:
-    """The ``data`` folder of the installed ``bfcl-eval`` wheel (located, not imported)."""
-    spec = importlib.util.find_spec("bfcl_eval")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("bfcl-eval is not installed; `pip install --no-deps bfcl-eval==2026.3.23` "
-                                "provides the BFCL data (bfcl_eval/data/)")
-    return Path(list(spec.submodule_search_locations)[0]) / "data"
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"BFCL file {path} is missing (is bfcl-eval==2026.3.23 installed?)")
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            rows.extend([json.loads(line)] if line.strip() else [])
-        except ValueError as exc:
-            raise ValueError(f"{path}:{lineno}: not JSON: {exc}") from None
-    return rows
-
-
-def load_category(category: str, sample_size: int | None = None, seed: int = 0,
-                  data_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """Entries ``{id, category, question, function, possible_answer}`` of one category, in file order.
-
-    ``possible_answer`` is the ``ground_truth`` list, None for relevance categories. With
-    ``sample_size`` a seeded subset of that size is kept (still in file order).
-    """
-    if category not in CATEGORIES:
-        raise ValueError(f"unknown BFCL category {category!r}; expected one of {', '.join(CATEGORIES)}")
-    root = Path(data_dir) if data_dir is not None else bfcl_data_dir()
-    path = root / FILE_TEMPLATE.format(category)
-    rows = _read_jsonl(path)
-    answers: dict[str, Any] = {}
-    if category not in RELEVANCE_CATEGORIES:
-        answer_path = root / "possible_answer" / FILE_TEMPLATE.format(category)
-        answers = {a["id"]: a["ground_truth"] for a in _read_jsonl(answer_path)}
-    entries = []
-    for row in rows:
-        if not {"id", "question", "function"} <= row.keys():
-            raise ValueError(f"{path}: record {row.get('id', '?')} lacks id/question/function")
-        if category not in RELEVANCE_CATEGORIES and row["id"] not in answers:
-            raise ValueError(f"{answer_path}: no possible answer for {row['id']}")
-        entries.append({"id": row["id"], "category": category, "question": row["question"],
-                        "function": row["function"], "possible_answer": answers.get(row["id"])})
-    if sample_size is not None and 0 <= sample_size < len(entries):
-        keep = sorted(random.Random(seed).sample(range(len(entries)), sample_size))
-        entries = [entries[i] for i in keep]
-    return entries
 
 
 # --------------------------------------------------------------------------- decoding

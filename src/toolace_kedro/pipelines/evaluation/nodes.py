@@ -8,12 +8,13 @@ import random
 import time
 from typing import Any
 
+from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
-from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, check_output
+from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, check_output, entry_problem
 from toolace_kedro.pipelines.evaluation.decontamination import contamination_report
 from toolace_kedro.pipelines.evaluation.report import aggregate, plots, render_report, log_model_runs
 from toolace_kedro.pipelines.evaluation.synthetic import first_action_prompt, score_synthetic
-from toolace_kedro.toolcalls import system_prompt
+from toolace_kedro.toolcalls import dialog_problem, system_prompt
 from toolace_kedro.tracking import metrics_history
 
 logger = logging.getLogger(__name__)
@@ -35,30 +36,47 @@ def bfcl_messages(entry: dict[str, Any]) -> list[dict[str, str]]:
         {"role": m["role"], "content": m["content"]} for m in turn if m.get("role") != "system"]
 
 
-def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: dict[str, Any]) -> list[dict]:
-    """The items every policy answers: ``{"id", "source", "category", "messages"}`` plus what the
-    scorer needs (the BFCL entry, or the reference dialog). ``bfcl.sample_size`` items per
-    category (seeded; null = all), the whole held-out synthetic set."""
-    cfg = params["bfcl"]
-    rng = random.Random(params["seed"])
-    items = []
-    for category in cfg["categories"] or CATEGORIES:
+def usable_bfcl(bfcl_data: dict[str, list[dict]], categories: list[str] | None = None
+                 ) -> tuple[dict[str, list[dict]], dict[str, Any]]:
+    """The BFCL entries that can be asked and scored, per category, and the ``skipped_input``
+    report (what the loader skipped included) under ``bfcl_data[<category>]``."""
+    usable, reports = {}, {}
+    for category in categories or list(bfcl_data):
         if category not in bfcl_data:
             raise ValueError(f"BFCL category {category!r} is not in bfcl_data (loaded: {sorted(bfcl_data)})")
-        entries = bfcl_data[category]
+        name = f"bfcl_data[{category}]"
+        usable[category], reports[name] = validate_records(
+            bfcl_data[category], lambda e, c=category: entry_problem(e, c), name)
+    return usable, reports
+
+
+def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: dict[str, Any]
+                ) -> tuple[list[dict], dict[str, Any]]:
+    """The items every policy answers: ``{"id", "source", "category", "messages"}`` plus what the
+    scorer needs (the BFCL entry, or the reference dialog). ``bfcl.sample_size`` items per
+    category (seeded; null = all), the whole held-out synthetic set. Entries and dialogs that
+    cannot be asked or scored are skipped and counted with file and line: the second output,
+    ``{"skipped_input": {...}}``, goes into ``evaluation_scores``."""
+    cfg = params["bfcl"]
+    rng = random.Random(params["seed"])
+    bfcl, skipped = usable_bfcl(bfcl_data, list(cfg["categories"] or CATEGORIES))
+    items = []
+    for category, entries in bfcl.items():
         size = cfg["sample_size"]
         if size is not None and size < len(entries):
             entries = [entries[i] for i in sorted(rng.sample(range(len(entries)), size))]
         items += [{"id": e["id"], "source": "bfcl", "category": category, "messages": bfcl_messages(e), "entry": e}
                   for e in entries]
-    for dialog in sft_test if params["synthetic"] else []:
-        items.append({"id": dialog["id"], "source": "synthetic", "category": dialog["type"],
-                      "messages": first_action_prompt(dialog, params.get("call_format", "python")),
-                      "reference": dialog})
+    if params["synthetic"]:
+        dialogs, skipped["sft_test"] = validate_records(sft_test, dialog_problem, "sft_test", allow_empty=True)
+        for dialog in dialogs:
+            items.append({"id": dialog["id"], "source": "synthetic", "category": dialog["type"],
+                          "messages": first_action_prompt(dialog, params.get("call_format", "python")),
+                          "reference": dialog})
     logger.info("evaluation items: %d BFCL (%d categories), %d synthetic", sum(i["source"] == "bfcl" for i in items),
                 len({i["category"] for i in items if i["source"] == "bfcl"}),
                 sum(i["source"] == "synthetic" for i in items))
-    return items
+    return items, {"skipped_input": skipped}
 
 
 def _predict(items: list[dict], llm_params: dict[str, Any], params: dict[str, Any], model: str,
@@ -117,10 +135,12 @@ def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
 
 
 def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: list[dict],
-             predictions_irft: list[dict], params: dict[str, Any]):
-    """Scores of every policy side by side; report (Markdown, HTML), plot, MLflow runs and metrics."""
+             predictions_irft: list[dict], params: dict[str, Any], items_report: dict[str, Any] | None = None):
+    """Scores of every policy side by side; report (Markdown, HTML), plot, MLflow runs and metrics.
+    ``evaluation_scores`` also holds the inputs skipped while building the items (``skipped_input``)."""
     scores: dict[str, Any] = {"subset": params["bfcl"]["sample_size"] is not None,
-                              "sample_size": params["bfcl"]["sample_size"], "models": {}}
+                              "sample_size": params["bfcl"]["sample_size"], "models": {},
+                              "skipped_input": (items_report or {}).get("skipped_input", {})}
     for name, predictions in zip(MODELS, (predictions_base, predictions_sft, predictions_irft)):
         model_scores = score_model(items, predictions)
         model_scores["aggregates"] = aggregate(model_scores["bfcl"])
@@ -133,11 +153,17 @@ def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: l
         flat.update({f"{name}.bfcl.{k}": v for k, v in model_scores["aggregates"].items() if v is not None})
         overall = (model_scores["synthetic"] or {}).get("overall", {})
         flat.update({f"{name}.synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))})
+    flat["skipped_input"] = sum(b["skipped"] for b in scores["skipped_input"].values())
     markdown, html = render_report(scores)
     return scores, markdown, html, plots(scores), metrics_history(flat)
 
 
 def decontaminate(sft_train: list[dict], bfcl_data: dict[str, list[dict]], params: dict[str, Any]) -> dict:
-    """Word n-gram overlap of the training dialogs' user turns with every BFCL question."""
+    """Word n-gram overlap of the training dialogs' user turns with every BFCL question. Records
+    that are not canonical dialogs (or BFCL entries) are skipped and counted (``skipped_input``)."""
     cfg = params["decontamination"]
-    return contamination_report(sft_train, bfcl_data, n=cfg["n"], threshold=cfg["threshold"])
+    dialogs, skipped = validate_records(sft_train, dialog_problem, "sft_train")
+    bfcl, bfcl_skipped = usable_bfcl(bfcl_data)
+    report = contamination_report(dialogs, bfcl, n=cfg["n"], threshold=cfg["threshold"])
+    report["skipped_input"] = {"sft_train": skipped, **bfcl_skipped}
+    return report

@@ -75,6 +75,12 @@ def render_report(scores: dict[str, Any]) -> tuple[str, str]:
             "<style>table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #bbb;"
             "padding:3px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>",
             f"<h1>{html_lib.escape(title)}</h1>"]
+    skipped = {name: b["skipped"] for name, b in scores.get("skipped_input", {}).items() if b["skipped"]}
+    if skipped:
+        note = ("Input records skipped, not scored (file and line in `evaluation_scores.skipped_input`): "
+                + ", ".join(f"{name}: {n}" for name, n in skipped.items()) + ".")
+        md += [note, ""]
+        page.append(f"<p>{html_lib.escape(note)}</p>")
     for caption, header, rows in _tables(scores):
         md += [f"## {caption}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         md += ["| " + " | ".join(r) + " |" for r in rows] + [""]

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.models import load_policy
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
@@ -27,6 +28,7 @@ from toolace_kedro.pipelines.irft.optimisation import fit_pairs, select_pairs, t
 from toolace_kedro.pipelines.irft.preference import answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
 from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
+from toolace_kedro.toolcalls import dialog_problem
 from toolace_kedro.tracking import metrics_history
 
 logger = logging.getLogger(__name__)
@@ -83,15 +85,18 @@ def merge_sft_policy(sft_adapter: str, base_model: str) -> dict[str, Any]:
 def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, Any]
                       ) -> tuple[list[dict], dict[str, Any]]:
     """Perplexity of the policy on every training sample; the top ``ratio`` of the tool-call and
-    of the non-tool answers (iTool's deficiency mining)."""
+    of the non-tool answers (iTool's deficiency mining). Records of ``sft_train`` that are not
+    canonical dialogs are skipped and counted with file and line (``skipped_input``)."""
     cfg = validated(params)["mining"]
+    samples, skipped = validate_records(sft_train, dialog_problem, "sft_train")
     started = time.perf_counter()
     model, tokenizer = _load(policy, cfg.get("dtype", "auto_bf16"))
     mined, report = select_deficient(
-        sft_train, lambda convs: assistant_nll(model, tokenizer, convs, int(cfg.get("batch_size", 8))),
+        samples, lambda convs: assistant_nll(model, tokenizer, convs, int(cfg.get("batch_size", 8))),
         float(cfg.get("ratio", 0.3)), cfg.get("max_samples"))
     report["policy_fingerprint"] = policy_fingerprint(model)
     report["seconds"] = round(time.perf_counter() - started, 2)
+    report["skipped_input"] = {"sft_train": skipped}
     return mined, report
 
 
@@ -203,6 +208,7 @@ def report_round(mining_report: dict[str, Any], search_report: dict[str, Any], p
     report = {"round": round_index, "mining": mining_report, "search": search_report, "pairs": pair_report,
               "training": training_report}
     figures = {"mined_samples": mining_report.get("mined", 0), "pairs": pair_report["pairs"],
+               "skipped_input": mining_report.get("skipped_input", {}).get("sft_train", {}).get("skipped", 0),
                "step_pairs": pair_report["step_pairs"], "answer_pairs": pair_report["answer_pairs"],
                "search_nodes": search_report["nodes"], "rollouts": search_report["rollouts"],
                "samples_with_a_correct_rollout": search_report["samples_with_a_correct_rollout"]}

@@ -11,12 +11,13 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.pipelines.sft import distributed
 from toolace_kedro.pipelines.sft.config import parse_params
 from toolace_kedro.pipelines.sft.curriculum import difficulty_scores, split_stages, stages_of
 from toolace_kedro.pipelines.sft.report import sft_metrics, sft_report
 from toolace_kedro.pipelines.sft.training import cpu_has_bf16, fit_curriculum
-from toolace_kedro.toolcalls import contract_problems
+from toolace_kedro.toolcalls import dialog_problem
 
 __all__ = ["merge_sft_adapter", "order_curriculum", "split_train_test", "train_sft"]
 
@@ -24,26 +25,23 @@ logger = logging.getLogger(__name__)
 
 
 def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, Any]
-                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Seeded split stratified by ``type`` into training dialogs and a held-out synthetic test set.
+                     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Seeded split stratified by ``type`` into training dialogs, a held-out synthetic test set,
+    and the split's report (``sft_split_report``).
 
     Each type gives ``round(n * test_fraction)`` dialogs to the test set, at least
-    ``min_test_per_type`` when it has two or more, and always keeps one for training. Dialogs that
-    break the canonical contract are skipped and named in the log.
+    ``min_test_per_type`` when it has two or more, and always keeps one for training. Records
+    that are not canonical dialogs are skipped and counted with their file and line (the report's
+    ``skipped_input``); none left is an error.
     """
     p = parse_params(params)
+    dialogs, skipped = validate_records(verified_dialogs, dialog_problem, "verified_dialogs")
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    skipped = 0
-    for i, sample in enumerate(verified_dialogs):
-        problems = contract_problems(sample) or ([] if isinstance(sample.get("tools"), list) else ["no tools list"])
-        if problems:
-            skipped += 1
-            name = sample.get("id") if isinstance(sample, dict) else None
-            logger.warning("verified_dialogs[%d] (id %r) skipped: %s", i, name, problems[0])
-            continue
-        by_type[str(sample.get("type", ""))].append(sample)
+    for sample in dialogs:
+        by_type[sample["type"]].append(sample)
     rng = random.Random(p.seed)
     train, test = [], []
+    types = {}
     for kind in sorted(by_type):
         group = list(by_type[kind])
         rng.shuffle(group)
@@ -53,11 +51,11 @@ def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, A
         n_test = min(n_test, len(group) - 1)
         test.extend(group[:n_test])
         train.extend(group[n_test:])
-    logger.info("sft split: %d train, %d test dialogs (%d types); %d skipped", len(train), len(test), len(by_type),
-                skipped)
-    if not train:
-        raise ValueError("sft: no valid training dialogs in verified_dialogs")
-    return train, test
+        types[kind] = {"train": len(group) - n_test, "test": n_test}
+    logger.info("sft split: %d train, %d test dialogs (%d types); %d records skipped", len(train), len(test),
+                len(by_type), skipped["skipped"])
+    report = {"train": len(train), "test": len(test), "types": types, "skipped_input": {"verified_dialogs": skipped}}
+    return train, test, report
 
 
 def order_curriculum(sft_train: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -109,9 +107,10 @@ def _policy_scores(samples: list[dict[str, Any]], p: Any) -> list[float]:
     return scores
 
 
-def train_sft(sft_curriculum: list[dict[str, Any]], sft_test: list[dict[str, Any]], params: dict[str, Any]
-              ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-    """LoRA SFT of the policy, one stage after another; ``(adapter, sft_report, sft_metrics)``.
+def train_sft(sft_curriculum: list[dict[str, Any]], sft_test: list[dict[str, Any]], params: dict[str, Any],
+              split_report: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """LoRA SFT of the policy, one stage after another; ``(adapter, sft_report, sft_metrics)``
+    (``sft_report`` carries the split's ``skipped_input``).
 
     The adapter is ``{"model": peft_model, "tokenizer": tokenizer}`` for ``ModelDirectoryDataset``
     (or, after a distributed job, the directory it wrote).
@@ -119,14 +118,14 @@ def train_sft(sft_curriculum: list[dict[str, Any]], sft_test: list[dict[str, Any
     p = parse_params(params)
     if distributed.should_launch(p):
         adapter, summary = _train_distributed(sft_curriculum, p)
-        report = sft_report(summary, sft_curriculum, sft_test, p, distributed=True)
+        report = sft_report(summary, sft_curriculum, sft_test, p, distributed=True, split=split_report)
         return adapter, report, sft_metrics(report)
     with tempfile.TemporaryDirectory(prefix="sft-") as work:
         trainer, tokenizer, summary = fit_curriculum(stages_of(sft_curriculum), p, work, sft_test,
                                                      _active_run_id())
     model = trainer.model
     model.eval()
-    report = sft_report(summary, sft_curriculum, sft_test, p)
+    report = sft_report(summary, sft_curriculum, sft_test, p, split=split_report)
     logger.info("sft: held-out assistant NLL %s -> %s; stage losses %s; %s tokens/s", report["test_nll_before"],
                 report["test_nll_after"], [(round(s["loss_start"], 3), round(s["loss_end"], 3))
                                            for s in report["stages"] if s["loss_start"] is not None],

@@ -7,10 +7,11 @@ from toolace_kedro.pipelines.sft.nodes import merge_sft_adapter, order_curriculu
 
 def create_pipeline(**kwargs) -> Pipeline:
     return pipeline([
-        node(split_train_test, ["verified_dialogs", "params:sft"], ["sft_train", "sft_test"], name="split_train_test"),
+        node(split_train_test, ["verified_dialogs", "params:sft"], ["sft_train", "sft_test", "sft_split_report"],
+             name="split_train_test"),
         node(order_curriculum, ["sft_train", "params:sft"], "sft_curriculum", name="order_curriculum"),
-        node(train_sft, ["sft_curriculum", "sft_test", "params:sft"], ["sft_adapter", "sft_report", "sft_metrics"],
-             name="train_sft"),
+        node(train_sft, ["sft_curriculum", "sft_test", "params:sft", "sft_split_report"],
+             ["sft_adapter", "sft_report", "sft_metrics"], name="train_sft"),
     ])
 
 

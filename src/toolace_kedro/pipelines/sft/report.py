@@ -13,9 +13,10 @@ __all__ = ["sft_metrics", "sft_report"]
 
 
 def sft_report(summary: dict[str, Any], curriculum: list[dict[str, Any]], test: list[dict[str, Any]],
-               params: SFTParams, distributed: bool = False) -> dict[str, Any]:
+               params: SFTParams, distributed: bool = False, split: dict[str, Any] | None = None) -> dict[str, Any]:
     """Counts, curriculum, per-stage loss start/end, tokens/s, wall time and held-out NLL
-    (``wall_s`` and ``tokens_per_s``: the stages' training time, without scoring and loading)."""
+    (``wall_s`` and ``tokens_per_s``: the stages' training time, without scoring and loading),
+    and the input records the split skipped (``skipped_input``)."""
     stages = summary.get("stages", [])
     tokens = sum(s["tokens"] for s in stages)
     seconds = sum(s["wall_s"] for s in stages)
@@ -49,6 +50,7 @@ def sft_report(summary: dict[str, Any], curriculum: list[dict[str, Any]], test: 
         "peak_memory_mb": max(peaks) if peaks else None,
         "test_nll_before": summary.get("test_nll_before"),
         "test_nll_after": summary.get("test_nll_after"),
+        "skipped_input": (split or {}).get("skipped_input", {}),
     }
 
 
@@ -59,6 +61,7 @@ def sft_metrics(report: dict[str, Any]) -> dict[str, Any]:
                                      "wall_s", "peak_memory_mb", "test_nll_before", "test_nll_after")
               if isinstance(report.get(k), (int, float))}
     values["stages"] = len(report["stages"])
+    values["skipped_input"] = sum(b["skipped"] for b in report.get("skipped_input", {}).values())
     metrics: dict[str, Any] = metrics_history(values)
     for key in ("loss_start", "loss_end", "tokens_per_s", "wall_s"):
         history = [{"value": float(s[key]), "step": k} for k, s in enumerate(report["stages"], start=1)

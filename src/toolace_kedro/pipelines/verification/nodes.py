@@ -5,6 +5,11 @@ judges (the model layer costs LLM time, so it sees only dialogs worth judging). 
 outcome is a list aligned with ``dialogs`` (``None`` where the layer did not look at a dialog);
 any layer can be switched off with ``layers`` (the paper's ablation: no verification, rules only,
 both layers).
+
+Bad input: a record that is not a canonical dialog is not skipped but rejected by the rule layer
+with its rule ids, its file and line in the outcome (``at``) and in the report (``not_canonical``);
+lines the loader could not read are counted in the report's ``skipped_input``. An empty input is
+an error.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from toolace_kedro.datasets.records import locate, validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.pipelines.verification.dedup import deduplicate
 from toolace_kedro.pipelines.verification.judges import JUDGES, judge_dialogs
@@ -45,7 +51,9 @@ def _dialog_id(dialog: Any, index: int) -> str:
 
 
 def apply_rules(dialogs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Rule layer: the rule ids (and up to five messages) each dialog breaks."""
+    """Rule layer: the rule ids (and up to five messages) each dialog breaks, and where the
+    dialog came from (``at``: file and line, or ``dialogs[index]``)."""
+    validate_records(dialogs, None, "dialogs")  # not a list, or no dialog at all: a one-line error
     if not _layer(params, "rules"):
         return {"enabled": False, "seconds": 0.0, "outcomes": [None] * len(dialogs)}
     rule_params = params.get("rules", {})
@@ -55,8 +63,11 @@ def apply_rules(dialogs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
         problems = sample_problems(dialog, rule_params)
         found = {rule for rule, _ in problems}
         ids = [rule for rule in RULE_IDS if rule in found]
-        outcomes.append({"id": _dialog_id(dialog, i), "rules": ids,
-                         "problems": [f"{rule}: {message}" for rule, message in problems[:5]]})
+        outcome = {"id": _dialog_id(dialog, i), "rules": ids,
+                   "problems": [f"{rule}: {message}" for rule, message in problems[:5]]}
+        if ids:
+            outcome["at"] = locate(dialogs, i, "dialogs")
+        outcomes.append(outcome)
     seconds = time.perf_counter() - start
     broken = sum(1 for o in outcomes if o["rules"])
     by_rule = Counter(rule for o in outcomes for rule in o["rules"])

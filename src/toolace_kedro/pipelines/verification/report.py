@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from toolace_kedro.datasets.records import EXAMPLES, locate, validate_records
 from toolace_kedro.pipelines.api_synthesis.report import bar_chart
 from toolace_kedro.pipelines.verification.judges import JUDGES
 from toolace_kedro.pipelines.verification.rules import RULE_IDS
+from toolace_kedro.toolcalls import dialog_problem
 from toolace_kedro.tracking import metrics_history
 
 __all__ = ["rejection_plot", "verification_metrics", "verification_report"]
@@ -45,6 +47,24 @@ def _evidence_summary(judged: list[dict]) -> dict[str, Any]:
         "hallucination_judge_vs_evidence": dict(sorted(versus["hallucination"].items())),
         "tool_response_judge_vs_evidence": dict(sorted(versus["tool_response"].items())),
     }
+
+
+def _not_canonical(dialogs: list[Any], rule_outcomes: dict[str, Any]) -> dict[str, Any]:
+    """Records that are not canonical dialogs at all, where they came from, and how many the rule
+    layer rejected (all of them when it is on: a dialog passing the rules is a DialogSample)."""
+    found, rejected, examples = 0, 0, []
+    for i, dialog in enumerate(dialogs):
+        rules = rule_outcomes["outcomes"][i]
+        if rule_outcomes["enabled"] and not (rules and rules["rules"]):
+            continue
+        problem = dialog_problem(dialog)
+        if problem is None:
+            continue
+        found += 1
+        rejected += bool(rules and rules["rules"])
+        if len(examples) < EXAMPLES:
+            examples.append(f"{locate(dialogs, i, 'dialogs')}: {problem}")
+    return {"dialogs": found, "rejected": rejected, "examples": examples}
 
 
 def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outcomes: dict[str, Any],
@@ -126,6 +146,8 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
                     "rules_ms_per_dialog": round(1000 * rule_outcomes["seconds"] / n, 4) if n else 0.0,
                     "dedup_s": dedup_outcomes["seconds"], "judges_s": judge_outcomes["seconds"]},
         "rule_examples": dict(sorted(examples.items())),
+        "skipped_input": {"dialogs": validate_records(dialogs, None, "dialogs", allow_empty=True)[1]},
+        "not_canonical": _not_canonical(dialogs, rule_outcomes),
         "llm": judge_outcomes.get("llm", {}),
     }
 
@@ -134,6 +156,8 @@ def verification_metrics(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Headline figures for MLflow (``verification.<name>``)."""
     values: dict[str, float] = {
         "dialogs": report["dialogs"], "verified": report["verified"], "pass_rate": report["pass_rate"],
+        "skipped_input": report["skipped_input"]["dialogs"]["skipped"],
+        "not_canonical": report["not_canonical"]["dialogs"],
         **{f"{layer}_pass_rate": v["pass_rate"] for layer, v in report["layers"].items()},
         **{f"{layer}_seconds": v["seconds"] for layer, v in report["layers"].items()},
         **{f"rejected.{k}": v for k, v in report["rejections"].items()},

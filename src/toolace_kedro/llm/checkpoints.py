@@ -81,6 +81,7 @@ class ShardCheckpoints:
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.resumed = self.written = 0
         self._mark = self._failure_mark()
+        self._stopped: str | None = None  # why the run was stopped: no shard is saved after that
         if self.path is not None:
             for stale in self.path.glob("*/.*.tmp"):  # left by a killed writer
                 stale.unlink(missing_ok=True)
@@ -176,13 +177,16 @@ class ShardCheckpoints:
         return self.llm.usage.requests, transport_failures(self.llm.usage.failures)
 
     def _check_failures(self, name: str) -> None:
-        mark, self._mark = self._mark, self._failure_mark()
+        if self._stopped is not None:  # (requests still in flight when the run was stopped)
+            raise ShardFailureError(self._stopped)
         if self.max_failed_share is None or self.llm is None:
             return
-        requests, failed = self._mark[0] - mark[0], self._mark[1] - mark[1]
+        now = self._failure_mark()
+        requests, failed = now[0] - self._mark[0], now[1] - self._mark[1]
         if failed >= MIN_FAILURES_TO_STOP and failed > self.max_failed_share * requests:
             reasons = {k: v for k, v in self.llm.usage.failures.items() if k != "schema_invalid"}
-            raise ShardFailureError(
-                f"{self.stage}: {failed} of the {requests} LLM requests behind shard {name!r} failed "
-                f"(all failures so far: {reasons}); the shard was not saved. Fix the endpoint and rerun "
-                f"the same command to resume from the last saved shard.")
+            self._stopped = (f"{self.stage}: {failed} of the {requests} LLM requests behind shard {name!r} failed "
+                             f"(all failures so far: {reasons}); the shard was not saved. Fix the endpoint and "
+                             f"rerun the same command to resume from the last saved shard.")
+            raise ShardFailureError(self._stopped)
+        self._mark = now

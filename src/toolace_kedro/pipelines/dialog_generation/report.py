@@ -29,6 +29,7 @@ def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, 
                         "max": round(max(complexity), 4), **report.get("complexity", {})} if complexity else {}),
         "dropped": report.get("dropped", {}),
         "llm": report.get("llm", {}),
+        "checkpoint": report.get("checkpoint", {}),
     }
 
 

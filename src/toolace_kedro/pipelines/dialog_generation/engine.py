@@ -74,7 +74,9 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
     if planned is not None:  # the user agent fixes the values its request will state
         answers = yield [ChatRequest(*planned, {"max_tokens": params["max_tokens"]["user"]})]
         if answers[0] is None:
-            _drop(state, f"user_agent.{answers.failures.get(0, 'failed')}", counts)
+            reason = answers.failures.get(0, "failed")
+            counts[f"failed_samples.{reason}"] += 1
+            _drop(state, f"user_agent.{reason}", counts)
             return
         state.user_values = json.loads(answers[0])["values"]
     for phase in SCRIPTS[state.plan["type"]]:
@@ -86,7 +88,9 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
                 prompt, schema, sampling = requests[0]
                 more = yield [ChatRequest(prompt, schema, {**sampling, "seed": sampling["seed"] + len(requests) + k})
                               for k in range(extra)]
-                answers = Answers(list(answers) + list(more))
+                both = Answers(list(answers) + list(more))  # (failures of both rounds stay counted)
+                both.failures = {**answers.failures, **{len(answers) + i: r for i, r in more.failures.items()}}
+                answers = both
         for i, reason in answers.failures.items():
             counts[f"failed_samples.{reason}"] += 1
         reason = next(iter(answers.failures.values()), "failed")

@@ -17,6 +17,18 @@ def metrics_history(values: dict[str, float], step: int = 0) -> dict[str, dict[s
     return {name: {"value": float(value), "step": step} for name, value in values.items()}
 
 
+def llm_metrics(usage: dict[str, Any], prefix: str = "llm") -> dict[str, float]:
+    """A stage's LLM usage (``Usage.as_dict``) as flat metrics: requests, cache hits, tokens,
+    retries and failures in total and by reason (``llm.failures.http_500``, ...)."""
+    metrics = {f"{prefix}.{key}": float(usage.get(key, 0))
+               for key in ("requests", "cache_hits", "prompt_tokens", "completion_tokens")}
+    for key in ("retries", "failures"):
+        by_reason = usage.get(key) or {}
+        metrics[f"{prefix}.{key}"] = float(sum(by_reason.values()))
+        metrics.update({f"{prefix}.{key}.{reason}": float(n) for reason, n in sorted(by_reason.items())})
+    return metrics
+
+
 @contextlib.contextmanager
 def nested_training_runs(enabled: bool = True, system_metrics: bool = True,
                          interval_s: float | None = None) -> Iterator[None]:

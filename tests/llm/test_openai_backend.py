@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.openai_server import serve_in_thread
 from toolace_kedro.llm import LLMBatchError, build_llm, register_credentials
+from toolace_kedro.llm.base import ChatRequest
 
 
 def client(base_url, **overrides):
@@ -127,3 +128,19 @@ def test_flows_keep_requests_in_flight_without_waiting_for_each_other():
     assert sorted(log) == sorted(f"echo: echo: echo: flow {i} step 0 step 1 step 2" for i in range(32))
     assert state.max_in_flight > 16 and llm.usage.requests == 96
     assert elapsed < 2.0
+
+
+def test_a_flow_that_raises_stops_the_batch_and_leaves_no_task_behind(caplog):
+    """An exception in a flow (a stopped run) comes out of run_flows; the requests still in
+    flight are cancelled and every task's exception is retrieved (none is logged at shutdown)."""
+    import gc
+
+    def flow(i):
+        yield [ChatRequest(conv(f"request {i}"))]
+        raise RuntimeError(f"stop {i}")
+
+    with serve_in_thread(latency=0.01) as (url, _):
+        with pytest.raises(RuntimeError, match="stop"):
+            client(url).run_flows([flow(i) for i in range(8)])
+    gc.collect()
+    assert "never retrieved" not in caplog.text

@@ -22,3 +22,19 @@ class ScriptedLLM(LLMClient):
             self.calls.append(conv)
             answer = self.respond(conv, params, schema)
             on_result(i, answer if isinstance(answer, Completion) else Completion(text=answer, completion_tokens=1))
+
+
+class Killed(BaseException):
+    """A kill as seen from inside the process: nothing after it runs (no ``except Exception``)."""
+
+
+def dying_after(respond: Callable[..., Any], answered: int) -> ScriptedLLM:
+    """A :class:`ScriptedLLM` that answers ``answered`` requests, then raises :class:`Killed`."""
+
+    def answer(*args: Any) -> Any:
+        if len(llm.calls) > answered:
+            raise Killed
+        return respond(*args)
+
+    llm = ScriptedLLM(answer)
+    return llm

@@ -8,6 +8,12 @@ request fail with ``kind``, later ones succeed. Kinds: ``500``, ``429`` (with ``
 ``400`` (permanent), ``timeout`` (sleeps past any client timeout), ``garbage`` (200 with a non-JSON
 body), ``nochoices`` (200 with JSON but no choices), ``truncated`` (body cut mid-stream).
 
+For whole-run tests, where prompts are the pipeline's own: ``fault_rates`` ({kind: probability})
+injects the same kinds at random into any attempt of any request (seeded by ``fault_seed``), and
+every attempt is then counted per request in ``attempts``; ``hold_after=n`` answers the first
+``n`` requests and holds every later one until ``hold_after`` is set back to None (so a test can
+kill its client at a known point).
+
 A test double: never used by the pipelines. Run standalone with
 ``python -m tests.support.openai_server --port 8000 --latency 0.1``.
 """
@@ -18,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import re
 import socket
 import threading
@@ -41,6 +48,22 @@ class ServerState:
     max_in_flight: int = 0
     auth_headers: list = field(default_factory=list)
     responder: Callable[[list, dict], str] | None = None  # a scripted model: (messages, payload) -> text
+    fault_rates: dict[str, float] = field(default_factory=dict)  # kind -> probability, for any attempt
+    fault_seed: int = 0
+    hold_after: int | None = None  # hold every request after the first n until reset to None
+    held: int = 0  # requests being held now
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.fault_seed)
+
+    def random_fault(self) -> str | None:
+        draw = self.rng.random()
+        for kind, rate in self.fault_rates.items():
+            if draw < rate:
+                return kind
+            draw -= rate
+        return None
 
 
 def make_app(state: ServerState) -> web.Application:
@@ -59,19 +82,31 @@ def make_app(state: ServerState) -> web.Application:
 
 
 async def _answer(request: web.Request, state: ServerState) -> web.StreamResponse:
+    number = state.requests
     if len(state.auth_headers) < 1000:
         state.auth_headers.append(request.headers.get("Authorization"))
     payload = await request.json()
     messages = payload["messages"]
     last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     match = _DIRECTIVE.search(last)
-    if match:  # count attempts only where a fault is asked for (keeps the double cheap)
+    if match or state.fault_rates:  # count attempts only where faults are asked for (keeps the double cheap)
         key = json.dumps(messages, sort_keys=True) + str(payload.get("seed"))
         state.attempts[key] += 1
+    if state.hold_after is not None and number > state.hold_after:
+        state.held += 1
+        try:
+            while state.hold_after is not None and number > state.hold_after:
+                await asyncio.sleep(0.01)
+        finally:
+            state.held -= 1
     if state.latency:
         await asyncio.sleep(state.latency)
+    kind = None
     if match and state.attempts[key] <= int(match.group(2)):
         kind = match.group(1)
+    elif state.fault_rates:
+        kind = state.random_fault()
+    if kind is not None:
         state.faults_served[kind] += 1
         if kind in ("500", "400"):
             return web.json_response({"error": {"message": "injected"}}, status=int(kind))
@@ -110,10 +145,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_in_thread(latency: float = 0.0, retry_after: str = "0", responder: Callable | None = None):
+def serve_in_thread(latency: float = 0.0, retry_after: str = "0", responder: Callable | None = None,
+                    fault_rates: dict[str, float] | None = None, fault_seed: int = 0, hold_after: int | None = None):
     """Start the server on a free loopback port in a background thread; yields (base_url, state).
-    ``responder(messages, payload) -> str`` makes it a scripted model instead of an echo."""
-    state = ServerState(latency=latency, retry_after=retry_after, responder=responder)
+    ``responder(messages, payload) -> str`` makes it a scripted model instead of an echo;
+    ``fault_rates`` and ``hold_after`` as in the module doc (both can be changed on ``state``)."""
+    state = ServerState(latency=latency, retry_after=retry_after, responder=responder,
+                        fault_rates=dict(fault_rates or {}), fault_seed=fault_seed, hold_after=hold_after)
     port = free_port()
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app(state), handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0)

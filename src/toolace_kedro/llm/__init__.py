@@ -10,6 +10,7 @@ from typing import Any
 
 from toolace_kedro.llm.base import Completion, LLMBatchError, LLMClient, LLMConfig, Usage
 from toolace_kedro.llm.cache import ResponseCache
+from toolace_kedro.llm.checkpoints import ShardCheckpoints, ShardFailureError
 from toolace_kedro.llm.credentials import register_credentials
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "LLMClient",
     "LLMConfig",
     "ResponseCache",
+    "ShardCheckpoints",
+    "ShardFailureError",
     "Usage",
     "build_llm",
     "register_credentials",

@@ -37,11 +37,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolace_kedro.llm.cache import ResponseCache, request_key
 
-__all__ = ["Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage"]
+__all__ = ["Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage", "add_usage",
+           "transport_failures"]
 
 logger = logging.getLogger(__name__)
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+
+#: ``LLMConfig`` settings that never change the answer a request gets -- where it is sent, how many
+#: at once, how long to wait, how often to retry, where answers are cached. Everything else is
+#: part of :meth:`LLMClient.identity` (what a stage's shard checkpoints are keyed by).
+RUNTIME_KEYS = frozenset({
+    "cache_dir", "progress", "batch_size", "prefill_tokens", "base_url", "api_key_env", "credentials",
+    "max_concurrency", "timeout_s", "max_retries", "backoff_s", "max_backoff_s",
+})
 
 
 class LLMConfig(BaseModel):
@@ -122,6 +131,27 @@ class Usage:
         }
 
 
+def add_usage(*usages: dict[str, Any]) -> dict[str, Any]:
+    """The sum of :meth:`Usage.as_dict` records (of several processes, stages or shards)."""
+    total: dict[str, Any] = Usage().as_dict()
+    for usage in usages:
+        for key, value in usage.items():
+            if isinstance(value, dict):
+                merged = Counter(total.get(key) or {})
+                merged.update(value)
+                total[key] = dict(merged)
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def transport_failures(failures: dict[str, int]) -> int:
+    """Requests that got no usable answer from the backend after its retries (HTTP errors,
+    timeouts, dropped or malformed bodies): every failure but ``schema_invalid``, which is the
+    model answering badly rather than the endpoint failing."""
+    return sum(n for reason, n in failures.items() if reason != "schema_invalid")
+
+
 @dataclass
 class ChatRequest:
     """One request of a flow: a conversation, an optional JSON schema, sampling overrides."""
@@ -194,6 +224,12 @@ class LLMClient(ABC):
     def fingerprint(self) -> str:
         """Identity of the model behind this client (part of every cache key)."""
         return self.config.model
+
+    def identity(self) -> dict[str, Any]:
+        """Everything of this client that decides what its answers are: the backend, the model
+        fingerprint and every setting but the :data:`RUNTIME_KEYS`."""
+        settings = {k: v for k, v in self.config.model_dump().items() if k not in RUNTIME_KEYS | {"model"}}
+        return {"backend": self.backend, "model": self.fingerprint(), **settings}
 
     def close(self) -> None:
         if self.cache is not None:

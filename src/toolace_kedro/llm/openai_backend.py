@@ -107,12 +107,18 @@ class OpenAIClient(LLMClient):
                 bar.update(1)
 
             pending: set[asyncio.Future] = set()
-            while queue or pending:
-                while queue:
-                    pending.add(asyncio.ensure_future(one(queue.popleft())))
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()
+            try:
+                while queue or pending:
+                    while queue:
+                        pending.add(asyncio.ensure_future(one(queue.popleft())))
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    errors = [t.exception() for t in done if t.exception() is not None]  # (each one retrieved)
+                    if errors:
+                        raise errors[0]
+            finally:  # a callback raised (a stopped run): nothing is left running or unretrieved
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
         bar.close()
 
     async def _run_all(self, conversations, sampling, schemas, on_result) -> None:

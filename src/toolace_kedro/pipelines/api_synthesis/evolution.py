@@ -15,7 +15,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from toolace_kedro.llm import LLMClient
+from toolace_kedro.llm import LLMClient, ShardCheckpoints
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.filtering import PoolFilter
 
@@ -180,12 +180,15 @@ def evolution_prompt(functions: list[str], domain: str, example: dict[str, Any],
     ]
 
 
-def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any]
-           ) -> tuple[list[dict], list[dict], list[dict]]:
+def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
+           checkpoints: ShardCheckpoints | None = None) -> tuple[list[dict], list[dict], list[dict]]:
     """Run ``n_generations`` of ``apis_per_generation`` requests each; returns
     ``(api_pool, api_rejects, per_generation)``. Accepted APIs join the example buffer at once,
     so later generations build on them. All randomness is seeded: a rerun sends the same
-    requests and is answered from the response cache."""
+    requests and is answered from the response cache. With ``checkpoints`` every generation's
+    answers (and failure reasons) are one shard: a resumed run replays the finished generations
+    -- sampling, drafts, filtering -- from them without a request, then goes on."""
+    shards = checkpoints or ShardCheckpoints(None, "evolution", None)
     functions = [n for n in tree.nodes.values() if n.kind == "function"]
     if not functions:
         raise ValueError("the API context tree has no function nodes: speciation produced nothing usable")
@@ -213,7 +216,10 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
                          "diversity_level": size, "domain": "/".join(tree.path(nodes[0])[:2])})
         prompts = [evolution_prompt([tree.nodes[n].name for n in job["nodes"]], job["domain"].replace("/", " > "),
                                     job["example"], job["indicator"]) for job in jobs]
-        outputs, failures = llm.try_chat_batch(prompts, json_schema=schema, max_tokens=params["max_tokens_api"])
+        resumed = shards.resumed
+        outputs, failures = shards.chat_batch(f"generation-{generation:04d}", llm, prompts, json_schema=schema,
+                                              max_tokens=params["max_tokens_api"])
+        replayed = " (replayed from its checkpoint)" if shards.resumed > resumed else ""
         accepted = Counter()
         for i, (job, text) in enumerate(zip(jobs, outputs)):
             source = {"tree_nodes": job["nodes"], "functions": [tree.nodes[n].name for n in job["nodes"]],
@@ -242,6 +248,8 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
         per_generation.append({"generation": generation, "requested": len(jobs),
                                "accepted": sum(accepted.values()), "accepted_by_indicator": dict(accepted),
                                "rejected": len(jobs) - sum(accepted.values()), "buffer_size": len(buffer)})
-        logger.info("generation %d: %d/%d APIs accepted, buffer %d", generation, sum(accepted.values()),
-                    len(jobs), len(buffer))
+        logger.info("generation %d: %d/%d APIs accepted, buffer %d%s", generation, sum(accepted.values()),
+                    len(jobs), len(buffer), replayed)
+    if shards.enabled:
+        logger.info("evolution: resumed %d of %d shards", shards.resumed, params["n_generations"])
     return pool, rejects, per_generation

@@ -6,14 +6,15 @@ import logging
 from typing import Any
 
 from toolace_kedro.datasets.records import validate_records
-from toolace_kedro.llm import build_llm
+from toolace_kedro.llm import ShardCheckpoints, build_llm
+from toolace_kedro.llm.base import add_usage
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.documents import clean_documents
 from toolace_kedro.pipelines.api_synthesis.evolution import evolve
 from toolace_kedro.pipelines.api_synthesis.report import bar_chart, pool_statistics
 from toolace_kedro.pipelines.api_synthesis.speciation import speciate
 from toolace_kedro.toolcalls import api_problem, normalize_api
-from toolace_kedro.tracking import metrics_history
+from toolace_kedro.tracking import llm_metrics, metrics_history
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +28,13 @@ def build_context_tree(documents: list[dict], llm_config: dict[str, Any], params
                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Speciation: the API context tree (domains → sub-domains → functionalities → ...)."""
     llm = build_llm(llm_config)
-    tree, counts = speciate(documents, llm, params["speciation"])
-    return tree.to_dict(), {**counts, "llm": llm.usage.as_dict()}
+    shards = ShardCheckpoints.from_params(
+        params.get("checkpoint"), "api_synthesis", part="speciation", llm=llm,
+        identity={"documents": documents, "params": params["speciation"], "llm": llm.identity()})
+    tree, counts = speciate(documents, llm, params["speciation"], shards)
+    report = {**counts, "llm": shards.usage(), "checkpoint": shards.summary()}
+    shards.finish()
+    return tree.to_dict(), report
 
 
 def evolve_api_pool(tree: dict[str, Any], seed_apis: list[dict], llm_config: dict[str, Any],
@@ -39,9 +45,14 @@ def evolve_api_pool(tree: dict[str, Any], seed_apis: list[dict], llm_config: dic
     seeds, skipped = validate_records(seed_apis, api_problem, "seed_apis")
     seeds = [normalize_api(api) for api in seeds]
     llm = build_llm(llm_config)
-    pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, params["evolution"])
-    return pool, rejects, {"generations": per_generation, "llm": llm.usage.as_dict(),
-                           "skipped_input": {"seed_apis": skipped}}
+    shards = ShardCheckpoints.from_params(
+        params.get("checkpoint"), "api_synthesis", part="evolution", llm=llm,
+        identity={"tree": tree, "seeds": seeds, "params": params["evolution"], "llm": llm.identity()})
+    pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, params["evolution"], shards)
+    report = {"generations": per_generation, "llm": shards.usage(), "checkpoint": shards.summary(),
+              "skipped_input": {"seed_apis": skipped}}
+    shards.finish()
+    return pool, rejects, report
 
 
 def summarise_api_pool(api_pool: list[dict], api_rejects: list[dict], tree: dict[str, Any],
@@ -49,7 +60,8 @@ def summarise_api_pool(api_pool: list[dict], api_rejects: list[dict], tree: dict
                        ) -> tuple[dict[str, Any], dict[str, dict]]:
     """``api_pool_stats`` (versioned JSON) and the headline figures for MLflow."""
     stats = pool_statistics(api_pool, api_rejects, ContextTree.from_dict(tree))
-    stats.update(documents=documents_report, speciation=speciation_report, evolution=evolution_report)
+    stats.update(documents=documents_report, speciation=speciation_report, evolution=evolution_report,
+                 llm=add_usage(speciation_report.get("llm", {}), evolution_report.get("llm", {})))
     logger.info("API pool: %d APIs over %d domains, %.0f%% nested/array, %d rejected",
                 stats["apis"], stats["domains"], 100 * stats["nested_or_array_fraction"], stats["rejected"])
     metrics = metrics_history({
@@ -63,6 +75,7 @@ def summarise_api_pool(api_pool: list[dict], api_rejects: list[dict], tree: dict
         "required_ratio": float(stats["required_ratio"]),
         "documents_skipped": float(sum(documents_report["documents_skipped"].values())),
         "seed_apis_skipped": float(evolution_report.get("skipped_input", {}).get("seed_apis", {}).get("skipped", 0)),
+        **llm_metrics(stats["llm"]),
     })
     return stats, metrics
 

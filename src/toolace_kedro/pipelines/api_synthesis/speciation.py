@@ -1,7 +1,9 @@
 """Speciation: the LLM reads each document and names its domain, sub-domain and the
 functionalities it implies; functionality nodes are then expanded into more specific child
 functions, level by level, to ``max_depth``. Depths: 0 domain, 1 sub-domain, 2 functionality,
-3+ expansions. All requests of a level go out as one batch (and through the response cache)."""
+3+ expansions. All requests of a level go out as one batch (and through the response cache); with
+shard checkpoints each phase (the extraction, every expansion level) is one shard, so a resumed run
+rebuilds the same tree without asking again, not even for the requests that had failed."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from toolace_kedro.llm import LLMClient
+from toolace_kedro.llm import LLMClient, ShardCheckpoints
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 
 logger = logging.getLogger(__name__)
@@ -65,14 +67,16 @@ def expansion_prompt(path: list[str], children: int) -> list[dict[str, str]]:
     ]
 
 
-def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any]) -> tuple[ContextTree, dict]:
+def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
+             checkpoints: ShardCheckpoints | None = None) -> tuple[ContextTree, dict]:
     """Build the API context tree from documents; returns it with counts for the stats."""
+    shards = checkpoints or ShardCheckpoints(None, "speciation", None)
     tree = ContextTree(params["merge_threshold"])
     counts: Counter = Counter()
-    outputs = llm.chat_batch([extraction_prompt(d["text"]) for d in documents],
-                             json_schema=extraction_schema(params["max_functionalities"],
-                                                           params.get("domain_taxonomy")),
-                             max_tokens=params["max_tokens_extract"], errors="skip")
+    outputs, _ = shards.chat_batch("extraction", llm, [extraction_prompt(d["text"]) for d in documents],
+                                   json_schema=extraction_schema(params["max_functionalities"],
+                                                                 params.get("domain_taxonomy")),
+                                   max_tokens=params["max_tokens_extract"])
     for doc, text in zip(documents, outputs):
         if text is None:
             counts["extraction_failed"] += 1
@@ -92,9 +96,10 @@ def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: dict[str, 
             level = sorted(rng.sample(level, limit), key=lambda n: int(n.id[1:]))
         if not level:
             break
-        outputs = llm.chat_batch([expansion_prompt(tree.path(n.id), params["children_per_node"]) for n in level],
-                                 json_schema=expansion_schema(params["children_per_node"]),
-                                 max_tokens=params["max_tokens_expand"], errors="skip")
+        outputs, _ = shards.chat_batch(f"expansion-depth-{depth}", llm,
+                                       [expansion_prompt(tree.path(n.id), params["children_per_node"]) for n in level],
+                                       json_schema=expansion_schema(params["children_per_node"]),
+                                       max_tokens=params["max_tokens_expand"])
         for node, text in zip(level, outputs):
             if text is None:
                 counts["expansion_failed"] += 1
@@ -102,6 +107,8 @@ def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: dict[str, 
             for child in json.loads(text)["functions"]:
                 tree.add(child, "function", node.id, node.documents)
             counts["nodes_expanded"] += 1
+    if shards.enabled:
+        logger.info("speciation: resumed %d of %d shards", shards.resumed, shards.resumed + shards.written)
     logger.info("context tree: %d nodes, %d domains, depth %d (%s)", len(tree.nodes), len(tree.roots),
                 tree.max_depth(), dict(counts))
     return tree, dict(counts)

@@ -11,7 +11,7 @@ import json
 import logging
 import math
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 from toolace_kedro.llm import LLMClient
 from toolace_kedro.llm.base import Answers, ChatRequest
@@ -33,6 +33,7 @@ class DialogState:
         self.calls_done = 0  # how many call phases have run (dependent dialogs have two)
         self.finished = False
         self.user_values: dict[str, Any] | None = None  # the values the user agent chose to state
+        self.counts: Counter = Counter()  # this dialog's share of the stage counts
 
     def pending_targets(self) -> list[str]:
         targets = self.plan["targets"]
@@ -42,18 +43,29 @@ class DialogState:
 
 
 def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
-                adjust: dict[str, str] | None = None) -> tuple[list[DialogState], Counter]:
+                adjust: dict[str, str] | None = None, on_done: Callable[[DialogState], None] | None = None,
+                ) -> tuple[list[DialogState], Counter]:
     """Generate the dialogs of ``plans``; ``adjust`` maps plan ids to ``harder``/``simpler``.
 
     Every dialog is a flow (:meth:`LLMClient.run_flows`): its next agent turn is queued the
     moment its previous one is answered, so dialogs of all types and lengths share the batches
-    and none waits for another."""
+    and none waits for another. ``on_done(state)`` is called as each dialog ends (kept or
+    dropped), while the others are still generating: the hook for shard checkpoints."""
     states = [DialogState(p, (adjust or {}).get(p["id"])) for p in plans]
+
+    def flow(state: DialogState):
+        yield from _dialog_flow(state, params, state.counts)
+        if on_done is not None:
+            on_done(state)
+
+    llm.run_flows([flow(state) for state in states])
     counts: Counter = Counter()
-    llm.run_flows([_dialog_flow(state, params, counts) for state in states])
     for state in states:
         if state.dropped is None and not state.finished:  # the backend gave up mid-dialog
-            _drop(state, "incomplete", counts)
+            _drop(state, "incomplete", state.counts)
+            if on_done is not None:
+                on_done(state)
+        counts.update(state.counts)
     return states, counts
 
 
@@ -62,7 +74,9 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
     if planned is not None:  # the user agent fixes the values its request will state
         answers = yield [ChatRequest(*planned, {"max_tokens": params["max_tokens"]["user"]})]
         if answers[0] is None:
-            _drop(state, f"user_agent.{answers.failures.get(0, 'failed')}", counts)
+            reason = answers.failures.get(0, "failed")
+            counts[f"failed_samples.{reason}"] += 1
+            _drop(state, f"user_agent.{reason}", counts)
             return
         state.user_values = json.loads(answers[0])["values"]
     for phase in SCRIPTS[state.plan["type"]]:
@@ -74,7 +88,9 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
                 prompt, schema, sampling = requests[0]
                 more = yield [ChatRequest(prompt, schema, {**sampling, "seed": sampling["seed"] + len(requests) + k})
                               for k in range(extra)]
-                answers = Answers(list(answers) + list(more))
+                both = Answers(list(answers) + list(more))  # (failures of both rounds stay counted)
+                both.failures = {**answers.failures, **{len(answers) + i: r for i, r in more.failures.items()}}
+                answers = both
         for i, reason in answers.failures.items():
             counts[f"failed_samples.{reason}"] += 1
         reason = next(iter(answers.failures.values()), "failed")

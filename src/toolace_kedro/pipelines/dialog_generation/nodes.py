@@ -10,13 +10,13 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from toolace_kedro.datasets.records import BadInputError, validate_records
-from toolace_kedro.llm import build_llm
+from toolace_kedro.llm import ShardCheckpoints, build_llm
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, bounds, direction
 from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
 from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
 from toolace_kedro.toolcalls import DialogSample, api_problem, normalize_api
-from toolace_kedro.tracking import metrics_history
+from toolace_kedro.tracking import llm_metrics, metrics_history
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +34,55 @@ def _to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
         return f"contract: {exc.errors()[0]['msg'][:120]}"
 
 
-def _generate(plans, llm, params, generator, adjust=None) -> tuple[dict[str, dict], Counter, Counter]:
+def _shard_record(states: list[DialogState], generator: str) -> dict[str, Any]:
+    """What a finished group of dialogs adds to the output and the report."""
     samples: dict[str, dict] = {}
     counts: Counter = Counter()
     drops: Counter = Counter()
+    for state in sorted(states, key=lambda s: s.plan["id"]):
+        counts.update(state.counts)
+        result = state.dropped or _to_sample(state, generator)
+        if isinstance(result, str):
+            drops[result.split(":")[0]] += 1
+        else:
+            samples[state.plan["id"]] = result
+    return {"samples": samples, "counts": dict(counts), "drops": dict(drops)}
+
+
+def _generate(plans, llm, params, generator, shards: ShardCheckpoints, label: str = "dialogs", adjust=None
+              ) -> tuple[dict[str, dict], Counter, Counter]:
+    """Generate ``plans`` in chunks of ``chunk_size`` dialogs in flight together. Every
+    ``checkpoint.shard_size`` consecutive plans form a shard, saved the moment its last dialog
+    ends; shards saved by an earlier run are loaded instead of generated."""
+    size = (params.get("checkpoint") or {}).get("shard_size") or params["chunk_size"]
+    groups = [plans[i : i + size] for i in range(0, len(plans), size)]
+    names = [f"{label}-{k:05d}" for k in range(len(groups))]
+    inputs = [[[p["id"], (adjust or {}).get(p["id"])] for p in group] for group in groups]
+    records = {k: rec for k in range(len(groups)) if (rec := shards.load(names[k], inputs[k])) is not None}
+    if shards.enabled:
+        logger.info("%s: resumed %d of %d shards", label, len(records), len(groups))
+    group_of = {p["id"]: k for k, group in enumerate(groups) for p in group}
+    finished: dict[int, list[DialogState]] = {}
+
+    def done(state: DialogState) -> None:
+        k = group_of[state.plan["id"]]
+        finished.setdefault(k, []).append(state)
+        if len(finished[k]) == len(groups[k]):
+            records[k] = _shard_record(finished.pop(k), generator)
+            shards.save(names[k], records[k], inputs[k])
+
+    todo = [p for k, group in enumerate(groups) if k not in records for p in group]
     chunk = params["chunk_size"]
-    for start in tqdm(range(0, len(plans), chunk), desc="dialog chunks", disable=len(plans) <= chunk):
-        logger.info("generating dialogs %d-%d of %d", start + 1, min(len(plans), start + chunk), len(plans))
-        states, chunk_counts = run_dialogs(plans[start : start + chunk], llm, params, adjust)
-        counts.update(chunk_counts)
-        for state in states:
-            result = state.dropped or _to_sample(state, generator)
-            if isinstance(result, str):
-                drops[result.split(":")[0]] += 1
-            else:
-                samples[state.plan["id"]] = result
+    for start in tqdm(range(0, len(todo), chunk), desc="dialog chunks", disable=len(todo) <= chunk):
+        logger.info("generating dialogs %d-%d of %d", start + 1, min(len(todo), start + chunk), len(todo))
+        run_dialogs(todo[start : start + chunk], llm, params, adjust, on_done=done)
+    samples: dict[str, dict] = {}
+    counts: Counter = Counter()
+    drops: Counter = Counter()
+    for k in range(len(groups)):
+        samples.update(records[k]["samples"])
+        counts.update(records[k]["counts"])
+        drops.update(records[k]["drops"])
     return samples, counts, drops
 
 
@@ -87,7 +121,11 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: d
     llm = build_llm(llm_config)
     generator = f"{llm.backend}:{llm.config.model}"
     plans = plan_dialogs(pool, params)
-    samples, counts, drops = _generate(plans, llm, params, generator)
+    # chunk_size sets batching only; shard boundaries are in each shard's inputs
+    settings = {k: v for k, v in params.items() if k not in ("checkpoint", "chunk_size")}
+    shards = ShardCheckpoints.from_params(params.get("checkpoint"), "dialog_generation", llm=llm, identity={
+        "plans": plans, "params": settings, "generator": generator, "llm": llm.identity()})
+    samples, counts, drops = _generate(plans, llm, params, generator, shards)
     cfg = params["complexity"]
     report: dict[str, Any] = {"planned": len(plans), "types_planned": dict(Counter(p["type"] for p in plans)),
                               "skipped_input": {"api_pool": skipped}}
@@ -102,7 +140,8 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: d
             if not adjust:
                 break
             retry_plans = [p for p in plans if p["id"] in adjust]
-            redone, round_counts, round_drops = _generate(retry_plans, llm, params, generator, adjust)
+            redone, round_counts, round_drops = _generate(retry_plans, llm, params, generator, shards,
+                                                          f"complexity-{round_}", adjust)
             counts.update({f"complexity_round.{k}": v for k, v in round_counts.items()})
             new_scores = dict(zip(redone, evaluator(list(redone.values())))) if redone else {}
             for pid, sample in redone.items():
@@ -116,7 +155,9 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: d
         report["complexity"] = {"lower": low, "upper": high, **adjusted,
                                 "in_bounds": sum(1 for s in scores.values() if low <= s <= high)}
     dialogs = [samples[p["id"]] for p in plans if p["id"] in samples]
-    report.update(generated=len(dialogs), dropped=dict(drops), counts=dict(counts), llm=llm.usage.as_dict())
+    report.update(generated=len(dialogs), dropped=dict(drops), counts=dict(counts), llm=shards.usage(),
+                  checkpoint=shards.summary())
+    shards.finish()
     logger.info("dialogs: %d generated of %d planned; dropped %s", len(dialogs), len(plans), dict(drops))
     return dialogs, report
 
@@ -130,6 +171,9 @@ def summarise_dialogs(dialogs: list[dict], generation_report: dict[str, Any]):
         "consistency_rejection_rate": stats["consistency_rejection_rate"],
         "mean_complexity": stats["complexity"]["mean"] if stats["complexity"] else float("nan"),
         "api_pool_skipped": stats["skipped_input"].get("api_pool", {}).get("skipped", 0),
+        "dropped": sum(stats["dropped"].values()),
+        **{f"dropped.{reason}": n for reason, n in sorted(stats["dropped"].items())},
+        **llm_metrics(stats["llm"]),
     })
     types_fig, complexity_fig = plots(dialogs, stats)
     return stats, metrics, types_fig, complexity_fig

@@ -30,6 +30,7 @@ def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, 
         "dropped": report.get("dropped", {}),
         "skipped_input": report.get("skipped_input", {}),
         "llm": report.get("llm", {}),
+        "checkpoint": report.get("checkpoint", {}),
     }
 
 

@@ -1,0 +1,74 @@
+"""A throwaway copy of the Kedro project for ``kedro run`` in a subprocess.
+
+The copy has this checkout's ``pyproject.toml`` and ``conf/base``, a ``conf/test`` environment
+with the parameter blocks a test gives (whole top-level blocks: the config loader merges
+environments key by key at the top level), the shipped ``data/01_raw`` and any versioned inputs;
+everything the run writes (data, checkpoints, response cache, ``mlflow.db``) stays inside it.
+The package itself is imported from this checkout (``PYTHONPATH``); logs go, plain and unwrapped,
+to ``kedro.log`` in the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+#: a version folder name in Kedro's format, for inputs written by the test
+VERSION = "2000-01-01T00.00.00.000Z"
+
+_LOGGING = {
+    "version": 1, "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"file": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+    "loggers": {"kedro": {"level": "INFO"}, "toolace_kedro": {"level": "INFO"}},
+    "root": {"handlers": ["file"], "level": "WARNING"},
+}
+
+#: catalog paths of the record inputs a test may supply (versioned JSONL datasets)
+_INPUTS = {"api_pool": "data/03_primary/api_pool.jsonl"}
+
+
+def make_project(path: Path, parameters: dict[str, Any], inputs: dict[str, list] | None = None) -> Path:
+    """Create the project at ``path``; ``parameters`` are top-level blocks for ``conf/test``."""
+    (path / "src").mkdir(parents=True)  # Kedro wants the source folder inside the project
+    shutil.copy(ROOT / "pyproject.toml", path / "pyproject.toml")
+    shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    (path / "conf" / "local").mkdir()
+    (path / "conf" / "test").mkdir()
+    (path / "conf" / "test" / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=False))
+    (path / "logging.yml").write_text(yaml.safe_dump(_LOGGING))
+    shutil.copytree(ROOT / "data" / "01_raw", path / "data" / "01_raw")
+    for name, records in (inputs or {}).items():
+        target = path / _INPUTS[name] / VERSION / Path(_INPUTS[name]).name
+        target.parent.mkdir(parents=True)
+        target.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def start_kedro(project: Path, pipelines: str) -> subprocess.Popen:
+    """``kedro run --pipelines <pipelines> --env test`` in the project, in the background;
+    its output goes to ``kedro.log`` (read it with :func:`log`)."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "KEDRO_LOGGING_CONFIG": str(project / "logging.yml"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    with open(project / "kedro.log", "a") as out:
+        return subprocess.Popen([sys.executable, "-m", "kedro", "run", "--pipelines", pipelines, "--env", "test"],
+                                cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def log(project: Path) -> str:
+    return (project / "kedro.log").read_text(errors="replace")
+
+
+def latest_version(project: Path, dataset_path: str) -> str:
+    """The text of the newest version of a versioned file dataset of the run."""
+    folder = project / dataset_path
+    newest = sorted(p for p in folder.iterdir() if p.is_dir())[-1]
+    return (newest / folder.name).read_text()

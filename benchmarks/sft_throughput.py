@@ -15,8 +15,10 @@ trainer consumed / the wall time of ``train()``. Modes (``--modes``; default all
 * ``padding_free_sdpa`` — the same row with plain SDPA (transformers' block-diagonal mask), to
   show what the varlen attention saves;
 * ``trl_default``     — padded with TRL's own fused loss head (what ``SFTTrainer`` does unasked);
-* ``padding_free_bf16`` — ``padding_free`` under CPU bf16 autocast (``training.bf16: true``), for
-  CPUs with native bf16; fp32 weights, bf16 matmuls.
+* ``padding_free_bf16`` — ``padding_free`` under bf16 autocast (``training.bf16: true``), for
+  CPUs with native bf16 (on CUDA: CUDA autocast); fp32 weights, bf16 matmuls.
+* ``padded_bf16w_trl`` / ``padding_free_bf16w_trl`` — bf16 weights, ``bf16=True`` and TRL's own
+  loss head: what the sft stage runs on CUDA (``bf16: auto``, ``loss: auto``); GPU figures.
 
 All but ``trl_default`` use the compact assistant-only loss head (``sft/loss.py``), the CPU default.
 
@@ -35,7 +37,8 @@ import sys
 import tempfile
 import time
 
-MODES = ("padded", "padding_free", "padding_free_sdpa", "trl_default", "padding_free_bf16")
+MODES = ("padded", "padding_free", "padding_free_sdpa", "trl_default", "padding_free_bf16",
+         "padded_bf16w_trl", "padding_free_bf16w_trl")
 DEFAULT_MODES = ("padded", "padding_free", "trl_default", "padding_free_bf16")
 
 
@@ -69,9 +72,11 @@ def trainer_for(mode: str, rows: list[dict], args: argparse.Namespace, workdir: 
     from toolace_kedro.pipelines.sft.training import drop_dequantized_marker, lora_config
 
     padding_free = mode.startswith("padding_free")
-    attention = "sdpa" if mode in ("padded", "trl_default", "padding_free_sdpa") else register_varlen_attention()
-    bf16 = mode.endswith("_bf16")
-    model, tokenizer = load_policy(args.model, device="cpu", dtype="float32", cached=False)
+    attention = "sdpa" if mode in ("padded", "trl_default", "padding_free_sdpa", "padded_bf16w_trl") \
+        else register_varlen_attention()
+    bf16w = "_bf16w" in mode  # bf16 weights + bf16=True + TRL's head: what the sft stage does on CUDA
+    bf16 = mode.endswith("_bf16") or bf16w
+    model, tokenizer = load_policy(args.model, device="cpu", dtype="bfloat16" if bf16w else "float32", cached=False)
     drop_dequantized_marker(model)  # the embedded model's float copy still carries its GGUF marker
     model.set_attn_implementation(attention)
     tokenizer.padding_side = "right"
@@ -84,7 +89,7 @@ def trainer_for(mode: str, rows: list[dict], args: argparse.Namespace, workdir: 
                        logging_steps=args.steps, seed=0, data_seed=0, dataloader_pin_memory=False,
                        disable_tqdm=True)
     data = Dataset.from_list([{"input_ids": r["input_ids"], "assistant_masks": r["assistant_masks"]} for r in rows])
-    trainer_class = SFTTrainer if mode == "trl_default" else AssistantOnlySFTTrainer
+    trainer_class = SFTTrainer if mode == "trl_default" or mode.endswith("_trl") else AssistantOnlySFTTrainer
     return trainer_class(model=model, args=config, train_dataset=data, processing_class=tokenizer)
 
 

@@ -9,6 +9,24 @@ def test_embedded_model_is_cached_as_safetensors(embedded_model_dir):
     path = Path(embedded_model_dir)
     assert (path / "model.safetensors").exists() and (path / "tokenizer.json").exists()
     assert resolve_model("SmolLM2-135M-Instruct") == embedded_model_dir
+    import json
+
+    assert "quantization_config" not in json.loads((path / "config.json").read_text())  # plain floats
+
+
+def test_gguf_marker_is_dropped_from_an_old_cache(tmp_path):
+    import json
+
+    from toolace_kedro.models.loading import _drop_gguf_marker
+
+    old = tmp_path / "config.json"
+    old.write_text(json.dumps({"model_type": "llama", "quantization_config": {"quant_method": "gguf"}}))
+    _drop_gguf_marker(old)
+    assert json.loads(old.read_text()) == {"model_type": "llama"}
+    real = {"model_type": "llama", "quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": True}}
+    old.write_text(json.dumps(real))
+    _drop_gguf_marker(old)  # real quantisations stay
+    assert json.loads(old.read_text()) == real
 
 
 def test_hf_ids_and_paths_pass_through():

@@ -57,6 +57,7 @@ def resolve_model(name_or_path: str) -> str:
 def _embedded_to_safetensors(key: str) -> Path:
     target = model_cache_dir() / key
     if (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
+        _drop_gguf_marker(target / "config.json")  # caches written before the marker was dropped
         return target
     package, filename = EMBEDDED_MODELS[key]
     spec = importlib.util.find_spec(package)
@@ -80,11 +81,31 @@ def _embedded_to_safetensors(key: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
         model.save_pretrained(staging)
+        _drop_gguf_marker(staging / "config.json")
         tokenizer.save_pretrained(staging)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)  # atomic: a killed conversion leaves no half-written cache
     return target
+
+
+def _drop_gguf_marker(config_path: Path) -> None:
+    """The converted weights are plain floats, but ``save_pretrained`` keeps the GGUF origin as
+    ``quantization_config: {quant_method: gguf}``; transformers then treats the copy as quantised
+    (refuses to train it, warns on bf16 loads). Remove that key (atomically) when it names GGUF."""
+    import json
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    quant = config.get("quantization_config")
+    if not (isinstance(quant, dict) and str(quant.get("quant_method", "")).lower() == "gguf"):
+        return
+    del config["quantization_config"]
+    staging = config_path.with_suffix(".json.tmp")
+    staging.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(staging, config_path)
 
 
 def device_and_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:

@@ -24,6 +24,7 @@ def _batch(trainer_class, model_dir, dialogs, padding_free, tmp_path, attn="sdpa
     data = Dataset.from_list([{"input_ids": r["input_ids"], "assistant_masks": r["assistant_masks"]} for r in rows])
     trainer = trainer_class(model=model, args=args, train_dataset=data, processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(rows))])
+    batch = {k: v.to(trainer.args.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
     n_items = int((batch["labels"][:, 1:] != -100).sum())
     return trainer, batch, n_items
 

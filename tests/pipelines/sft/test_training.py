@@ -9,7 +9,10 @@ from toolace_kedro.pipelines.sft.nodes import order_curriculum, train_sft
 from toolace_kedro.pipelines.sft.training import attention_for, compact_loss_for, lora_config, stage_config
 
 
-def test_stage_config_on_cpu(tmp_path):
+def test_stage_config_on_cpu(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU configuration, also on a GPU host
     params = SFTParams.model_validate({"training": {"epochs": 2, "learning_rate": 3e-4, "warmup_ratio": 0.1}})
     config = stage_config(params, "sft-stage-2-of-3", str(tmp_path))
     assert config.bf16 is False and config.fp16 is False  # SFTConfig's bf16 default would raise on a CPU

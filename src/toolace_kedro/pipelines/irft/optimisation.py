@@ -133,9 +133,10 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     dataset = Dataset.from_list(rows)
     evaluation = dataset if params.get("evaluate_pairs", True) else None
     run_name = f"irft-round-{round_index}"
-    callbacks = [_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method})]
     model.train()
     tracking = "mlflow" in str(params.get("report_to", "none"))
+    callbacks = [_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method})] \
+        if tracking else []
     with tempfile.TemporaryDirectory(prefix="irft-trainer-") as output_dir, nested_training_runs(tracking):
         args = _common_args(params, run_name, output_dir, len(rows))
         if method == "simpo":

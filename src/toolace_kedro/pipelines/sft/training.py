@@ -58,24 +58,30 @@ class StageResult:
         return asdict(self)
 
 
-def use_bf16(params: SFTParams) -> bool:
-    """``training.bf16: auto`` → bf16 on CUDA, fp32 on CPU."""
+def cuda_in_use() -> bool:
+    """A CUDA device is visible and ``accelerate launch`` was not told to stay on the CPU
+    (``use_cpu: true`` in its config sets ``ACCELERATE_USE_CPU``: the model then stays on the CPU,
+    so batches, dtype and the trainer's device must follow it there)."""
     import torch
 
+    return torch.cuda.is_available() and os.environ.get("ACCELERATE_USE_CPU", "").lower() not in ("1", "true", "yes")
+
+
+def use_bf16(params: SFTParams) -> bool:
+    """``training.bf16: auto`` → bf16 on CUDA, fp32 on CPU."""
     setting = params.training.bf16
-    return torch.cuda.is_available() if setting == "auto" else bool(setting)
+    return cuda_in_use() if setting == "auto" else bool(setting)
 
 
 def attention_for(params: SFTParams) -> str:
     """``attn_implementation: auto`` → for padding-free / packed batches FlashAttention-2 on CUDA
     when installed, else ``sdpa_varlen``; for padded batches ``sdpa``."""
-    import torch
     from transformers.utils import is_flash_attn_2_available
 
     name = params.training.attn_implementation
     padding_free = params.training.padding_free or params.training.packing
     if name == "auto":
-        flash = torch.cuda.is_available() and is_flash_attn_2_available()
+        flash = cuda_in_use() and is_flash_attn_2_available()
         name = ("flash_attention_2" if flash else "sdpa_varlen") if padding_free else "sdpa"
     if name == "sdpa_varlen":
         register_varlen_attention()
@@ -85,11 +91,9 @@ def attention_for(params: SFTParams) -> str:
 def compact_loss_for(params: SFTParams) -> bool:
     """``training.loss: auto`` → the compact assistant-only head (``loss.py``) where TRL's fused head
     has no Triton kernel (CPUs), TRL's own elsewhere."""
-    import torch
-
     setting = params.training.loss
     if setting == "auto":
-        return not torch.cuda.is_available()
+        return not cuda_in_use()
     return setting == "compact"
 
 
@@ -144,7 +148,6 @@ def _linear_names(model: Any) -> set[str]:
 
 def stage_config(params: SFTParams, run_name: str, output_dir: str) -> Any:
     """``SFTConfig`` of one stage."""
-    import torch
     from trl import SFTConfig
 
     t = params.training
@@ -156,8 +159,8 @@ def stage_config(params: SFTParams, run_name: str, output_dir: str) -> Any:
         per_device_train_batch_size=t.per_device_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         activation_checkpointing=t.gradient_checkpointing, bf16=use_bf16(params), fp16=False,
-        use_cpu=not torch.cuda.is_available(),  # lets bf16: true mean CPU autocast where CUDA is absent
-        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not cuda_in_use(),  # lets bf16: true mean CPU autocast where CUDA is absent
+        dataloader_pin_memory=cuda_in_use(),
         padding_free=t.padding_free or packing, packing=packing,
         # rows are already cut to max_length; TRL refuses a max_length with padding-free unpacked rows
         max_length=params.max_length if packing else None,
@@ -256,7 +259,7 @@ def test_nll(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: 
         return None
     was_training = model.training
     model.eval()
-    fast = not torch.cuda.is_available() and cpu_has_bf16()  # bf16 matmuls, fp32 weights, both passes alike
+    fast = not cuda_in_use() and cpu_has_bf16()  # bf16 matmuls, fp32 weights, both passes alike
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
         scores = assistant_nll(model, tokenizer, [prompt_messages(s, params.call_format, params.tool_fields)
                                                   for s in samples],
@@ -273,8 +276,6 @@ def fit_curriculum(stages: list[list[dict[str, Any]]], params: SFTParams, output
 
     With ``test`` (and ``measure_test_nll``) the held-out assistant NLL is measured before and after.
     """
-    import torch
-
     model, tokenizer = load_for_training(params)
     rendered, render_counts = [], {}
     for stage in stages:
@@ -284,7 +285,7 @@ def fit_curriculum(stages: list[list[dict[str, Any]]], params: SFTParams, output
             render_counts[key] = render_counts.get(key, 0) + value if isinstance(value, int) else value
     stage_info = [_difficulty_range(stage) for stage in stages]
     measure = bool(test) and params.measure_test_nll
-    if measure and torch.cuda.is_available():
+    if measure and cuda_in_use():
         model.to("cuda")
     before = test_nll(model, tokenizer, test, params) if measure else None
     results, trainer = train_stages(model, tokenizer, rendered, params, output_dir, stage_info, parent_run_id)
@@ -292,7 +293,7 @@ def fit_curriculum(stages: list[list[dict[str, Any]]], params: SFTParams, output
     summary = {"render": render_counts, "stages": [r.as_dict() for r in results],
                "test_nll_before": before, "test_nll_after": after,
                "dtype": "bfloat16" if use_bf16(params) else "float32", "attn_implementation": attention_for(params),
-               "device": "cuda" if torch.cuda.is_available() else "cpu"}
+               "device": "cuda" if cuda_in_use() else "cpu"}
     return trainer, tokenizer, summary
 
 

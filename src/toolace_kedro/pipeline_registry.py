@@ -26,12 +26,7 @@ def built_stages() -> list[str]:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register each pipeline by its name; ``__default__`` chains the stages that exist;
-    ``evaluation_base_sft`` is the evaluation of the base and sft policies alone."""
+    """Register each pipeline by its name; ``__default__`` chains the stages that exist."""
     pipelines = find_pipelines(raise_errors=True, pipelines_to_find=built_stages())
     pipelines["__default__"] = sum((pipelines[s] for s in STAGES if s in pipelines), Pipeline([]))
-    if "evaluation" in pipelines:  # base vs sft only (no irft policy needed): the ablation grid's evaluation
-        from toolace_kedro.pipelines.evaluation import create_pipeline as evaluation_pipeline
-
-        pipelines["evaluation_base_sft"] = evaluation_pipeline(policies=("base", "sft"))
     return pipelines

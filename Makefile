@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test test-fast viz benchmarks clean
+.PHONY: setup run test test-fast viz benchmarks ablations clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ test-fast: $(STAMP)
 
 viz: $(STAMP)
 	$(BIN)/kedro viz build
+
+# The papers' ablation grid, one kedro run per variant, table in data/08_reporting/ablations.md
+# (README, "Ablations"), e.g.  make ablations ABLATION_ARGS="--variants no_parallel --dry-run"
+ablations: $(STAMP)
+	$(BIN)/python scripts/ablations.py $(ABLATION_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/llm_concurrency.py

@@ -18,6 +18,9 @@ def test_default_run_chains_the_built_stages():
     assert "api_synthesis" in pipelines
     built = [s for s in STAGES if s in pipelines]
     assert set(pipelines["__default__"].nodes) == set().union(*(pipelines[s].nodes for s in built))
+    # the ablation grid's evaluation: base and sft only
+    assert {n.name for n in pipelines["evaluation"].nodes} - {n.name for n in pipelines["evaluation_base_sft"].nodes} \
+        == {"predict_irft"}
 
 
 def test_catalog_instantiates_and_loads_the_shipped_inputs():
@@ -82,3 +85,34 @@ def test_node_resources_hook_times_nodes_and_logs_to_the_active_mlflow_run(tmp_p
     assert hook.seconds["ns.slow_node"] > 0 and hook.peak_after["ns.slow_node"] > 0.01  # GB
     assert "node ns.slow_node:" in caplog.text and "peak RSS" in caplog.text
     assert {"node.ns.slow_node.seconds", "run.seconds", "run.peak_rss_gb"} <= set(logged)
+
+
+def test_run_tags_hook_tags_the_active_run_with_the_ablation_params(tmp_path, caplog):
+    import logging
+
+    import mlflow
+
+    from toolace_kedro.hooks import RunTagsHook, run_tags
+
+    assert run_tags({"ablation": {"variant": "no_parallel", "grid": "G", "x": {"y": 1}, "none": None},
+                     "sft": {"curriculum": False}}) == {"ablation.variant": "no_parallel", "ablation.grid": "G",
+                                                        "ablation.x.y": "1"}
+    assert run_tags(None) == {} and run_tags({"sft": {"seed": 1}}) == {}
+    hook = RunTagsHook()
+    run_params = {"runtime_params": {"ablation": {"variant": "no_parallel", "grid": "G"}}}
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with caplog.at_level(logging.WARNING, logger="toolace_kedro.hooks"):
+            hook.before_pipeline_run(run_params, None, None)  # no active run (tracking off): only a warning
+        assert "no active MLflow run: tags" in caplog.text
+        experiment = mlflow.create_experiment("tags-test")
+        with mlflow.start_run(experiment_id=experiment) as run:
+            hook.before_pipeline_run(run_params, None, None)
+            hook.before_pipeline_run({"runtime_params": {}}, None, None)
+        tags = mlflow.get_run(run.info.run_id).data.tags
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert tags["ablation.variant"] == "no_parallel" and tags["ablation.grid"] == "G"
+    # it must run after kedro-mlflow's before_pipeline_run, which opens the run
+    assert RunTagsHook.before_pipeline_run.kedro_impl["trylast"] is True

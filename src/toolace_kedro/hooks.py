@@ -6,6 +6,7 @@ import logging
 import resource
 import sys
 import time
+from typing import Any
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
@@ -26,6 +27,44 @@ class CredentialsHook:
         except MissingConfigException:  # no credentials file: fine for local servers
             credentials = {}
         register_credentials(credentials)
+
+
+def run_tags(runtime_params: dict[str, Any] | None, blocks: tuple[str, ...] = ("ablation",)) -> dict[str, str]:
+    """MLflow tags from the runtime parameters of ``kedro run --params``: every scalar under a tag
+    block, flattened with dots (``--params ablation.variant=no_parallel`` → ``ablation.variant``)."""
+    tags: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        elif value is not None:
+            tags[prefix] = str(value)
+
+    for block in blocks:
+        if block in (runtime_params or {}):
+            walk(block, runtime_params[block])
+    return tags
+
+
+class RunTagsHook:
+    """Tags the Kedro run's MLflow run with the ``ablation.*`` runtime parameters, so the ablation
+    grid (``toolace_kedro.ablations``) and the MLflow UI find each variant's run by
+    ``tags."ablation.variant"``. ``trylast``: it runs after kedro-mlflow's ``before_pipeline_run``
+    has opened that run; with no active run (tracking off) it only logs."""
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        tags = run_tags(run_params.get("runtime_params"))
+        if not tags:
+            return
+        import mlflow
+
+        if mlflow.active_run() is None:
+            logger.warning("no active MLflow run: tags %s not set", tags)
+            return
+        mlflow.set_tags(tags)
+        logger.info("MLflow run %s tagged %s", mlflow.active_run().info.run_id, tags)
 
 
 def peak_rss_gb() -> float:

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from toolace_kedro.hooks import CredentialsHook, NodeResourcesHook
+from toolace_kedro.hooks import CredentialsHook, NodeResourcesHook, RunTagsHook
 
-HOOKS = (CredentialsHook(), NodeResourcesHook())
+HOOKS = (CredentialsHook(), NodeResourcesHook(), RunTagsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -95,6 +95,28 @@ def test_pipeline_scores_known_policies(monkeypatch, bfcl_data, dialog):
     assert contamination["skipped_input"]["sft_train"]["kept"] == 1
 
 
+def test_a_pipeline_of_fewer_policies_needs_no_irft_policy(monkeypatch, bfcl_data, dialog):
+    """``evaluation_base_sft`` (the ablation grid's evaluation): base and sft only, same report."""
+    answers = _policies(bfcl_data, dialog)
+    monkeypatch.setattr(nodes, "build_llm", lambda config: ScriptedLLM(
+        answers["oracle" if config["adapter"] else "silent"]))
+    pipeline = create_pipeline(policies=("sft", "base"))
+    assert "irft_policy" not in pipeline.inputs() and "predict_irft" not in {n.name for n in pipeline.nodes}
+    catalog = run_in_memory(pipeline, {
+        "bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
+        "params:sft.policy_model": "base-model", "params:llm": {"progress": False}, "params:evaluation": PARAMS})
+    scores = catalog.load("evaluation_scores")
+    assert list(scores["models"]) == ["base", "sft"]  # report order, whatever order they were asked in
+    assert scores["models"]["sft"]["aggregates"]["non_live"] == 1.0
+    assert scores["models"]["base"]["synthetic"]["overall"]["exact_call_accuracy"] == 0.0
+    assert "| simple_python | 3 | 0.0 | 100.0 |" in catalog.load("evaluation_report")
+    assert set(catalog.load("evaluation_metrics")) >= {"base.bfcl.overall", "sft.bfcl.overall"}
+    with pytest.raises(ValueError, match="non-empty subset"):
+        create_pipeline(policies=("sft", "dpo"))
+    with pytest.raises(ValueError, match="predictions_<policy>"):
+        nodes.evaluate_policies([], PARAMS, None, predictions_dpo=[])
+
+
 def test_aggregates_follow_bfcl_groups():
     bfcl = {"simple_python": {"n": 4, "correct": 2, "accuracy": 0.5}, "multiple": {"n": 2, "correct": 2, "accuracy": 1.0},
             "live_simple": {"n": 3, "correct": 3, "accuracy": 1.0}, "live_multiple": {"n": 1, "correct": 0, "accuracy": 0.0},

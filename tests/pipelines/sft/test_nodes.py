@@ -118,3 +118,19 @@ def test_a_dequantised_gguf_copy_is_trainable(sft_dialogs, sft_params, tiny_mode
     adapter, report, _ = train_sft(curriculum, [], params)
     assert report["stages"][0]["steps"] == 2
     assert getattr(adapter["model"].get_base_model().config, "quantization_config", None) is None
+
+
+def test_exclude_types_leaves_the_type_out_of_training_but_not_out_of_the_test_set(sft_dialogs, sft_params):
+    train, test, _ = split_train_test(sft_dialogs, sft_params)
+    ablated_train, ablated_test, report = split_train_test(sft_dialogs, {**sft_params, "exclude_types": "parallel"})
+    assert ablated_test == test  # every ablation is scored on the held-out set of the full data
+    assert ablated_train == [d for d in train if d["type"] != "parallel"]
+    assert report["excluded_types"] == {"parallel": 3} and report["types"]["parallel"] == {
+        "train": 0, "test": 1, "excluded": 3}
+    assert report["train"] == 9
+    both = split_train_test(sft_dialogs, {**sft_params, "exclude_types": ["parallel", "non_tool"]})[0]
+    assert Counter(d["type"] for d in both) == {"single": 3, "clarify": 3}
+    with pytest.raises(ValueError, match="unknown dialog type"):
+        split_train_test(sft_dialogs, {**sft_params, "exclude_types": ["paralel"]})
+    with pytest.raises(ValueError, match="no training dialog left"):
+        split_train_test(sft_dialogs, {**sft_params, "exclude_types": ["single", "parallel", "non_tool", "clarify"]})

@@ -138,11 +138,23 @@ def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: l
              predictions_irft: list[dict], params: dict[str, Any], items_report: dict[str, Any] | None = None):
     """Scores of every policy side by side; report (Markdown, HTML), plot, MLflow runs and metrics.
     ``evaluation_scores`` also holds the inputs skipped while building the items (``skipped_input``)."""
+    return evaluate_policies(items, params, items_report, predictions_base=predictions_base,
+                             predictions_sft=predictions_sft, predictions_irft=predictions_irft)
+
+
+def evaluate_policies(items: list[dict], params: dict[str, Any], items_report: dict[str, Any] | None = None,
+                      **predictions: list[dict]):
+    """:func:`evaluate` for the policies given as ``predictions_<policy>=...`` (any of
+    :data:`MODELS`, reported in that order): the pipelines that evaluate fewer policies
+    (``create_pipeline(policies=("base", "sft"))``) wire this node."""
+    unknown = sorted(set(predictions) - {f"predictions_{m}" for m in MODELS})
+    if unknown or not predictions:
+        raise ValueError(f"evaluate_policies takes predictions_<policy> for policies {MODELS}, got {sorted(predictions)}")
     scores: dict[str, Any] = {"subset": params["bfcl"]["sample_size"] is not None,
                               "sample_size": params["bfcl"]["sample_size"], "models": {},
                               "skipped_input": (items_report or {}).get("skipped_input", {})}
-    for name, predictions in zip(MODELS, (predictions_base, predictions_sft, predictions_irft)):
-        model_scores = score_model(items, predictions)
+    for name in (m for m in MODELS if f"predictions_{m}" in predictions):
+        model_scores = score_model(items, predictions[f"predictions_{name}"])
         model_scores["aggregates"] = aggregate(model_scores["bfcl"])
         scores["models"][name] = model_scores
         logger.info("%s: BFCL %s", name, {k: round(v, 3) for k, v in model_scores["aggregates"].items()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
 __all__ = ["DistributedParams", "LoraParams", "SFTParams", "TrainingParams", "parse_params"]
 
@@ -75,6 +77,7 @@ class SFTParams(BaseModel):
     call_format: Literal["python", "json"] = "python"
     mask_source: Literal["computed", "template", "auto"] = "auto"
     tool_fields: list[str] | None = ["name", "description", "parameters"]  # null: every field of the tools
+    exclude_types: list[str] = []      # dialog types left out of training (ablation); the test set keeps them
     max_length: int | None = Field(1024, gt=0)
     curriculum: bool = True
     n_stages: int = Field(3, gt=0)
@@ -85,6 +88,18 @@ class SFTParams(BaseModel):
     lora: LoraParams = LoraParams()
     training: TrainingParams = TrainingParams()
     distributed: DistributedParams = DistributedParams()
+
+    @field_validator("exclude_types", mode="before")
+    @classmethod
+    def _one_type_or_list(cls, value: Any) -> Any:
+        # `kedro run --params sft.exclude_types=parallel` gives a string (--params splits on commas)
+        if value is None:
+            return []
+        types = value.replace("+", " ").split() if isinstance(value, str) else list(value)
+        unknown = sorted(set(types) - set(DIALOG_TYPES))
+        if unknown:
+            raise ValueError(f"unknown dialog type(s) {unknown}; the types are {list(DIALOG_TYPES)}")
+        return types
 
     @model_validator(mode="after")
     def _packing_needs_length(self) -> SFTParams:

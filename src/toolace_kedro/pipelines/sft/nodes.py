@@ -30,7 +30,10 @@ def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, A
     and the split's report (``sft_split_report``).
 
     Each type gives ``round(n * test_fraction)`` dialogs to the test set, at least
-    ``min_test_per_type`` when it has two or more, and always keeps one for training. Records
+    ``min_test_per_type`` when it has two or more, and always keeps one for training. The types
+    in ``exclude_types`` (the data-type ablations: ToolACE trains without parallel or non-tool
+    data) are split the same way, so the test set is the one the full data gives, and their
+    training dialogs are then left out (counted under ``excluded_types``). Records
     that are not canonical dialogs are skipped and counted with their file and line (the report's
     ``skipped_input``); none left is an error.
     """
@@ -50,11 +53,20 @@ def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, A
             n_test = max(n_test, p.min_test_per_type)
         n_test = min(n_test, len(group) - 1)
         test.extend(group[:n_test])
-        train.extend(group[n_test:])
         types[kind] = {"train": len(group) - n_test, "test": n_test}
-    logger.info("sft split: %d train, %d test dialogs (%d types); %d records skipped", len(train), len(test),
-                len(by_type), skipped["skipped"])
-    report = {"train": len(train), "test": len(test), "types": types, "skipped_input": {"verified_dialogs": skipped}}
+        if kind in p.exclude_types:  # the ablation trains without this type; the test set still has it
+            types[kind].update(train=0, excluded=len(group) - n_test)
+        else:
+            train.extend(group[n_test:])
+    excluded = {kind: t["excluded"] for kind, t in types.items() if "excluded" in t}
+    logger.info("sft split: %d train, %d test dialogs (%d types); %d records skipped%s", len(train), len(test),
+                len(by_type), skipped["skipped"],
+                f"; left out of training by exclude_types: {excluded}" if p.exclude_types else "")
+    if not train:
+        raise ValueError(f"verified_dialogs: no training dialog left (exclude_types {p.exclude_types}, "
+                         f"types {sorted(by_type)})")
+    report = {"train": len(train), "test": len(test), "types": types, "excluded_types": excluded,
+              "skipped_input": {"verified_dialogs": skipped}}
     return train, test, report
 
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,26 @@ def latest_version(project: Path, dataset_path: str) -> str:
     folder = project / dataset_path
     newest = sorted(p for p in folder.iterdir() if p.is_dir())[-1]
     return (newest / folder.name).read_text()
+
+
+def loopback_llm(url: str) -> dict[str, Any]:
+    """The ``llm`` parameters of a run against the loopback test server at ``url``: no cache,
+    quick retries, a key from an environment variable the tests set."""
+    return {"backend": "openai", "base_url": url, "model": "test-model", "cache_dir": None, "progress": False,
+            "max_concurrency": 8, "timeout_s": 10, "max_retries": 1, "backoff_s": 0.01,
+            "api_key_env": "TOOLACE_TEST_KEY", "credentials": None}
+
+
+def kill_when_held(run: subprocess.Popen, state: Any, project: Path, timeout_s: float = 60) -> None:
+    """SIGKILL ``run`` once every request in flight on the test server is one it holds back
+    (``state.hold_after``), i.e. the run is stuck mid-synthesis; asserts it died of the kill."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not (state.held and state.in_flight == state.held) and run.poll() is None:
+            assert time.monotonic() < deadline, "the run never reached the held requests"
+            time.sleep(0.05)
+        time.sleep(0.3)  # let the process take in the answers it has
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert run.returncode == -signal.SIGKILL, log(project)[-3000:]

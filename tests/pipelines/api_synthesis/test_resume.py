@@ -4,15 +4,13 @@ the uninterrupted run's tree, pool and rejects. In process (a crash raised by th
 a real ``kedro run`` killed with SIGKILL against the loopback server."""
 
 import json
-import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.pipelines.api_synthesis.conftest import scripted_answer
 from tests.support.fakes import Killed, ScriptedLLM, dying_after
-from tests.support.kedro_project import latest_version, log, make_project, start_kedro
+from tests.support.kedro_project import kill_when_held, latest_version, log, loopback_llm, make_project, start_kedro
 from tests.support.kedro_runs import run_in_memory
 from tests.support.openai_server import serve_in_thread
 from toolace_kedro.pipelines.api_synthesis import create_pipeline, nodes
@@ -71,9 +69,7 @@ def test_a_killed_kedro_run_resumes_without_regenerating_finished_shards(synthes
               "seed_apis": _records(ROOT / "data/01_raw/seed_apis.jsonl"),
               "params:api_synthesis": {**params, "checkpoint": None}}
     with serve_in_thread(responder=respond) as (url, state):
-        llm = {"backend": "openai", "base_url": url, "model": "test-model", "cache_dir": None, "progress": False,
-               "max_concurrency": 8, "timeout_s": 10, "max_retries": 1, "backoff_s": 0.01,
-               "api_key_env": "TOOLACE_TEST_KEY", "credentials": None}
+        llm = loopback_llm(url)
         reference = run_in_memory(create_pipeline(), {**inputs, "params:llm": llm})
         speciation_requests = reference.load("api_speciation_report")["llm"]["requests"]
         assert state.requests == speciation_requests + 4 * per_generation
@@ -81,17 +77,7 @@ def test_a_killed_kedro_run_resumes_without_regenerating_finished_shards(synthes
         project = make_project(tmp_path / "project", {"llm": llm, "api_synthesis": params})
         state.requests = 0
         state.hold_after = speciation_requests + 2 * per_generation + per_generation // 2
-        run = start_kedro(project, "api_synthesis")
-        try:
-            deadline = time.monotonic() + 60
-            while not (state.held and state.in_flight == state.held) and run.poll() is None:
-                assert time.monotonic() < deadline, "the run never reached the held requests"
-                time.sleep(0.05)
-            time.sleep(0.3)
-        finally:
-            run.send_signal(signal.SIGKILL)
-            run.wait()
-        assert run.returncode == -signal.SIGKILL, log(project)[-3000:]
+        kill_when_held(start_kedro(project, "api_synthesis"), state, project)
         shard_dir = project / "data/02_intermediate/checkpoints/api_synthesis"
         saved = {p.name: p.read_bytes() for p in shard_dir.rglob("shards/*.json")}
         assert sorted(saved) == ["expansion-depth-2.json", "extraction.json", "generation-0001.json",

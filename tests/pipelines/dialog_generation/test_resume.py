@@ -3,15 +3,12 @@ and ends with the dialogs and report of an uninterrupted run. In process (a cras
 model) and as a real ``kedro run`` killed with SIGKILL against the loopback server."""
 
 import json
-import signal
-import subprocess
-import time
 
 import pytest
 
 from tests.pipelines.dialog_generation.conftest import scripted_dialog_answer
 from tests.support.fakes import Killed, ScriptedLLM, dying_after
-from tests.support.kedro_project import latest_version, log, make_project, start_kedro
+from tests.support.kedro_project import kill_when_held, latest_version, log, loopback_llm, make_project, start_kedro
 from tests.support.openai_server import serve_in_thread
 from toolace_kedro.pipelines.dialog_generation import nodes
 from toolace_kedro.pipelines.dialog_generation.engine import run_dialogs
@@ -71,9 +68,7 @@ def test_a_killed_kedro_run_resumes_without_regenerating_finished_shards(api_poo
     plans = plan_dialogs(api_pool, dialog_params)
     per_plan = [_requests_for([p], dialog_params) for p in plans]
     with serve_in_thread(responder=respond) as (url, state):
-        llm = {"backend": "openai", "base_url": url, "model": "test-model", "cache_dir": None, "progress": False,
-               "max_concurrency": 8, "timeout_s": 10, "max_retries": 1, "backoff_s": 0.01,
-               "api_key_env": "TOOLACE_TEST_KEY", "credentials": None}
+        llm = loopback_llm(url)
         reference, reference_report = nodes.generate_dialogs(api_pool, llm, {**dialog_params, "checkpoint": None})
         assert state.requests == sum(per_plan)
 
@@ -82,17 +77,7 @@ def test_a_killed_kedro_run_resumes_without_regenerating_finished_shards(api_poo
         # the first chunk (8 dialogs, shards 0-1) is answered, then half of the second
         state.requests = 0
         state.hold_after = sum(per_plan[:8]) + sum(per_plan[8:]) // 2
-        run = start_kedro(project, "dialog_generation")
-        try:
-            deadline = time.monotonic() + 60
-            while not (state.held and state.in_flight == state.held) and run.poll() is None:
-                assert time.monotonic() < deadline, "the run never reached the held requests"
-                time.sleep(0.05)
-            time.sleep(0.3)  # let the process take in the answers it has
-        finally:
-            run.send_signal(signal.SIGKILL)
-            run.wait()
-        assert run.returncode == -signal.SIGKILL, log(project)[-3000:]
+        kill_when_held(start_kedro(project, "dialog_generation"), state, project)
         shard_dir = project / "data/02_intermediate/checkpoints/dialog_generation"
         saved = {p.name: p.read_bytes() for p in shard_dir.rglob("shards/*.json")}
         assert 2 <= len(saved) < 4, sorted(saved)

@@ -21,6 +21,9 @@ def test_default_run_chains_the_built_stages():
     # the ablation grid's evaluation: base and sft only
     assert {n.name for n in pipelines["evaluation"].nodes} - {n.name for n in pipelines["evaluation_base_sft"].nodes} \
         == {"predict_irft"}
+    # the optional export: one node, not in the default run
+    assert [n.name for n in pipelines["sft_export"].nodes] == ["merge_sft_adapter"]
+    assert not set(pipelines["sft_export"].nodes) & set(pipelines["__default__"].nodes)
 
 
 def test_catalog_instantiates_and_loads_the_shipped_inputs():

@@ -46,6 +46,18 @@ def weather_api() -> dict:
     return copy.deepcopy(WEATHER_API)
 
 
+def flight_messages() -> list[dict]:
+    """A call to search_flights, its result and a final answer (a fresh list each time)."""
+    return [
+        {"role": "user", "content": "Find me a flight from JFK to LAX on 2025-03-01."},
+        {"role": "assistant", "content": "", "thought": "search_flights has all it needs",
+         "tool_calls": [{"name": "search_flights",
+                         "arguments": {"origin": "JFK", "destination": "LAX", "date": "2025-03-01"}}]},
+        {"role": "tool", "content": [{"name": "search_flights", "results": {"flights": [{"id": "UA1"}]}}]},
+        {"role": "assistant", "content": "Flight UA1 goes from JFK to LAX on March 1."},
+    ]
+
+
 @pytest.fixture
 def dialog(flight_api) -> dict:
     """A valid canonical sample with a call, its result and a final answer."""
@@ -53,14 +65,7 @@ def dialog(flight_api) -> dict:
         "id": "d1",
         "type": "single",
         "tools": [flight_api],
-        "messages": [
-            {"role": "user", "content": "Find me a flight from JFK to LAX on 2025-03-01."},
-            {"role": "assistant", "content": "", "thought": "search_flights has all it needs",
-             "tool_calls": [{"name": "search_flights",
-                             "arguments": {"origin": "JFK", "destination": "LAX", "date": "2025-03-01"}}]},
-            {"role": "tool", "content": [{"name": "search_flights", "results": {"flights": [{"id": "UA1"}]}}]},
-            {"role": "assistant", "content": "Flight UA1 goes from JFK to LAX on March 1."},
-        ],
+        "messages": flight_messages(),
         "meta": {"generator": "test"},
     }
 

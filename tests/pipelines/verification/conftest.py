@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from tests.conftest import FLIGHT_API, WEATHER_API
+from tests.conftest import FLIGHT_API, WEATHER_API, flight_messages
 
 RATE_API = {
     "name": "exchange_rate", "description": "Current exchange rate between two currencies.",
@@ -35,17 +35,6 @@ RECIPE_API = {
 }
 
 
-def _flight_messages():
-    return [
-        {"role": "user", "content": "Find me a flight from JFK to LAX on 2025-03-01."},
-        {"role": "assistant", "content": "", "thought": "search_flights has all it needs",
-         "tool_calls": [{"name": "search_flights",
-                         "arguments": {"origin": "JFK", "destination": "LAX", "date": "2025-03-01"}}]},
-        {"role": "tool", "content": [{"name": "search_flights", "results": {"flights": [{"id": "UA1"}]}}]},
-        {"role": "assistant", "content": "Flight UA1 goes from JFK to LAX on March 1."},
-    ]
-
-
 def _sample(id_, type_, tools, messages):
     return {"id": id_, "type": type_, "tools": copy.deepcopy(tools), "messages": messages, "meta": {"generator": "test"}}
 
@@ -53,7 +42,7 @@ def _sample(id_, type_, tools, messages):
 def clean_samples() -> dict[str, dict]:
     """One clean sample per case the rules must pass (fresh copies on every call)."""
     return {
-        "single": _sample("s1", "single", [FLIGHT_API, WEATHER_API], _flight_messages()),
+        "single": _sample("s1", "single", [FLIGHT_API, WEATHER_API], flight_messages()),
         "parallel_toolace_types": _sample("p1", "parallel", [WEATHER_API, FLIGHT_API], [
             {"role": "user", "content": "Weather in Osaka for 12 hours and in Lima for 6.5 hours?"},
             {"role": "assistant", "content": "", "tool_calls": [  # 12: an integer for a "float" (number)
@@ -83,7 +72,7 @@ def clean_samples() -> dict[str, dict]:
                 "origin": "JFK", "destination": "LAX", "date": "2025-03-01", "passengers": 2, "cabin": "economy"}}]},
             {"role": "tool", "content": [{"name": "search_flights", "results": None}]},
             {"role": "assistant", "content": "I found no flight from JFK to LAX on March 1."}]),
-        "multi_turn": _sample("m1", "single", [FLIGHT_API, RECIPE_API], _flight_messages() + [
+        "multi_turn": _sample("m1", "single", [FLIGHT_API, RECIPE_API], flight_messages() + [
             {"role": "user", "content": "Thanks! Any pasta recipe with tomato?"},
             {"role": "assistant", "content": "", "tool_calls": [
                 {"name": "Recipe Finder API", "arguments": {"ingredient": "tomato", "max_minutes": 30}}]},

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from toolace_kedro.llm.continuous import ContinuousBatcher, GenRequest
+from toolace_kedro.llm.continuous import ContinuousBatcher, GenRequest, sample_rows
 from toolace_kedro.models import load_policy
 
 
@@ -89,3 +89,38 @@ def test_grammar_rows_and_free_rows_share_a_batch(tiny, tiny_model_dir):
     for text in out[::2]:
         assert set(json.loads(text)) == {"a", "b"}
     assert all(isinstance(t, str) for t in out[1::2])
+
+
+def _generators(*seeds):
+    out = []
+    for seed in seeds:
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        out.append(generator)
+    return out
+
+
+def test_sample_rows_reproduces_keeps_the_nucleus_and_draws_each_row_on_its_own():
+    logits = torch.randn(4, 1000, generator=torch.Generator().manual_seed(7)) * 3
+    draw = sample_rows(logits, 1.0, 1.0, _generators(1, 2, 3, 4))
+    assert draw.shape == (4,) and draw.dtype == torch.long
+    # the same seeds give the same tokens; per-row settings equal to shared ones change nothing
+    assert torch.equal(draw, sample_rows(logits, 1.0, 1.0, _generators(1, 2, 3, 4)))
+    assert torch.equal(draw, sample_rows(logits, [1.0] * 4, [1.0] * 4, _generators(1, 2, 3, 4)))
+    # many draws at a high temperature are not all the argmax, yet stay within the top_k
+    many = torch.cat([sample_rows(logits, 2.0, 1.0, _generators(s, s, s, s), top_k=5) for s in range(50)])
+    top5 = logits.topk(5, dim=-1).indices.repeat(50, 1)
+    assert (many.unsqueeze(1) == top5).any(dim=1).all()
+    assert not torch.equal(many, logits.argmax(dim=-1).repeat(50))
+    # a tiny top_p leaves only the likeliest token
+    for seed in range(20):
+        assert torch.equal(sample_rows(logits, 2.0, 1e-6, _generators(*range(seed, seed + 4))), logits.argmax(dim=-1))
+    # per-row top_p: only row 0 is cut to its argmax
+    mixed = torch.stack([sample_rows(logits, 2.0, [1e-6, 1.0, 1.0, 1.0], _generators(s, s, s, s)) for s in range(50)])
+    assert (mixed[:, 0] == logits[0].argmax()).all() and len(set(mixed[:, 1].tolist())) > 1
+    # a row's draw depends on its own logits and generator only, not on the other rows of the batch
+    for n in range(4):
+        alone = sample_rows(logits[n : n + 1], 1.0, 1.0, _generators(n + 1))
+        assert int(alone[0]) == int(draw[n])
+    shuffled = sample_rows(logits[[3, 1]], [1.0, 1.0], [1.0, 1.0], _generators(4, 2))
+    assert shuffled.tolist() == [int(draw[3]), int(draw[1])]

@@ -24,20 +24,47 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
-__all__ = ["GenRequest", "ContinuousBatcher"]
+__all__ = ["GenRequest", "ContinuousBatcher", "sample_rows"]
 
 TOP_K = 256
 #: columns added to a full KV slab at a time
 GROW = 64
 
 logger = logging.getLogger(__name__)
+
+
+def sample_rows(logits: torch.Tensor, temperatures: float | Sequence[float], top_ps: float | Sequence[float],
+                generators: Sequence[torch.Generator], top_k: int = TOP_K) -> torch.Tensor:
+    """Draw one token id for each row of ``logits`` (``[rows, vocab]``), returned as a 1-D tensor.
+
+    Only a row's ``top_k`` highest logits are considered: sorting the whole vocabulary for every
+    row at every step is expensive, and the tail past the ``top_k`` best tokens almost never
+    matters. Those logits are divided by the row's temperature and turned into probabilities;
+    the nucleus (top-p) cut then zeroes every token whose predecessors in that ranking already
+    hold more than ``top_p`` of the mass (so the likeliest token always survives), and one token
+    is drawn with ``torch.multinomial`` from the row's own ``generators[n]``. A row's draw thus
+    depends only on its logits, settings and generator, never on the other rows of the batch.
+
+    ``temperatures`` and ``top_ps`` are either one number shared by every row or one number per
+    row. Temperatures must be positive: greedy (temperature 0) decoding is the caller's business.
+    """
+    top, ids = (logits / _per_row(temperatures)).topk(min(top_k, logits.shape[-1]), dim=-1)
+    probs = torch.softmax(top, dim=-1)
+    probs[(probs.cumsum(-1) - probs) > _per_row(top_ps)] = 0
+    return torch.stack([ids[n, torch.multinomial(probs[n], 1, generator=generator)]
+                        for n, generator in enumerate(generators)]).view(-1)
+
+
+def _per_row(value: float | Sequence[float]) -> float | torch.Tensor:
+    """A shared number as is; per-row numbers as a ``[rows, 1]`` column that broadcasts over a row."""
+    return value if isinstance(value, (int, float)) else torch.tensor(list(value)).unsqueeze(1)
 
 
 @dataclass
@@ -308,14 +335,10 @@ class ContinuousBatcher:
             # vocabulary per row and step cost a fifth of the decode time): top-p is applied
             # within them, which changes nothing unless the top_k tokens hold less than top_p
             idx = torch.tensor(sampled)
-            temps = torch.tensor([rows[j].request.temperature for j in sampled]).unsqueeze(1)
-            top, ids = (logits.index_select(0, idx) / temps).topk(min(TOP_K, logits.shape[-1]), dim=-1)
-            probs = torch.softmax(top, dim=-1)
-            top_p = torch.tensor([rows[j].request.top_p for j in sampled]).unsqueeze(1)
-            probs[(probs.cumsum(-1) - probs) > top_p] = 0
-            for n, j in enumerate(sampled):
-                pick = torch.multinomial(probs[n], 1, generator=rows[j].generator)
-                chosen[j] = ids[n, pick]
+            chosen[idx] = sample_rows(logits.index_select(0, idx),
+                                      [rows[j].request.temperature for j in sampled],
+                                      [rows[j].request.top_p for j in sampled],
+                                      [rows[j].generator for j in sampled])
         for j, r in enumerate(rows):
             if r.done:
                 chosen[j] = self.pad_id

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from toolace_kedro.llm.continuous import TOP_K, _left_pad_mask, _merge_into_slabs, _SlabLayer
+from toolace_kedro.llm.continuous import _left_pad_mask, _merge_into_slabs, _SlabLayer, sample_rows
 
 __all__ = ["PREFIX_MODES", "PromptState", "Rollout", "StepSampler"]
 
@@ -183,11 +183,7 @@ class StepSampler:
         logits = logits.cpu()
         logprobs = torch.log_softmax(logits, dim=-1)
         if temperature > 0:
-            top, ids = (logits / temperature).topk(min(TOP_K, logits.shape[-1]), dim=-1)
-            probs = torch.softmax(top, dim=-1)
-            probs[(probs.cumsum(-1) - probs) > self.top_p] = 0
-            chosen = torch.stack([ids[n, torch.multinomial(probs[n], 1, generator=row.generator)]
-                                  for n, row in enumerate(rows)]).view(-1)
+            chosen = sample_rows(logits, temperature, self.top_p, [row.generator for row in rows])
         else:
             chosen = logits.argmax(dim=-1)
         for n, row in enumerate(rows):

@@ -124,3 +124,50 @@ def test_sample_rows_reproduces_keeps_the_nucleus_and_draws_each_row_on_its_own(
         assert int(alone[0]) == int(draw[n])
     shuffled = sample_rows(logits[[3, 1]], [1.0, 1.0], [1.0, 1.0], _generators(4, 2))
     assert shuffled.tolist() == [int(draw[3]), int(draw[1])]
+
+
+def test_prompts_sharing_a_prefix_reuse_its_cache_rows_and_decode_the_same_tokens():
+    """The real model, float32: prompts that share a long system prompt (and one that extends an
+    earlier prompt) start from the stored rows of the earlier ones -- same greedy tokens as
+    decoding each prompt alone, with fewer positions prefilled."""
+    model, tok = load_policy("smollm2-135m-instruct")
+    system = {"role": "system", "content": "You are a careful assistant. You answer with one short sentence and "
+                                           "you never use lists, tables or code in your answers."}
+    first = [system, {"role": "user", "content": "Name a colour."}]
+    convs = [first,
+             [system, {"role": "user", "content": "What is 2 + 2?"}],
+             first + [{"role": "assistant", "content": "Blue."}, {"role": "user", "content": "And another one?"}],
+             [system, {"role": "user", "content": "Say hello in French."}]]
+    prompts = [tok.apply_chat_template(c, add_generation_prompt=True) for c in convs]
+    prompts = [p if isinstance(p, list) else p["input_ids"] for p in prompts]
+    requests = [GenRequest(prompt_ids=p, max_tokens=6) for p in prompts]
+    results, stats = _run(model, tok, requests, max_batch=1, prefix_cache_tokens=4096)
+    plain, plain_stats = _run(model, tok, requests, max_batch=1)
+    assert plain_stats["prefix_reused_tokens"] == 0 and plain_stats["prefill_tokens"] == sum(map(len, prompts))
+    # all but the first prompt start from a stored one; the third from the whole first prompt
+    assert stats["prefix_reused_tokens"] >= len(prompts[0]) + 2 * 30
+    assert stats["prefill_tokens"] + stats["prefix_reused_tokens"] == sum(map(len, prompts))
+    for p, (ids, _), (plain_ids, _) in zip(prompts, results, plain):
+        ref = _reference_greedy(model, p, 6)
+        if tok.eos_token_id in ref:
+            ref = ref[: ref.index(tok.eos_token_id)]
+        assert ids == ref == plain_ids
+
+
+def test_prefix_store_finds_the_longest_prefix_and_stays_within_its_budget():
+    from toolace_kedro.llm.continuous import PrefixStore
+
+    def rows(n):
+        return [(torch.full((1, n, 2), float(n)), torch.zeros((1, n, 2)))]
+
+    store = PrefixStore(max_tokens=60, min_tokens=4)
+    a, b = tuple(range(20)), tuple(range(10)) + (99,) * 15
+    store.add(a, rows(20))
+    store.add(b, rows(25))
+    assert store.longest(tuple(range(30)))[0] == 20  # all of a
+    assert store.longest(tuple(range(12)) + (7,))[0] == 12  # a shares 12
+    assert store.longest(tuple(range(10)) + (99, 99, 5))[0] == 12  # b shares 12
+    assert store.longest(a)[0] == 19  # one token is always left to compute
+    assert store.longest((0, 1, 2, 5))[0] == 0  # below min_tokens
+    store.add(tuple(range(100, 130)), rows(30))  # 75 tokens held > 60: the least recently used (b) goes
+    assert len(store) == 2 and store.longest(b + (1,))[0] == 10

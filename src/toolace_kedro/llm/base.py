@@ -48,7 +48,7 @@ SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
 #: at once, how long to wait, how often to retry, where answers are cached. Everything else is
 #: part of :meth:`LLMClient.identity` (what a stage's shard checkpoints are keyed by).
 RUNTIME_KEYS = frozenset({
-    "cache_dir", "progress", "batch_size", "prefill_tokens", "base_url", "api_key_env", "credentials",
+    "cache_dir", "progress", "batch_size", "prefill_tokens", "prefix_cache_tokens", "base_url", "api_key_env", "credentials",
     "max_concurrency", "timeout_s", "max_retries", "backoff_s", "max_backoff_s",
 })
 
@@ -85,6 +85,8 @@ class LLMConfig(BaseModel):
     batch_size: int = Field(8, gt=0, description="rows decoding at once (continuous batching)")
     prefill_dtype: str = Field("auto", description="dtype of prompt processing: auto, same, bfloat16, float32, ...")
     prefill_tokens: int = Field(2048, gt=0, description="padded prompt tokens per prefill forward pass")
+    prefix_cache_tokens: int = Field(16384, ge=0, description="prompt positions whose cache rows are kept for "
+                                     "prompts that start the same way (0: off)")
     # openai backend
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -175,6 +177,7 @@ class _Flow:
         self.gen = gen
         self.answers = Answers()
         self.missing = 0
+        self.started = False  # its first requests are queued
 
 
 @dataclass(eq=False)
@@ -255,7 +258,12 @@ class LLMClient(ABC):
         ``None`` for a request that failed, its reason in ``answers.failures[index]``). A flow's next requests
         are queued as soon as its previous ones are all answered, so with a backend that takes
         requests while generating (the transformers backend), flows never wait for each other.
-        Cache, schema validation and re-asking work per request as described in the module doc."""
+        Cache, schema validation and re-asking work per request as described in the module doc.
+
+        Flows under way go first: their next requests (and re-asks) are queued ahead of the first
+        requests of flows not started yet, so started flows finish early and the flows still
+        waiting keep the batch full to the end (answered in the order of ``flows``, the longest
+        first where the caller can tell, the last ones leave the shortest tail)."""
         validators: dict[str, jsonschema.Validator] = {}
         queue: deque = deque()
 
@@ -292,13 +300,19 @@ class LLMClient(ABC):
                                        "sampling": base, "schema": req.schema, "occurrence": occurrence})
                     work.append(_Work(flow, slot, req.messages, req.schema, validator, sampling, key))
                 hits = self.cache.get_many([w.key for w in work]) if self.cache is not None else {}
+                todo = []
                 for w in work:
                     if w.key in hits:
                         self.usage.cache_hits += 1
                         flow.answers[w.slot] = hits[w.key][0]
                         flow.missing -= 1
                     else:
-                        queue.append(w)
+                        todo.append(w)
+                if flow.started:  # a flow under way goes before flows not started yet (see below)
+                    queue.extendleft(reversed(todo))
+                else:
+                    queue.extend(todo)
+                flow.started = True
                 if flow.missing:
                     return
                 answers = flow.answers
@@ -316,7 +330,7 @@ class LLMClient(ABC):
                         self.usage.retries["schema_invalid"] += 1
                         w.sampling = {**w.sampling, "seed": (w.sampling.get("seed") or 0) + 1000 * w.attempt,
                                       "max_tokens": w.sampling["max_tokens"] * (2 if comp.truncated else 1)}
-                        queue.append(w)
+                        queue.appendleft(w)
                         return
                     comp = Completion(error="schema_invalid", detail=problem)
             if comp.error is not None:

@@ -10,6 +10,10 @@ until the last one ends, and every request re-reads its whole prompt. This decod
   (bfloat16 prompt processing is ~3.5x faster than float32 on CPUs with AVX512-BF16, while
   float32 stays faster for one-token decode steps); identical prompts (the n samples of
   self-consistency) are prefilled once and their cache rows copied;
+* **prompt prefix reuse**: the prompt cache rows of recent prompts are kept (bounded by
+  ``prefix_cache_tokens``); a new prompt that starts like one of them (the same system prompt and
+  tool list, the same worked example, the earlier turns of its own dialog) is prefilled from the
+  end of the longest shared prefix only;
 * **decode** runs one token for every active row per step, with the KV cache kept in
   preallocated slabs (``DynamicLayer`` concatenates -- copies -- the whole cache every step);
 * finished rows are evicted and new ones merged in by a *rebuild* (rows left-padded to a common
@@ -23,7 +27,7 @@ until the last one ends, and every request re-reads its whole prompt. This decod
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,11 +158,69 @@ def _merge_into_slabs(parts: list[list[tuple[torch.Tensor, torch.Tensor]]], widt
     return Cache(layers=layers)
 
 
+class PrefixStore:
+    """Prompt cache rows of recent prompts, for prompts that start the same way.
+
+    Entries are ``prompt ids -> [(keys, values) per layer]``, each ``[heads, length, dim]`` of one
+    row (held in the prefill model's dtype), least recently used dropped first once they hold
+    more than ``max_tokens`` positions. A lookup returns the longest prefix a new prompt shares
+    with any entry; cache rows depend only on the tokens before them, so that many leading
+    positions of the entry's rows are the new prompt's own."""
+
+    def __init__(self, max_tokens: int, min_tokens: int = 16) -> None:
+        self.max_tokens = max_tokens
+        self.min_tokens = min_tokens  # shorter shared prefixes are recomputed: not worth a copy
+        self._entries: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self._held = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def longest(self, ids: tuple[int, ...]) -> tuple[int, list[tuple[torch.Tensor, torch.Tensor]] | None]:
+        """``(n, layers)``: the longest stored prefix of ``ids`` (at most ``len(ids) - 1`` tokens, so
+        one is left to compute the next-token logits from) and the rows holding it."""
+        best, found, key = 0, None, None
+        limit = len(ids) - 1
+        for stored, layers in self._entries.items():
+            n = min(limit, len(stored))
+            if n <= best or stored[:best + 1] != ids[:best + 1]:
+                continue
+            shared = _common_prefix(stored, ids, best + 1, n)
+            if shared > best:
+                best, found, key = shared, layers, stored
+        if best < self.min_tokens:
+            return 0, None
+        self._entries.move_to_end(key)
+        return best, found
+
+    def add(self, ids: tuple[int, ...], layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        if len(ids) > self.max_tokens or ids in self._entries:
+            return
+        self._entries[ids] = layers
+        self._held += len(ids)
+        while self._held > self.max_tokens:
+            old, _ = self._entries.popitem(last=False)
+            self._held -= len(old)
+
+
+def _common_prefix(a: tuple[int, ...], b: tuple[int, ...], low: int, high: int) -> int:
+    """Length of the common prefix of ``a`` and ``b``, known to be in ``[low, high]`` (binary search
+    over slice comparisons, which run in C)."""
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
 class ContinuousBatcher:
     """Generate token ids for many requests with continuous batching (see module docstring)."""
 
     def __init__(self, model: Any, stop_ids: set[int], pad_id: int, max_batch: int = 32,
-                 prefill_model: Any = None, prefill_tokens: int = 2048, spare: int = 96) -> None:
+                 prefill_model: Any = None, prefill_tokens: int = 2048, spare: int = 96,
+                 prefix_cache_tokens: int = 0) -> None:
         self.model = model
         self.prefill_model = prefill_model or model
         self.stop_ids = set(stop_ids)
@@ -166,7 +228,9 @@ class ContinuousBatcher:
         self.max_batch = max_batch
         self.prefill_tokens = prefill_tokens
         self.spare = spare
-        self.stats = {"steps": 0, "rebuilds": 0, "prefill_tokens": 0, "prefill_shared": 0, "decode_rows": 0}
+        self.prefixes = PrefixStore(prefix_cache_tokens) if prefix_cache_tokens > 0 else None
+        self.stats = {"steps": 0, "rebuilds": 0, "prefill_tokens": 0, "prefill_shared": 0, "decode_rows": 0,
+                      "prefix_reused_tokens": 0}
 
     # ------------------------------------------------------------------ public
     def run(self, requests: list[GenRequest], on_done: Callable[[int, list[int], bool], None],
@@ -259,33 +323,29 @@ class ContinuousBatcher:
         return new_rows, merged, merged_mask, torch.cat(parts_last)
 
     def _prefill(self, admitted, on_done, decode_text):
-        """Prompt processing of ``admitted`` ``(item, request)`` pairs, identical prompts once;
-        yields parts ``(kv, mask, rows, first_tokens)`` with rows that already finished on their
-        first token reported and left out."""
+        """Prompt processing of ``admitted`` ``(item, request)`` pairs, identical prompts once and
+        each from the end of its longest stored prefix; yields parts ``(kv, mask, rows,
+        first_tokens)`` with rows that already finished on their first token reported and left out."""
         unique: dict[tuple[int, ...], list[tuple[Any, GenRequest]]] = {}
         for item, request in admitted:
             unique.setdefault(tuple(request.prompt_ids), []).append((item, request))
-        prompts = sorted(unique, key=len, reverse=True)
-        self.stats["prefill_shared"] += len(admitted) - len(prompts)
-        start = 0
-        while start < len(prompts):
-            longest = len(prompts[start])
+        self.stats["prefill_shared"] += len(admitted) - len(unique)
+        remaining = list(unique)
+        while remaining:
+            # looked up chunk by chunk: a prompt can start from one prefilled by an earlier chunk
+            found = {p: self.prefixes.longest(p) if self.prefixes is not None else (0, None) for p in remaining}
+            remaining.sort(key=lambda p: len(p) - found[p][0], reverse=True)
+            longest = len(remaining[0]) - found[remaining[0]][0]
             size = max(1, self.prefill_tokens // max(1, longest))
-            chunk = prompts[start : start + size]
-            start += size
-            ids = torch.full((len(chunk), longest), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), longest), dtype=torch.long)
-            for row, p in enumerate(chunk):
-                ids[row, longest - len(p):] = torch.tensor(p, dtype=torch.long)
-                mask[row, longest - len(p):] = 1
-            positions = (mask.cumsum(1) - 1).clamp(min=0)
-            with torch.inference_mode():
-                out = self.prefill_model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                                         use_cache=True, logits_to_keep=1)
-            self.stats["prefill_tokens"] += int(mask.sum())
+            chunk, remaining = remaining[:size], remaining[size:]
+            layers, mask, logits = self._prefill_chunk(chunk, [found[p] for p in chunk])
+            if self.prefixes is not None:
+                width = mask.shape[1]
+                for row, p in enumerate(chunk):
+                    self.prefixes.add(p, [(k[row, :, width - len(p):].clone(), v[row, :, width - len(p):].clone())
+                                          for k, v in layers])
             dtype = next(self.model.parameters()).dtype
-            layers = [(layer.keys.to(dtype), layer.values.to(dtype)) for layer in out.past_key_values.layers]
-            logits = out.logits[:, -1, :].float()
+            layers = [(k.to(dtype), v.to(dtype)) for k, v in layers]
             # one row per request: copies of a shared prompt's row
             src, rows = [], []
             for row, p in enumerate(chunk):
@@ -303,6 +363,64 @@ class ContinuousBatcher:
             keep = idx.index_select(0, torch.tensor(live))
             yield ([(k.index_select(0, keep), v.index_select(0, keep)) for k, v in layers],
                    mask.index_select(0, keep), [rows[j] for j in live], first.index_select(0, torch.tensor(live)))
+
+    def _prefill_chunk(self, chunk: list[tuple[int, ...]], found: list[tuple[int, Any]]):
+        """One forward pass over the prompts of ``chunk``, each from the end of its stored prefix
+        (``found``: ``(length, rows)``). Returns the cache rows right-aligned (left padding
+        masked) as ``[(keys, values)]`` per layer in the prefill model's dtype, their mask and the
+        float logits of each prompt's last position."""
+        reused = [n for n, _ in found]
+        past, suffix = max(reused), max(len(p) - n for p, n in zip(chunk, reused))
+        n_rows = len(chunk)
+        ids = torch.full((n_rows, suffix), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n_rows, past + suffix), dtype=torch.long)
+        positions = torch.zeros((n_rows, suffix), dtype=torch.long)
+        for row, (p, n) in enumerate(zip(chunk, reused)):
+            tail = len(p) - n
+            ids[row, suffix - tail:] = torch.tensor(p[n:], dtype=torch.long)
+            mask[row, past - n: past] = 1
+            mask[row, past + suffix - tail:] = 1
+            positions[row, suffix - tail:] = torch.arange(n, len(p))
+        cache = None
+        if past:
+            cache = Cache(layers=[_SlabLayer(*self._past_rows(found, layer, past, suffix), past)
+                                  for layer in range(len(next(rows for _, rows in found if rows is not None)))])
+        with torch.inference_mode():
+            out = self.prefill_model(input_ids=ids, attention_mask=mask if past else mask[:, past:],
+                                     position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.stats["prefill_tokens"] += int(mask[:, past:].sum())
+        self.stats["prefix_reused_tokens"] += sum(reused)
+        layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        logits = out.logits[:, -1, :].float()
+        if not past:
+            return layers, mask, logits
+        # close the gap between each row's stored prefix and its new positions: right-aligned rows
+        width = max(len(p) for p in chunk)
+        index = torch.zeros((n_rows, width), dtype=torch.long)
+        packed = torch.zeros((n_rows, width), dtype=torch.long)
+        for row, (p, n) in enumerate(zip(chunk, reused)):
+            tail = len(p) - n
+            index[row, width - len(p):] = torch.cat([torch.arange(past - n, past),
+                                                     torch.arange(past + suffix - tail, past + suffix)])
+            packed[row, width - len(p):] = 1
+        k0 = layers[0][0]
+        gather = index[:, None, :, None].expand(n_rows, k0.shape[1], width, k0.shape[3])
+        return [(k.gather(2, gather), v.gather(2, gather)) for k, v in layers], packed, logits
+
+    @staticmethod
+    def _past_rows(found, layer: int, past: int, suffix: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Key and value buffers ``[rows, heads, past + suffix, dim]`` holding each row's stored
+        prefix right-aligned in the first ``past`` columns (room left for the suffix)."""
+        k0, _ = next(rows for _, rows in found if rows is not None)[layer]
+        heads, dim = k0.shape[0], k0.shape[2]
+        buffers = []
+        for which in (0, 1):
+            buf = k0.new_zeros((len(found), heads, past + suffix, dim))
+            for row, (n, rows) in enumerate(found):
+                if n:
+                    buf[row, :, past - n: past] = rows[layer][which][:, :n]
+            buffers.append(buf)
+        return buffers[0], buffers[1]
 
     def _new_row(self, item: Any, request: GenRequest, prompt_len: int) -> _Row:
         matcher = None

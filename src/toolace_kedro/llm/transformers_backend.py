@@ -136,7 +136,8 @@ class TransformersClient(LLMClient):
             stops |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
             self._engine = ContinuousBatcher(self.model, {s for s in stops if s is not None}, tok.pad_token_id,
                                              max_batch=self.config.batch_size, prefill_model=prefill,
-                                             prefill_tokens=self.config.prefill_tokens)
+                                             prefill_tokens=self.config.prefill_tokens,
+                                             prefix_cache_tokens=self.config.prefix_cache_tokens)
         return self._engine
 
     def _prefill_dtype(self) -> str | None:

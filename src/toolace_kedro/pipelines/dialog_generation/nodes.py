@@ -14,7 +14,7 @@ from toolace_kedro.llm import ShardCheckpoints, build_llm
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, bounds, direction
 from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
-from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
+from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS, plan_dialogs
 from toolace_kedro.toolcalls import DialogSample, api_problem, normalize_api
 from toolace_kedro.tracking import llm_metrics, metrics_history
 
@@ -71,7 +71,9 @@ def _generate(plans, llm, params, generator, shards: ShardCheckpoints, label: st
             records[k] = _shard_record(finished.pop(k), generator)
             shards.save(names[k], records[k], inputs[k])
 
-    todo = [p for k, group in enumerate(groups) if k not in records for p in group]
+    # the longest scripts of each shard first: the flows started last then leave the shortest tail
+    todo = [p for k, group in enumerate(groups) if k not in records
+            for p in sorted(group, key=lambda p: -len(SCRIPTS[p["type"]]))]
     chunk = params["chunk_size"]
     for start in tqdm(range(0, len(todo), chunk), desc="dialog chunks", disable=len(todo) <= chunk):
         logger.info("generating dialogs %d-%d of %d", start + 1, min(len(todo), start + chunk), len(todo))

@@ -119,3 +119,21 @@ def test_run_tags_hook_tags_the_active_run_with_the_ablation_params(tmp_path, ca
     assert tags["ablation.variant"] == "no_parallel" and tags["ablation.grid"] == "G"
     # it must run after kedro-mlflow's before_pipeline_run, which opens the run
     assert RunTagsHook.before_pipeline_run.kedro_impl["trylast"] is True
+
+
+def test_node_resources_hook_drops_cached_models_after_a_long_node(tiny_model_dir):
+    from types import SimpleNamespace
+
+    from toolace_kedro.hooks import NodeResourcesHook
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.models.loading import _load_cached
+
+    node = SimpleNamespace(name="predict")
+    first, _ = load_policy(tiny_model_dir)
+    for hook in (NodeResourcesHook(release_after_s=3600), NodeResourcesHook(release_after_s=0)):
+        hook.before_node_run(node)
+        hook.after_node_run(node)
+        kept = _load_cached.cache_info().currsize
+        if hook.release_after_s:  # a short node keeps them for the next
+            assert kept >= 1 and load_policy(tiny_model_dir)[0] is first
+    assert kept == 0 and load_policy(tiny_model_dir)[0] is not first  # loaded afresh

@@ -76,9 +76,12 @@ def peak_rss_gb() -> float:
 class NodeResourcesHook:
     """Logs each node's wall time and the process's peak RSS after it (the node that raised the
     peak is the one to look at), and a per-node table at the end of the run; the figures also go
-    to the active MLflow run as ``node.<name>.seconds`` and ``run.peak_rss_gb``."""
+    to the active MLflow run as ``node.<name>.seconds`` and ``run.peak_rss_gb``. After a node that
+    ran longer than ``release_after_s`` (the ones that load models) the cached models are
+    dropped and the freed heap handed back (:func:`toolace_kedro.models.release_memory`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, release_after_s: float = 5.0) -> None:
+        self.release_after_s = release_after_s
         self._started: dict[str, float] = {}
         self.seconds: dict[str, float] = {}
         self.peak_after: dict[str, float] = {}
@@ -98,6 +101,10 @@ class NodeResourcesHook:
         seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
         self.seconds[node.name], self.peak_after[node.name] = seconds, peak_rss_gb()
         logger.info("node %s: %.1f s, peak RSS so far %.2f GB", node.name, seconds, self.peak_after[node.name])
+        if seconds > self.release_after_s:  # a node that loaded models: let the next one start lean
+            from toolace_kedro.models import release_memory
+
+            release_memory()
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:

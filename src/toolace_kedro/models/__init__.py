@@ -6,7 +6,9 @@ from toolace_kedro.models.loading import (
     load_policy,
     load_tokenizer,
     model_cache_dir,
+    release_memory,
     resolve_model,
 )
 
-__all__ = ["EMBEDDED_MODELS", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "resolve_model"]
+__all__ = ["EMBEDDED_MODELS", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "release_memory",
+           "resolve_model"]

@@ -171,3 +171,16 @@ def test_prefix_store_finds_the_longest_prefix_and_stays_within_its_budget():
     assert store.longest((0, 1, 2, 5))[0] == 0  # below min_tokens
     store.add(tuple(range(100, 130)), rows(30))  # 75 tokens held > 60: the least recently used (b) goes
     assert len(store) == 2 and store.longest(b + (1,))[0] == 10
+
+
+def test_max_batch_tokens_bounds_the_rows_decoding_together_without_changing_tokens(tiny):
+    model, tok = tiny
+    prompts = _prompts(tok, [30, 5, 28, 6, 25, 4])
+    requests = [GenRequest(prompt_ids=p, max_tokens=8) for p in prompts]
+    free, free_stats = _run(model, tok, requests, max_batch=6)
+    budget = len(prompts[0]) + 8 + len(prompts[1]) + 8 + 2  # one long and one short row fit, not two long
+    bounded, stats = _run(model, tok, requests, max_batch=6, max_batch_tokens=budget)
+    assert bounded == free
+    assert free_stats["step_rows"] / free_stats["steps"] > stats["step_rows"] / stats["steps"]
+    lone, _ = _run(model, tok, requests[:2], max_batch=6, max_batch_tokens=4)  # longer than the budget: alone
+    assert lone == free[:2]

@@ -48,7 +48,8 @@ SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
 #: at once, how long to wait, how often to retry, where answers are cached. Everything else is
 #: part of :meth:`LLMClient.identity` (what a stage's shard checkpoints are keyed by).
 RUNTIME_KEYS = frozenset({
-    "cache_dir", "progress", "batch_size", "prefill_tokens", "prefix_cache_tokens", "base_url", "api_key_env", "credentials",
+    "cache_dir", "progress", "batch_size", "prefill_tokens", "prefix_cache_tokens", "max_batch_tokens",
+    "base_url", "api_key_env", "credentials",
     "max_concurrency", "timeout_s", "max_retries", "backoff_s", "max_backoff_s",
 })
 
@@ -85,6 +86,8 @@ class LLMConfig(BaseModel):
     batch_size: int = Field(8, gt=0, description="rows decoding at once (continuous batching)")
     prefill_dtype: str = Field("auto", description="dtype of prompt processing: auto, same, bfloat16, float32, ...")
     prefill_tokens: int = Field(2048, gt=0, description="padded prompt tokens per prefill forward pass")
+    max_batch_tokens: int = Field(32768, ge=0, description="bound on the prompt + max_tokens positions of the rows "
+                                  "decoding at once (their cache memory; 0: none)")
     prefix_cache_tokens: int = Field(16384, ge=0, description="prompt positions whose cache rows are kept for "
                                      "prompts that start the same way (0: off)")
     # openai backend

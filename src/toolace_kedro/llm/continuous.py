@@ -16,6 +16,9 @@ until the last one ends, and every request re-reads its whole prompt. This decod
   end of the longest shared prefix only;
 * **decode** runs one token for every active row per step, with the KV cache kept in
   preallocated slabs (``DynamicLayer`` concatenates -- copies -- the whole cache every step);
+* a request is admitted only while the rows' prompt + ``max_tokens`` positions stay within
+  ``max_batch_tokens`` (the cache of long prompts, e.g. BFCL's many-function ones, bounds memory,
+  not ``max_batch``); a request longer than that decodes alone;
 * finished rows are evicted and new ones merged in by a *rebuild* (rows left-padded to a common
   length, leading columns that every row masks dropped), done only when enough rows finished,
   so its copy is paid once per several steps;
@@ -27,6 +30,7 @@ until the last one ends, and every request re-reads its whole prompt. This decod
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -220,8 +224,9 @@ class ContinuousBatcher:
 
     def __init__(self, model: Any, stop_ids: set[int], pad_id: int, max_batch: int = 32,
                  prefill_model: Any = None, prefill_tokens: int = 2048, spare: int = 96,
-                 prefix_cache_tokens: int = 0) -> None:
+                 prefix_cache_tokens: int = 0, max_batch_tokens: int = 0) -> None:
         self.model = model
+        self.max_batch_tokens = max_batch_tokens  # bound on the rows' prompt + max_tokens positions (0: none)
         self.prefill_model = prefill_model or model
         self.stop_ids = set(stop_ids)
         self.pad_id = pad_id
@@ -229,8 +234,11 @@ class ContinuousBatcher:
         self.prefill_tokens = prefill_tokens
         self.spare = spare
         self.prefixes = PrefixStore(prefix_cache_tokens) if prefix_cache_tokens > 0 else None
+        # counts, and seconds: decode_s (decode forward passes), prefill_s (prefill forward passes),
+        # rebuild_s (evict + admit: prefill, cache merges and the client's request set-up);
+        # step_rows counts the rows of every decode pass, finished rows waiting for a rebuild too
         self.stats = {"steps": 0, "rebuilds": 0, "prefill_tokens": 0, "prefill_shared": 0, "decode_rows": 0,
-                      "prefix_reused_tokens": 0}
+                      "step_rows": 0, "prefix_reused_tokens": 0, "decode_s": 0.0, "prefill_s": 0.0, "rebuild_s": 0.0}
 
     # ------------------------------------------------------------------ public
     def run(self, requests: list[GenRequest], on_done: Callable[[int, list[int], bool], None],
@@ -261,21 +269,28 @@ class ContinuousBatcher:
         mask: torch.Tensor | None = None
         cache: Cache | None = None
         last = torch.empty(0, dtype=torch.long)
-        while queue or rows:
+        waiting: list = []  # a request set up but held back by max_batch_tokens (it goes first)
+        while queue or rows or waiting:
             finished = sum(r.done for r in rows)
             if not rows or finished == len(rows) or (finished and (
-                    (queue and finished >= max(1, self.max_batch // 8)) or finished >= max(1, len(rows) // 4))):
+                    ((queue or waiting) and finished >= max(1, self.max_batch // 8))
+                    or finished >= max(1, len(rows) // 4))):
                 box, cache = [cache], None  # _rebuild drops the last reference to the old slabs
+                started = time.perf_counter()
                 rows, cache, mask, last = self._rebuild(rows, box, mask, last, queue, to_request, on_done,
-                                                        decode_text)
+                                                        decode_text, waiting)
+                self.stats["rebuild_s"] += time.perf_counter() - started
                 if not rows:
                     continue
             mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
             positions = torch.tensor([[r.position] for r in rows])
+            started = time.perf_counter()
             with torch.inference_mode():
                 out = self.model(input_ids=last.view(-1, 1), attention_mask=mask, position_ids=positions,
                                  past_key_values=cache, use_cache=True, logits_to_keep=1)
+            self.stats["decode_s"] += time.perf_counter() - started
             self.stats["steps"] += 1
+            self.stats["step_rows"] += len(rows)
             self.stats["decode_rows"] += sum(not r.done for r in rows)
             for r in rows:
                 r.position += 1
@@ -287,7 +302,7 @@ class ContinuousBatcher:
                     on_done(r.item, r.tokens, r.truncated)
 
     # ------------------------------------------------------------------ internals
-    def _rebuild(self, rows, box, mask, last, queue, to_request, on_done, decode_text):
+    def _rebuild(self, rows, box, mask, last, queue, to_request, on_done, decode_text, waiting):
         """Evict finished rows (already reported), admit queued requests, merge the caches."""
         self.stats["rebuilds"] += 1
         keep = [j for j, r in enumerate(rows) if not r.done]
@@ -301,9 +316,15 @@ class ContinuousBatcher:
             parts_last.append(last.index_select(0, idx))
         cache = None  # the old slabs are freed before the new ones are filled
         admitted = []
-        while queue and len(new_rows) + len(admitted) < self.max_batch:
-            item = queue.popleft()
-            admitted.append((item, to_request(item)))
+        held = sum(len(r.request.prompt_ids) + r.request.max_tokens for r in new_rows)
+        while (waiting or queue) and len(new_rows) + len(admitted) < self.max_batch:
+            item, request = waiting.pop() if waiting else (queue[0], to_request(queue.popleft()))
+            need = len(request.prompt_ids) + request.max_tokens
+            if self.max_batch_tokens and held + need > self.max_batch_tokens and (new_rows or admitted):
+                waiting.append((item, request))  # its cache would not fit beside the rows decoding
+                break
+            held += need
+            admitted.append((item, request))
         if admitted:
             for p_kv, p_mask, p_rows, p_last in self._prefill(admitted, on_done, decode_text):
                 parts_kv.append(p_kv)
@@ -385,9 +406,11 @@ class ContinuousBatcher:
         if past:
             cache = Cache(layers=[_SlabLayer(*self._past_rows(found, layer, past, suffix), past)
                                   for layer in range(len(next(rows for _, rows in found if rows is not None)))])
+        started = time.perf_counter()
         with torch.inference_mode():
             out = self.prefill_model(input_ids=ids, attention_mask=mask if past else mask[:, past:],
                                      position_ids=positions, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.stats["prefill_s"] += time.perf_counter() - started
         self.stats["prefill_tokens"] += int(mask[:, past:].sum())
         self.stats["prefix_reused_tokens"] += sum(reused)
         layers = [(layer.keys, layer.values) for layer in out.past_key_values.layers]

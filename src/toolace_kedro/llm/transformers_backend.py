@@ -18,6 +18,7 @@ import json
 from collections import OrderedDict
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ class TransformersClient(LLMClient):
             self.model, self.tokenizer = load_policy(config.model, device=config.device, dtype=config.dtype)
         self._compiler = None
         self._grammars: OrderedDict[str, Any] = OrderedDict()
+        self.grammar_stats = {"compiled": 0, "seconds": 0.0}  # xgrammar compilations (cache misses)
         self._engine = None
 
     def fingerprint(self) -> str:
@@ -111,6 +113,7 @@ class TransformersClient(LLMClient):
         if key in self._grammars:
             self._grammars.move_to_end(key)
         else:
+            started = time.perf_counter()
             while len(self._grammars) >= GRAMMAR_CACHE:  # compiled grammars hold token-mask caches: bound them
                 self._grammars.popitem(last=False)
             import xgrammar as xgr
@@ -120,6 +123,8 @@ class TransformersClient(LLMClient):
                 self._compiler = xgr.GrammarCompiler(info, max_threads=max(1, os.cpu_count() or 1),
                                                      cache_enabled=False)  # bounded by our own LRU
             self._grammars[key] = self._compiler.compile_json_schema(key, any_whitespace=False)
+            self.grammar_stats["compiled"] += 1
+            self.grammar_stats["seconds"] += time.perf_counter() - started
         return self._grammars[key]
 
     # ------------------------------------------------------------------ generation
@@ -137,7 +142,8 @@ class TransformersClient(LLMClient):
             self._engine = ContinuousBatcher(self.model, {s for s in stops if s is not None}, tok.pad_token_id,
                                              max_batch=self.config.batch_size, prefill_model=prefill,
                                              prefill_tokens=self.config.prefill_tokens,
-                                             prefix_cache_tokens=self.config.prefix_cache_tokens)
+                                             prefix_cache_tokens=self.config.prefix_cache_tokens,
+                                             max_batch_tokens=self.config.max_batch_tokens)
         return self._engine
 
     def _prefill_dtype(self) -> str | None:

@@ -11,7 +11,8 @@ the complexity evaluator, the sampling step and the agents' own Python.
         [--variant "" --variant "llm.prefix_cache_tokens=0"] [--set dialog_generation.complexity.enabled=false]
 
 A variant is a comma-separated list of `key=value` overrides (`llm.…` or `dialog_generation.…`),
-the empty string the project's defaults; variants run one after another in the order given.
+the empty string the project's defaults; variants run one after another in the order given,
+after an untimed 2-dialog run that loads the models (`--no-warmup` skips it).
 """
 
 from __future__ import annotations
@@ -88,14 +89,19 @@ def main() -> None:
     parser.add_argument("--dialogs", type=int, default=100)
     parser.add_argument("--variant", action="append", default=None)
     parser.add_argument("--set", default="", help="overrides applied to every variant")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="skip the untimed 2-dialog run that loads the models first")
     args = parser.parse_args()
     folder = sorted(glob.glob(str(ROOT / "data/03_primary/api_pool.jsonl/*")))
     if not folder:
         raise SystemExit("no api_pool version in data/03_primary: run `kedro run --pipelines api_synthesis` first")
     pool = [json.loads(line) for line in Path(folder[-1], "api_pool.jsonl").read_text().splitlines() if line]
     print(f"api_pool {folder[-1]} ({len(pool)} APIs), {args.dialogs} dialogs planned")
+    variants = args.variant or [""]
+    if args.warmup:  # loading the models and first-use set-up would otherwise count against the first variant
+        run(pool, 2, args.set, variants[0])
     results = {}
-    for variant in args.variant or [""]:
+    for variant in variants:
         results[variant] = run(pool, args.dialogs, args.set, variant)
         show(variant, results[variant])
     if len(results) > 1:

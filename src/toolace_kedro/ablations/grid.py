@@ -178,7 +178,7 @@ def collect_outputs(project: Project, save_version: str, verified_version: str) 
 
 def _run_variant(project: Project, variant: Variant, command: list[str], log_path: Path, grid: str,
                  env_vars: dict[str, str]) -> dict[str, Any]:
-    started_version = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H.%M.%S")
+    started_version = _utc_timestamp()
     start = time.perf_counter()
     with open(log_path, "w") as log:
         log.write(f"$ {shell(command)}\n")

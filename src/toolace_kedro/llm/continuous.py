@@ -404,8 +404,8 @@ class ContinuousBatcher:
             positions[row, suffix - tail:] = torch.arange(n, len(p))
         cache = None
         if past:
-            cache = Cache(layers=[_SlabLayer(*self._past_rows(found, layer, past, suffix), past)
-                                  for layer in range(len(next(rows for _, rows in found if rows is not None)))])
+            n_layers = len(next(rows for _, rows in found if rows is not None))
+            cache = Cache(layers=[_SlabLayer(*_past_rows(found, layer, past, suffix), past) for layer in range(n_layers)])
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.prefill_model(input_ids=ids, attention_mask=mask if past else mask[:, past:],
@@ -429,21 +429,6 @@ class ContinuousBatcher:
         k0 = layers[0][0]
         gather = index[:, None, :, None].expand(n_rows, k0.shape[1], width, k0.shape[3])
         return [(k.gather(2, gather), v.gather(2, gather)) for k, v in layers], packed, logits
-
-    @staticmethod
-    def _past_rows(found, layer: int, past: int, suffix: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Key and value buffers ``[rows, heads, past + suffix, dim]`` holding each row's stored
-        prefix right-aligned in the first ``past`` columns (room left for the suffix)."""
-        k0, _ = next(rows for _, rows in found if rows is not None)[layer]
-        heads, dim = k0.shape[0], k0.shape[2]
-        buffers = []
-        for which in (0, 1):
-            buf = k0.new_zeros((len(found), heads, past + suffix, dim))
-            for row, (n, rows) in enumerate(found):
-                if n:
-                    buf[row, :, past - n: past] = rows[layer][which][:, :n]
-            buffers.append(buf)
-        return buffers[0], buffers[1]
 
     def _new_row(self, item: Any, request: GenRequest, prompt_len: int) -> _Row:
         matcher = None
@@ -500,6 +485,21 @@ class ContinuousBatcher:
                 if any(s in tail for s in r.request.stop):
                     r.done = True
         return chosen
+
+
+def _past_rows(found, layer: int, past: int, suffix: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Key and value buffers ``[rows, heads, past + suffix, dim]`` holding each row's stored
+    prefix right-aligned in the first ``past`` columns (room left for the suffix)."""
+    k0, _ = next(rows for _, rows in found if rows is not None)[layer]
+    heads, dim = k0.shape[0], k0.shape[2]
+    buffers = []
+    for which in (0, 1):
+        buf = k0.new_zeros((len(found), heads, past + suffix, dim))
+        for row, (n, rows) in enumerate(found):
+            if n:
+                buf[row, :, past - n: past] = rows[layer][which][:, :n]
+        buffers.append(buf)
+    return buffers[0], buffers[1]
 
 
 def _left_pad_mask(m: torch.Tensor, width: int) -> torch.Tensor:

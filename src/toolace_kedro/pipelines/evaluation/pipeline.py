@@ -12,7 +12,6 @@ from toolace_kedro.pipelines.evaluation.nodes import (
     MODELS,
     build_items,
     decontaminate,
-    evaluate,
     evaluate_policies,
     predict_base,
     predict_irft,
@@ -35,14 +34,10 @@ def create_pipeline(policies: Sequence[str] = MODELS, **kwargs) -> Pipeline:
     if unknown or not policies:
         raise ValueError(f"evaluation policies must be a non-empty subset of {MODELS}, got {list(policies)}")
     chosen = [m for m in MODELS if m in policies]
-    if chosen == list(MODELS):
-        scoring = node(evaluate, ["evaluation_items", "predictions_base", "predictions_sft", "predictions_irft",
-                                  "params:evaluation", "evaluation_items_report"], _OUTPUTS, name="evaluate")
-    else:
-        scoring = node(evaluate_policies,
-                       {"items": "evaluation_items", "params": "params:evaluation",
-                        "items_report": "evaluation_items_report", **{f"predictions_{m}": f"predictions_{m}" for m in chosen}},
-                       _OUTPUTS, name="evaluate")
+    scoring = node(evaluate_policies,
+                   {"items": "evaluation_items", "params": "params:evaluation",
+                    "items_report": "evaluation_items_report", **{f"predictions_{m}": f"predictions_{m}" for m in chosen}},
+                   _OUTPUTS, name="evaluate")
     return pipeline([
         node(build_items, ["bfcl_data", "sft_test", "params:evaluation"], ["evaluation_items", "evaluation_items_report"],
              name="build_eval_items"),

@@ -170,3 +170,42 @@ def test_a_failed_request_reaches_its_flow_with_the_reason():
     llm.run_flows([flow()])
     assert got == [(['{"n": 1}', None], {1: "schema_invalid"})]
     assert llm.usage.retries["schema_invalid"] == 1
+
+
+def test_a_waiting_flow_is_woken_as_others_answer_and_once_more_when_nothing_is_left():
+    """``yield WAIT``: the flow is resumed after every answer any flow gets; when no request is
+    left anywhere it is resumed with ``idle`` set and must go on."""
+    from toolace_kedro.llm import WAIT
+    from toolace_kedro.llm.base import ChatRequest
+
+    seen = []
+
+    def producer(k):
+        answers = yield [ChatRequest(conv(f"p{k}"), SCHEMA)]
+        seen.append(json.loads(answers[0])["n"])
+
+    def consumer(needed, log):
+        idle = False
+        while len(seen) < needed and not idle:
+            idle = (yield WAIT).idle
+        log.append((len(seen), idle))
+        answers = yield [ChatRequest(conv("after"), SCHEMA)]
+        log.append(json.loads(answers[0])["n"])
+
+    early, late = [], []
+    llm = ScriptedLLM(lambda c, p, s: json.dumps({"n": len(c[-1]["content"])}))
+    llm.run_flows([consumer(2, early), producer(0), producer(1), consumer(5, late)])
+    assert seen == [2, 2]
+    assert early == [(2, False), 5] and late == [(2, True), 5]
+    assert llm.usage.requests == 4
+
+
+def test_a_flow_that_waits_with_nothing_left_to_wait_for_is_an_error():
+    from toolace_kedro.llm import WAIT
+
+    def stuck():
+        while True:
+            yield WAIT
+
+    with pytest.raises(RuntimeError, match="WAIT"):
+        ScriptedLLM(lambda c, p, s: "{}").run_flows([stuck()])

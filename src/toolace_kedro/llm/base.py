@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from toolace_kedro.llm.cache import ResponseCache, request_key
 
-__all__ = ["Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage", "add_usage",
+__all__ = ["WAIT", "Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage", "add_usage",
            "transport_failures"]
 
 logger = logging.getLogger(__name__)
@@ -168,11 +168,22 @@ class ChatRequest:
 
 class Answers(list):
     """The answers sent back to a flow (``None`` where a request failed) and ``failures``:
-    index → reason (``schema_invalid``, ``http_500``, ...)."""
+    index → reason (``schema_invalid``, ``http_500``, ...). A flow woken after yielding
+    :data:`WAIT` gets an empty ``Answers``; ``idle`` is true when nothing else was left to wait for."""
 
-    def __init__(self, items: Iterable[str | None] = ()) -> None:
+    def __init__(self, items: Iterable[str | None] = (), idle: bool = False) -> None:
         super().__init__(items)
         self.failures: dict[int, str] = {}
+        self.idle = idle
+
+
+class _Wait:
+    def __repr__(self) -> str:
+        return "WAIT"
+
+
+#: what a flow yields (instead of requests) to wait until other flows have moved on
+WAIT = _Wait()
 
 
 class _Flow:
@@ -266,16 +277,29 @@ class LLMClient(ABC):
         Flows under way go first: their next requests (and re-asks) are queued ahead of the first
         requests of flows not started yet, so started flows finish early and the flows still
         waiting keep the batch full to the end (answered in the order of ``flows``, the longest
-        first where the caller can tell, the last ones leave the shortest tail)."""
+        first where the caller can tell, the last ones leave the shortest tail).
+
+        A flow may yield :data:`WAIT` instead of requests when it needs something only other
+        flows produce (for example a statistic over the first results of many flows). It is
+        woken with an empty :class:`Answers` after every answer any flow gets, and once no
+        request is left anywhere with ``answers.idle`` true: it must then go on without waiting
+        (or queue requests before it waits again)."""
         validators: dict[str, jsonschema.Validator] = {}
         queue: deque = deque()
+        parked: list[_Flow] = []
+        moves = [0]  # requests yielded and flows ended: whether an idle wake-up changed anything
 
         def advance(flow: _Flow, answers: list[str | None] | None) -> None:
             while True:
                 try:
                     requests = next(flow.gen) if answers is None else flow.gen.send(answers)
                 except StopIteration:
+                    moves[0] += 1
                     return
+                if requests is WAIT:
+                    parked.append(flow)
+                    return
+                moves[0] += 1
                 flow.answers = Answers([None] * len(requests))
                 flow.missing = len(requests)
                 seen: Counter = Counter()
@@ -346,10 +370,24 @@ class LLMClient(ABC):
             w.flow.missing -= 1
             if w.flow.missing == 0:
                 advance(w.flow, w.flow.answers)
+            wake(idle=False)
+
+        def wake(idle: bool) -> None:
+            waiting = parked[:]
+            parked.clear()
+            for flow in waiting:
+                advance(flow, Answers(idle=idle))
 
         for gen in flows:
             advance(_Flow(gen), None)
-        self._serve(queue, complete)
+        while True:
+            self._serve(queue, complete)
+            if not parked:
+                return
+            before = moves[0]
+            wake(idle=True)  # (answers from the cache may let a woken flow go on and wait again)
+            if not queue and parked and moves[0] == before:
+                raise RuntimeError(f"{len(parked)} flows yielded WAIT with no request left to wait for")
 
     def chat_batch(
         self,

@@ -51,6 +51,7 @@ def test_greedy_tokens_match_decoding_each_prompt_alone(bf16_prefill):
     requests = [GenRequest(prompt_ids=p, max_tokens=n) for p, n in zip(prompts, lengths)]
     results, stats = _run(model, tok, requests, max_batch=2, prefill_tokens=64, prefill_model=prefill)
     assert stats["rebuilds"] > 2 and stats["steps"] < sum(lengths)
+    assert 0 < stats["refills_in_place"] < stats["rebuilds"]  # both refill paths ran
     if bf16_prefill:
         lengths = [2] * len(lengths)
         results = [(ids[:2], cut) for ids, cut in results]

@@ -19,9 +19,11 @@ until the last one ends, and every request re-reads its whole prompt. This decod
 * a request is admitted only while the rows' prompt + ``max_tokens`` positions stay within
   ``max_batch_tokens`` (the cache of long prompts, e.g. BFCL's many-function ones, bounds memory,
   not ``max_batch``); a request longer than that decodes alone;
-* finished rows are evicted and new ones merged in by a *rebuild* (rows left-padded to a common
-  length, leading columns that every row masks dropped), done only when enough rows finished,
-  so its copy is paid once per several steps;
+* a *refill*, done only when enough rows finished, writes newly prefilled rows into the slots
+  of finished ones in place (right-aligned, their left columns masked) when they fit the cache's
+  width; otherwise (or once the leading columns no row needs reach a quarter of the cache) a
+  *rebuild* evicts the finished rows and merges all rows into new slabs (left-padded to a
+  common length, leading columns that every row masks dropped) -- a copy of the whole cache;
 * every row has its own xgrammar matcher (or none), temperature, top-p and seeded generator: a
   request's tokens do not depend on which other requests shared its batch (up to float
   rounding).
@@ -237,8 +239,10 @@ class ContinuousBatcher:
         # counts, and seconds: decode_s (decode forward passes), prefill_s (prefill forward passes),
         # rebuild_s (evict + admit: prefill, cache merges and the client's request set-up);
         # step_rows counts the rows of every decode pass, finished rows waiting for a rebuild too
-        self.stats = {"steps": 0, "rebuilds": 0, "prefill_tokens": 0, "prefill_shared": 0, "decode_rows": 0,
-                      "step_rows": 0, "prefix_reused_tokens": 0, "decode_s": 0.0, "prefill_s": 0.0, "rebuild_s": 0.0}
+        # (refills_in_place: refills that wrote new rows into finished rows' slots, no merge)
+        self.stats = {"steps": 0, "rebuilds": 0, "refills_in_place": 0, "prefill_tokens": 0, "prefill_shared": 0,
+                      "decode_rows": 0, "step_rows": 0, "prefix_reused_tokens": 0, "decode_s": 0.0, "prefill_s": 0.0,
+                      "rebuild_s": 0.0}
 
     # ------------------------------------------------------------------ public
     def run(self, requests: list[GenRequest], on_done: Callable[[int, list[int], bool], None],
@@ -303,11 +307,28 @@ class ContinuousBatcher:
 
     # ------------------------------------------------------------------ internals
     def _rebuild(self, rows, box, mask, last, queue, to_request, on_done, decode_text, waiting):
-        """Evict finished rows (already reported), admit queued requests, merge the caches."""
+        """Admit queued requests into the slots of finished rows (already reported): in place
+        when the new rows fit the cache's width, else by evicting the finished rows and merging
+        everything into new slabs (which also drops leading columns no row needs any more)."""
         self.stats["rebuilds"] += 1
-        keep = [j for j, r in enumerate(rows) if not r.done]
-        parts_kv, parts_mask, parts_last, new_rows = [], [], [], [rows[j] for j in keep]
         cache = box.pop()
+        keep = [j for j, r in enumerate(rows) if not r.done]
+        free = [j for j, r in enumerate(rows) if r.done]
+        held = sum(len(rows[j].request.prompt_ids) + rows[j].request.max_tokens for j in keep)
+        admitted = []
+        while (waiting or queue) and len(keep) + len(admitted) < self.max_batch:
+            item, request = waiting.pop() if waiting else (queue[0], to_request(queue.popleft()))
+            need = len(request.prompt_ids) + request.max_tokens
+            if self.max_batch_tokens and held + need > self.max_batch_tokens and (keep or admitted):
+                waiting.append((item, request))  # its cache would not fit beside the rows decoding
+                break
+            held += need
+            admitted.append((item, request))
+        new = list(self._prefill(admitted, on_done, decode_text)) if admitted else []
+        if cache is not None and new and self._fill_in_place(rows, cache, mask, last, free, keep, new):
+            self.stats["refills_in_place"] += 1
+            return rows, cache, mask, last
+        parts_kv, parts_mask, parts_last, new_rows = [], [], [], [rows[j] for j in keep]
         if keep and cache is not None:
             idx = torch.tensor(keep)
             parts_kv.append([(layer.keys.index_select(0, idx), layer.values.index_select(0, idx))
@@ -315,22 +336,11 @@ class ContinuousBatcher:
             parts_mask.append(mask.index_select(0, idx))
             parts_last.append(last.index_select(0, idx))
         cache = None  # the old slabs are freed before the new ones are filled
-        admitted = []
-        held = sum(len(r.request.prompt_ids) + r.request.max_tokens for r in new_rows)
-        while (waiting or queue) and len(new_rows) + len(admitted) < self.max_batch:
-            item, request = waiting.pop() if waiting else (queue[0], to_request(queue.popleft()))
-            need = len(request.prompt_ids) + request.max_tokens
-            if self.max_batch_tokens and held + need > self.max_batch_tokens and (new_rows or admitted):
-                waiting.append((item, request))  # its cache would not fit beside the rows decoding
-                break
-            held += need
-            admitted.append((item, request))
-        if admitted:
-            for p_kv, p_mask, p_rows, p_last in self._prefill(admitted, on_done, decode_text):
-                parts_kv.append(p_kv)
-                parts_mask.append(p_mask)
-                parts_last.append(p_last)
-                new_rows += p_rows
+        for p_kv, p_mask, p_rows, p_last in new:
+            parts_kv.append(p_kv)
+            parts_mask.append(p_mask)
+            parts_last.append(p_last)
+            new_rows += p_rows
         if not new_rows:
             return [], None, None, torch.empty(0, dtype=torch.long)
         widths = [m.shape[1] for m in parts_mask]
@@ -342,6 +352,36 @@ class ContinuousBatcher:
         merged_mask = merged_mask[:, start:]
         merged = _merge_into_slabs(parts_kv, widths, width, start, self.spare)
         return new_rows, merged, merged_mask, torch.cat(parts_last)
+
+    def _fill_in_place(self, rows, cache, mask, last, free, keep, new) -> bool:
+        """Write the prefilled rows of ``new`` into the ``free`` slots of the running cache
+        (right-aligned, their left columns masked): no copy of the rows still decoding. Not
+        done (False) when they do not fit: more new rows than free slots, a prompt wider than
+        the cache, or a cache whose leading columns no row needs any more have grown to a
+        quarter of it (a full rebuild drops them)."""
+        width = mask.shape[1]
+        n_new = sum(len(p_rows) for _, _, p_rows, _ in new)
+        if not keep or n_new > len(free) or any(p_mask.shape[1] > width for _, p_mask, _, _ in new):
+            return False
+        used = mask.index_select(0, torch.tensor(keep)).any(dim=0).nonzero()
+        lead = min(int(used[0]) if len(used) else width, *(width - p_mask.shape[1] for _, p_mask, _, _ in new))
+        if lead > max(64, width // 4):
+            return False
+        slots = iter(free)
+        with torch.inference_mode():  # (slabs grown during a forward pass are inference tensors)
+            for p_kv, p_mask, p_rows, p_last in new:
+                w = p_mask.shape[1]
+                for i, row in enumerate(p_rows):
+                    slot = next(slots)
+                    for layer, (k, v) in zip(cache.layers, p_kv):
+                        for buf, src in ((layer._k, k), (layer._v, v)):
+                            buf[slot, :, : width - w].zero_()
+                            buf[slot, :, width - w: width] = src[i]
+                    mask[slot, : width - w] = 0
+                    mask[slot, width - w:] = p_mask[i]
+                    last[slot] = p_last[i]
+                    rows[slot] = row
+        return True
 
     def _prefill(self, admitted, on_done, decode_text):
         """Prompt processing of ``admitted`` ``(item, request)`` pairs, identical prompts once and

@@ -14,7 +14,7 @@ PARAMS = {
     "self_consistency": {"samples": 3, "threshold": 0.6, "temperature": 0.5},
     "max_tokens": {"user": 80, "assistant": 160, "tool": 96},
     "complexity": {"enabled": False, "policy_model": None, "lower": None, "upper": None,
-                   "prior_quantiles": [0.1, 0.9], "max_rounds": 1, "batch_size": 4},
+                   "prior_quantiles": [0.1, 0.9], "prior_size": 20, "max_rounds": 1, "batch_size": 4},
     "seed": 0,
 }
 

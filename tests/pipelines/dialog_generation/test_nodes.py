@@ -9,7 +9,7 @@ from toolace_kedro.llm.base import Completion
 from toolace_kedro.pipelines.dialog_generation import agents, nodes
 from toolace_kedro.pipelines.dialog_generation.complexity import bounds, direction
 from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, vote
-from toolace_kedro.pipelines.dialog_generation.engine import run_dialogs
+from toolace_kedro.pipelines.dialog_generation.engine import run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
 from toolace_kedro.toolcalls import DialogSample, check_arguments, from_toolace, from_trl, to_toolace, to_trl
 
@@ -48,6 +48,29 @@ def test_call_schema_admits_only_target_calls_with_valid_arguments(api_pool, dia
     assert {o["properties"]["name"]["const"] for o in items} == set(plan["targets"])
 
 
+def test_calls_carry_the_required_and_the_planned_arguments_only():
+    """The user fixes values for the required scalar parameters; the call grammar admits the
+    required and planned parameters only -- an optional parameter nobody asked for cannot be
+    invented."""
+    api = {"name": "ship", "description": "Ship a parcel.", "parameters": {"type": "object", "properties": {
+        "to": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "city": {"type": "string"}, "express": {"type": "boolean"}, "note": {"type": "string"}},
+        "required": ["to", "city"]}}
+    plan = {"type": "single", "targets": ["ship"], "tools": [api], "calls": 1}
+    assert agents.user_values_schema(plan)["required"] == ["city"]
+    _, schema = agents.assistant_action(plan, [{"role": "user", "content": "hi"}], "call", ["ship"], {"city": "Porto"})
+    arguments = schema["properties"]["calls"]["items"]["properties"]["arguments"]
+    assert set(arguments["properties"]) == set(arguments["required"]) == {"to", "city"}
+    assert arguments["additionalProperties"] is False
+    # no required parameter: the planned ones (the first two scalars) are the arguments
+    optional = {**api, "parameters": {**api["parameters"], "required": []}}
+    plan = {**plan, "tools": [optional]}
+    values = {"city": "Porto", "express": True}
+    assert set(agents.user_values_schema(plan)["required"]) == set(values)
+    _, schema = agents.assistant_action(plan, [{"role": "user", "content": "hi"}], "call", ["ship"], values)
+    assert set(schema["properties"]["calls"]["items"]["properties"]["arguments"]["properties"]) == set(values)
+
+
 def test_self_consistency_vote():
     a = {"thought": "t", "calls": [{"name": "f", "arguments": {"city": "Paris "}}]}
     b = {"thought": "u", "calls": [{"name": "f", "arguments": {"city": "paris"}}]}
@@ -60,7 +83,7 @@ def test_self_consistency_vote():
 def test_dialogs_obey_the_contract_and_round_trip(api_pool, dialog_params, dialog_llm):
     plans = plan_dialogs(api_pool, dialog_params)
     states, counts = run_dialogs(plans, dialog_llm, dialog_params)
-    samples = [nodes._to_sample(s, "scripted") for s in states]
+    samples = [to_sample(s, "scripted") for s in states]
     assert all(isinstance(s, dict) for s in samples), samples
     assert {s["type"] for s in samples} == {"single", "parallel", "dependent", "non_tool", "clarify"}
     for s in samples:
@@ -133,14 +156,18 @@ def test_request_pattern_forces_every_chosen_value_into_the_request():
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(missing, schema)
     assert re.compile(pattern)  # a valid expression for Python's engine too
-    assert agents.request_pattern({"tags": ["a"], "ok": None}) is None  # nothing scalar to state
+    assert agents.request_pattern({"tags": [], "ok": None}) is None  # nothing scalar to state
+    listed = {"type": "string", "pattern": agents.request_pattern({"tags": ["red", "blue"], "n": 2})}
+    jsonschema.validate("Tag it red and blue, 2 times", listed)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate("Tag it red, 2 times", listed)
 
 
 def test_user_agent_states_its_values_and_the_dialog_keeps_them(api_pool, dialog_params, dialog_llm):
     plans = [p for p in plan_dialogs(api_pool, dialog_params) if p["type"] == "single"][:2]
     states, _ = run_dialogs(plans, dialog_llm, dialog_params)
     for state in states:
-        sample = nodes._to_sample(state, "scripted")
+        sample = to_sample(state, "scripted")
         values = sample["meta"]["user_values"]
         assert values and all(str(v) in sample["messages"][0]["content"] for v in agents._stated(values))
     non_tool = [p for p in plan_dialogs(api_pool, dialog_params) if p["type"] == "non_tool"][:1]
@@ -206,3 +233,47 @@ def test_a_pool_without_two_valid_apis_is_a_clear_error(tmp_path, api_pool, dial
     with pytest.raises(BadInputError, match=rf"^api_pool \({path}\): dialog generation needs at least 2 valid APIs, "
                                             r"got 1 \(1 rows skipped \{'api.missing_field': 1\}\)"):
         nodes.generate_dialogs(JSONLinesDataset(filepath=str(path)).load(), {}, dialog_params)
+
+
+class _OrderScorer:
+    """Complexity by the order dialogs are scored in: the first pass of the k-th dialog to end
+    gets ``first[k]``; a regenerated dialog gets the mean of the first four (inside their range)."""
+
+    def __init__(self, first):
+        self.first, self.seen, self.batches = list(first), Counter(), []
+
+    def __call__(self, samples):
+        self.batches.append(len(samples))
+        out = []
+        for s in samples:
+            self.seen[s["id"]] += 1
+            out.append(self.first.pop(0) if self.seen[s["id"]] == 1 else 5.5)
+        return out
+
+
+def test_complexity_scores_each_dialog_as_it_ends_and_its_retry_joins_the_same_run(
+        api_pool, dialog_params, dialog_llm, monkeypatch):
+    """Bounds from the first ``prior_size`` dialogs to end; the ones out of bounds are
+    regenerated (harder/simpler) inside the one ``run_flows`` call that makes all dialogs."""
+    dialog_params.update(n_dialogs=10, chunk_size=10)
+    dialog_params["complexity"].update(enabled=True, prior_size=4, batch_size=2)
+    scorer = _OrderScorer([5, 6, 5, 6, 1, 9, 5, 1, 9, 5])
+    monkeypatch.setattr(nodes, "ComplexityEvaluator", lambda *args: scorer)
+    monkeypatch.setattr(nodes, "build_llm", lambda config: dialog_llm)
+    runs = []
+    real = dialog_llm.run_flows
+    monkeypatch.setattr(dialog_llm, "run_flows", lambda flows: runs.append(1) or real(flows))
+    dialogs, report = nodes.generate_dialogs(api_pool, {}, dialog_params)
+    assert len(dialogs) == 10 and runs == [1]
+    cx = report["complexity"]
+    assert (cx["lower"], cx["upper"], cx["prior_size"]) == (5.0, 6.0, 4)
+    assert (cx["complicated"], cx["simplified"], cx["kept_original_after_failed_retry"]) == (2, 2, 0)
+    assert cx["in_bounds"] == 10 and max(scorer.batches) == 2 and sum(scorer.batches) == 14
+    redone = sorted((d["meta"]["complexity_before"], d["meta"]["complexity_adjusted"]) for d in dialogs
+                    if "complexity_adjusted" in d["meta"])
+    assert redone == [(1.0, "harder"), (1.0, "harder"), (9.0, "simpler"), (9.0, "simpler")]
+    assert all(d["meta"]["complexity"] == 5.5 for d in dialogs if "complexity_adjusted" in d["meta"])
+    harder = [c for c in dialog_llm.calls if "own way" in c[-1]["content"]]
+    simpler = [c for c in dialog_llm.calls if "short, plain" in c[-1]["content"]]
+    assert len(harder) == 2 and len(simpler) == 2
+    assert report["counts"]["complexity_round.actions_kept"] > 0

@@ -45,6 +45,44 @@ def test_a_crashed_run_resumes_from_its_shards(api_pool, dialog_params, tmp_path
     assert len(resumed.calls) == _requests_for([p for p in plans if p["id"] not in done], dialog_params)
 
 
+def test_a_crashed_run_with_the_complexity_loop_resumes_with_the_same_bounds(api_pool, dialog_params, tmp_path,
+                                                                           monkeypatch):
+    """Shards are saved once their dialogs are scored (and regenerated); they carry the bounds,
+    so the resumed run judges the rest of the dialogs like the uninterrupted one."""
+    dialog_params["checkpoint"] = {"dir": str(tmp_path / "ckpt"), "shard_size": 4}
+    dialog_params["complexity"].update(enabled=True, prior_size=6, batch_size=1)
+    seen = set()
+
+    def scorer(samples):  # by dialog: a fixed spread for the first pass, mid-range for a regeneration
+        out = []
+        for s in samples:
+            out.append(5.5 if s["id"] in seen else float(sum(map(ord, s["id"])) % 11))
+            seen.add(s["id"])
+        return out
+
+    monkeypatch.setattr(nodes, "ComplexityEvaluator", lambda *args: scorer)
+    scripted = ScriptedLLM(scripted_dialog_answer)
+    monkeypatch.setattr(nodes, "build_llm", lambda config: scripted)
+    dialogs, report = nodes.generate_dialogs(api_pool, {}, {**dialog_params, "checkpoint": None})
+    cx = report["complexity"]
+    assert cx["complicated"] + cx["simplified"] > 0
+    total = len(scripted.calls)
+
+    seen.clear()
+    monkeypatch.setattr(nodes, "build_llm", lambda config: dying_after(scripted_dialog_answer, total // 2))
+    with pytest.raises(Killed):
+        nodes.generate_dialogs(api_pool, {}, dialog_params)
+    saved = list((tmp_path / "ckpt").rglob("dialogs-*.json"))
+    assert 0 < len(saved) < 5 and all("complexity_bounds" in json.loads(p.read_text())["value"] for p in saved)
+
+    seen.clear()
+    monkeypatch.setattr(nodes, "build_llm", lambda config: ScriptedLLM(scripted_dialog_answer))
+    dialogs2, report2 = nodes.generate_dialogs(api_pool, {}, dialog_params)
+    assert dialogs2 == dialogs and _same_report(report2, report)
+    assert {k: report2["complexity"][k] for k in ("lower", "upper", "complicated", "simplified")} == \
+        {k: cx[k] for k in ("lower", "upper", "complicated", "simplified")}
+
+
 def _requests_for(plans, params):
     """Requests the scripted model gets for these plans, one dialog at a time (no cache)."""
     llm = ScriptedLLM(scripted_dialog_answer)

@@ -1,13 +1,17 @@
 """ToolACE's complexity evaluator: H(x, y) = mean token NLL of the assistant turns under the
-model to be trained (teacher-forced, batched). Dialogs below the lower bound are too easy and
-are regenerated with a user told to need more and to word the request further from the API
+model to be trained (teacher-forced). Dialogs below the lower bound are too easy and are
+regenerated with a user told to need more and to word the request further from the API
 description; above the upper bound they are simplified. Bounds come from params, or from
-quantiles of the first round's scores (the "small prior set")."""
+quantiles of the scores of the first ``prior_size`` dialogs to finish (the "small prior set").
+
+Each dialog is scored the moment it ends and its regeneration, if any, joins the same running
+batch as the dialogs still being generated (:class:`ComplexityLoop`, driven by the dialog
+flows in ``engine.py``): no separate, under-filled round after the first one."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from toolace_kedro.models import load_policy
 from toolace_kedro.models.scoring import assistant_nll
@@ -51,3 +55,54 @@ def direction(score: float, low: float, high: float) -> str | None:
     if not math.isfinite(score):
         return None
     return "harder" if score < low else "simpler" if score > high else None
+
+
+class ComplexityLoop:
+    """The complexity loop's shared state over the dialogs of one run: the scorer, the prior set
+    and the bounds. Finished dialogs are ``submit``-ted and scored ``batch_size`` at a time (or
+    fewer, when ``flush``-ed because nothing else is left to wait for); ``bounds()`` is ``None``
+    until the bounds are known (both given in params, or ``prior_size`` first-pass scores seen)."""
+
+    def __init__(self, scorer: Callable[[list[dict[str, Any]]], list[float]], params: dict[str, Any]) -> None:
+        self.scorer = scorer
+        self.params = params
+        self.batch_size = max(1, int(params.get("batch_size") or 1))
+        self.max_rounds = int(params.get("max_rounds", 1))
+        self.prior_size = max(1, int(params.get("prior_size") or 20))
+        self.prior: list[float] = []
+        self.limits: tuple[float, float] | None = None
+        if params.get("lower") is not None and params.get("upper") is not None:
+            self.limits = (float(params["lower"]), float(params["upper"]))
+        self._pending: list[tuple[int, dict[str, Any], bool]] = []
+        self._scores: dict[int, float] = {}
+        self._tickets = 0
+
+    def submit(self, sample: dict[str, Any], first_pass: bool = True) -> int:
+        """Queue a finished dialog for scoring; the ticket collects its score from :meth:`scored`.
+        First-pass scores (not a regenerated dialog's) fill the prior set, in scoring order."""
+        self._tickets += 1
+        self._pending.append((self._tickets, sample, first_pass))
+        return self._tickets
+
+    def scored(self, ticket: int, flush: bool = False) -> float | None:
+        """The ticket's score, scoring the queued dialogs once a batch is full (or ``flush``);
+        ``None`` while it waits for a full batch."""
+        if ticket not in self._scores and (len(self._pending) >= self.batch_size or flush):
+            pending, self._pending = self._pending, []
+            for (t, _, first_pass), score in zip(pending, self.scorer([sample for _, sample, _ in pending])):
+                self._scores[t] = float(score)
+                if first_pass and self.limits is None and math.isfinite(score):
+                    self.prior.append(float(score))
+        return self._scores.pop(ticket, None)
+
+    def bounds(self, final: bool = False) -> tuple[float, float] | None:
+        """``(lower, upper)`` once known; ``final`` (nothing left to wait for) settles them from
+        the prior set observed so far, however small."""
+        if self.limits is None and (final or len(self.prior) >= self.prior_size):
+            self.limits = bounds(self.prior, self.params)
+        return self.limits
+
+    def fix(self, limits: tuple[float, float]) -> None:
+        """Bounds settled by an earlier run (a resume): the dialogs left use the same ones."""
+        if self.limits is None:
+            self.limits = (float(limits[0]), float(limits[1]))

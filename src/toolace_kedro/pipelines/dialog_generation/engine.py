@@ -3,7 +3,8 @@ turns) as a generator over :meth:`LLMClient.run_flows`, so the next turn of a di
 as soon as its previous one is answered and all dialogs share the batches (the transformers
 backend refills freed rows at once; the default backend path answers them in rounds).
 Malformed agent output is re-asked by the client up to its ``schema_retries``; a dialog whose
-agent still fails is dropped with a counted reason."""
+agent still fails is dropped with a counted reason. With a :class:`ComplexityLoop` each dialog is
+scored as it ends and, when out of bounds, regenerated within the same flow."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import math
 from collections import Counter
 from typing import Any, Callable
 
-from toolace_kedro.llm import LLMClient
+from pydantic import ValidationError
+
+from toolace_kedro.llm import WAIT, LLMClient
 from toolace_kedro.llm.base import Answers, ChatRequest
 from toolace_kedro.pipelines.dialog_generation import agents
+from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityLoop, direction
 from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, vote
 from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS
+from toolace_kedro.toolcalls import DialogSample
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +39,15 @@ class DialogState:
         self.finished = False
         self.user_values: dict[str, Any] | None = None  # the values the user agent chose to state
         self.counts: Counter = Counter()  # this dialog's share of the stage counts
+        self.complexity: float | None = None
+        self.complexity_before: float | None = None  # the score of the dialog a regeneration replaced
+
+    def adopt(self, retry: "DialogState", score: float) -> None:
+        """Take the turns of ``retry`` (a regeneration of this plan) and its complexity score."""
+        self.complexity_before = self.complexity_before if self.complexity_before is not None else self.complexity
+        self.adjust, self.complexity = retry.adjust, score
+        self.messages, self.thoughts, self.agreement = retry.messages, retry.thoughts, retry.agreement
+        self.user_values, self.calls_done = retry.user_values, retry.calls_done
 
     def pending_targets(self) -> list[str]:
         targets = self.plan["targets"]
@@ -42,19 +56,40 @@ class DialogState:
         return targets
 
 
+def to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
+    """Canonical sample dict of a finished dialog, or the reason it breaks the contract."""
+    plan = state.plan
+    meta = {"generator": generator, "n_candidate_apis": len(plan["tools"]), "targets": plan["targets"],
+            "self_consistency": round(min(state.agreement), 3) if state.agreement else None,
+            "user_values": state.user_values}
+    if state.complexity is not None:
+        meta["complexity"] = round(state.complexity, 4)
+    if state.complexity_before is not None:
+        meta.update(complexity_adjusted=state.adjust, complexity_before=round(state.complexity_before, 4))
+    raw = {"id": plan["id"], "type": plan["type"], "tools": plan["tools"], "messages": state.messages, "meta": meta}
+    try:
+        return DialogSample.model_validate(raw).to_dict()
+    except ValidationError as exc:
+        return f"contract: {exc.errors()[0]['msg'][:120]}"
+
+
 def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
-                adjust: dict[str, str] | None = None, on_done: Callable[[DialogState], None] | None = None,
-                ) -> tuple[list[DialogState], Counter]:
-    """Generate the dialogs of ``plans``; ``adjust`` maps plan ids to ``harder``/``simpler``.
+                on_done: Callable[[DialogState], None] | None = None, complexity: ComplexityLoop | None = None,
+                generator: str = "") -> tuple[list[DialogState], Counter]:
+    """Generate the dialogs of ``plans``.
 
     Every dialog is a flow (:meth:`LLMClient.run_flows`): its next agent turn is queued the
     moment its previous one is answered, so dialogs of all types and lengths share the batches
-    and none waits for another. ``on_done(state)`` is called as each dialog ends (kept or
-    dropped), while the others are still generating: the hook for shard checkpoints."""
-    states = [DialogState(p, (adjust or {}).get(p["id"])) for p in plans]
+    and none waits for another. With ``complexity``, a dialog that ends is scored and, out of
+    bounds, regenerated in the same flow (``generator`` names the model in the scored sample's
+    meta). ``on_done(state)`` is called as each dialog is complete (kept or dropped), while the
+    others are still generating: the hook for shard checkpoints."""
+    states = [DialogState(p) for p in plans]
 
     def flow(state: DialogState):
         yield from _dialog_flow(state, params, state.counts)
+        if complexity is not None and state.finished:
+            yield from _complexity_flow(state, params, complexity, generator)
         if on_done is not None:
             on_done(state)
 
@@ -100,6 +135,40 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
     state.finished = True
 
 
+def _complexity_flow(state: DialogState, params: dict[str, Any], loop: ComplexityLoop, generator: str):
+    """Score the finished dialog; while the bounds are unknown (the prior set is still filling)
+    wait for other dialogs; out of bounds, regenerate it -- harder or simpler -- up to
+    ``max_rounds`` times. A regeneration that fails keeps the original (counted)."""
+    sample = to_sample(state, generator)
+    if isinstance(sample, str):  # breaks the contract: dropped when its shard is recorded
+        return
+    state.complexity, final = yield from _score(loop, sample, first_pass=True)
+    while (limits := loop.bounds(final)) is None:  # (woken idle: no other dialog can add to the prior)
+        final = (yield WAIT).idle
+    for _ in range(loop.max_rounds):
+        adjust = direction(state.complexity, *limits)
+        if adjust is None:
+            return
+        retry = DialogState(state.plan, adjust)
+        yield from _dialog_flow(retry, params, retry.counts)
+        state.counts.update({f"complexity_round.{k}": v for k, v in retry.counts.items()})
+        redone = to_sample(retry, generator) if retry.finished else retry.dropped or "incomplete"
+        if isinstance(redone, str):
+            state.counts["complexity.kept_original_after_failed_retry"] += 1
+            return
+        state.adopt(retry, (yield from _score(loop, redone, first_pass=False))[0])
+        state.counts["complexity.complicated" if adjust == "harder" else "complexity.simplified"] += 1
+
+
+def _score(loop: ComplexityLoop, sample: dict[str, Any], first_pass: bool):
+    """``(score, idle)``: the sample's complexity, waiting (other flows go on) until its scoring
+    batch is full; ``idle`` when it was scored because nothing else was left to wait for."""
+    ticket, flush = loop.submit(sample, first_pass), False
+    while (score := loop.scored(ticket, flush)) is None:
+        flush = (yield WAIT).idle
+    return score, flush
+
+
 def _more_samples_needed(answers: list[str | None], consistency: dict[str, Any]) -> int:
     """Adaptive self-consistency: the first round asks for the fewest samples that could reach
     the threshold; only when they disagree are the remaining samples drawn. The kept/dropped
@@ -127,7 +196,8 @@ def _requests(state: DialogState, phase: str, params: dict[str, Any]) -> list[tu
         return [(*agents.tool_result(by_name[c["name"]], c, earlier), {"max_tokens": tokens["tool"]})
                 for c in state.messages[-1]["tool_calls"]]
     consistency = params["self_consistency"]
-    prompt, schema = agents.assistant_action(state.plan, state.messages, phase, state.pending_targets())
+    prompt, schema = agents.assistant_action(state.plan, state.messages, phase, state.pending_targets(),
+                                             state.user_values)
     if phase == "call":  # the decision to vote on: which calls, with which arguments
         first = consistency["samples"]
         if consistency.get("adaptive", True):

@@ -6,61 +6,56 @@ import logging
 from collections import Counter
 from typing import Any
 
-from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from toolace_kedro.datasets.records import BadInputError, validate_records
 from toolace_kedro.llm import ShardCheckpoints, build_llm
-from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, bounds, direction
-from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs
+from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, ComplexityLoop
+from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
 from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS, plan_dialogs
-from toolace_kedro.toolcalls import DialogSample, api_problem, normalize_api
+from toolace_kedro.toolcalls import api_problem, normalize_api
 from toolace_kedro.tracking import llm_metrics, metrics_history
 
 logger = logging.getLogger(__name__)
 
 
-def _to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
-    """Canonical sample dict, or the reason it breaks the contract."""
-    plan = state.plan
-    raw = {"id": plan["id"], "type": plan["type"], "tools": plan["tools"], "messages": state.messages,
-           "meta": {"generator": generator, "n_candidate_apis": len(plan["tools"]), "targets": plan["targets"],
-                    "self_consistency": round(min(state.agreement), 3) if state.agreement else None,
-                    "user_values": state.user_values}}
-    try:
-        return DialogSample.model_validate(raw).to_dict()
-    except ValidationError as exc:
-        return f"contract: {exc.errors()[0]['msg'][:120]}"
-
-
-def _shard_record(states: list[DialogState], generator: str) -> dict[str, Any]:
-    """What a finished group of dialogs adds to the output and the report."""
+def _shard_record(states: list[DialogState], generator: str, loop: ComplexityLoop | None) -> dict[str, Any]:
+    """What a finished group of dialogs adds to the output and the report (with the complexity
+    bounds its dialogs were judged by, for a resumed run to go on with)."""
     samples: dict[str, dict] = {}
     counts: Counter = Counter()
     drops: Counter = Counter()
     for state in sorted(states, key=lambda s: s.plan["id"]):
         counts.update(state.counts)
-        result = state.dropped or _to_sample(state, generator)
+        result = state.dropped or to_sample(state, generator)
         if isinstance(result, str):
             drops[result.split(":")[0]] += 1
         else:
             samples[state.plan["id"]] = result
-    return {"samples": samples, "counts": dict(counts), "drops": dict(drops)}
+    record = {"samples": samples, "counts": dict(counts), "drops": dict(drops)}
+    if loop is not None and loop.limits is not None:
+        record["complexity_bounds"] = list(loop.limits)
+    return record
 
 
-def _generate(plans, llm, params, generator, shards: ShardCheckpoints, label: str = "dialogs", adjust=None
+def _generate(plans, llm, params, generator, shards: ShardCheckpoints, loop: ComplexityLoop | None = None
               ) -> tuple[dict[str, dict], Counter, Counter]:
     """Generate ``plans`` in chunks of ``chunk_size`` dialogs in flight together. Every
     ``checkpoint.shard_size`` consecutive plans form a shard, saved the moment its last dialog
-    ends; shards saved by an earlier run are loaded instead of generated."""
+    is complete (scored, and regenerated if the complexity loop says so); shards saved by an
+    earlier run are loaded instead of generated."""
     size = (params.get("checkpoint") or {}).get("shard_size") or params["chunk_size"]
     groups = [plans[i : i + size] for i in range(0, len(plans), size)]
-    names = [f"{label}-{k:05d}" for k in range(len(groups))]
-    inputs = [[[p["id"], (adjust or {}).get(p["id"])] for p in group] for group in groups]
+    names = [f"dialogs-{k:05d}" for k in range(len(groups))]
+    inputs = [[p["id"] for p in group] for group in groups]
     records = {k: rec for k in range(len(groups)) if (rec := shards.load(names[k], inputs[k])) is not None}
     if shards.enabled:
-        logger.info("%s: resumed %d of %d shards", label, len(records), len(groups))
+        logger.info("dialogs: resumed %d of %d shards", len(records), len(groups))
+    if loop is not None:
+        for rec in records.values():
+            if "complexity_bounds" in rec:
+                loop.fix(rec["complexity_bounds"])
     group_of = {p["id"]: k for k, group in enumerate(groups) for p in group}
     finished: dict[int, list[DialogState]] = {}
 
@@ -68,7 +63,7 @@ def _generate(plans, llm, params, generator, shards: ShardCheckpoints, label: st
         k = group_of[state.plan["id"]]
         finished.setdefault(k, []).append(state)
         if len(finished[k]) == len(groups[k]):
-            records[k] = _shard_record(finished.pop(k), generator)
+            records[k] = _shard_record(finished.pop(k), generator, loop)
             shards.save(names[k], records[k], inputs[k])
 
     # the longest scripts of each shard first: the flows started last then leave the shortest tail
@@ -77,7 +72,7 @@ def _generate(plans, llm, params, generator, shards: ShardCheckpoints, label: st
     chunk = params["chunk_size"]
     for start in tqdm(range(0, len(todo), chunk), desc="dialog chunks", disable=len(todo) <= chunk):
         logger.info("generating dialogs %d-%d of %d", start + 1, min(len(todo), start + chunk), len(todo))
-        run_dialogs(todo[start : start + chunk], llm, params, adjust, on_done=done)
+        run_dialogs(todo[start : start + chunk], llm, params, on_done=done, complexity=loop, generator=generator)
     samples: dict[str, dict] = {}
     counts: Counter = Counter()
     drops: Counter = Counter()
@@ -127,35 +122,22 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: d
     settings = {k: v for k, v in params.items() if k not in ("checkpoint", "chunk_size")}
     shards = ShardCheckpoints.from_params(params.get("checkpoint"), "dialog_generation", llm=llm, identity={
         "plans": plans, "params": settings, "generator": generator, "llm": llm.identity()})
-    samples, counts, drops = _generate(plans, llm, params, generator, shards)
     cfg = params["complexity"]
+    loop = None
+    if cfg["enabled"]:
+        evaluator = ComplexityEvaluator(cfg["policy_model"], cfg.get("batch_size", 8), cfg.get("dtype", "auto"))
+        loop = ComplexityLoop(evaluator, cfg)
+    samples, counts, drops = _generate(plans, llm, params, generator, shards, loop)
     report: dict[str, Any] = {"planned": len(plans), "types_planned": dict(Counter(p["type"] for p in plans)),
                               "skipped_input": {"api_pool": skipped}}
-    if cfg["enabled"] and samples:
-        evaluator = ComplexityEvaluator(cfg["policy_model"], cfg.get("batch_size", 8), cfg.get("dtype", "auto"))
-        ids = list(samples)
-        scores = dict(zip(ids, evaluator([samples[i] for i in ids])))
-        low, high = bounds(list(scores.values()), cfg)
-        adjusted: Counter = Counter()
-        for round_ in range(1, cfg["max_rounds"] + 1):
-            adjust = {i: d for i in samples if (d := direction(scores[i], low, high))}
-            if not adjust:
-                break
-            retry_plans = [p for p in plans if p["id"] in adjust]
-            redone, round_counts, round_drops = _generate(retry_plans, llm, params, generator, shards,
-                                                          f"complexity-{round_}", adjust)
-            counts.update({f"complexity_round.{k}": v for k, v in round_counts.items()})
-            new_scores = dict(zip(redone, evaluator(list(redone.values())))) if redone else {}
-            for pid, sample in redone.items():
-                adjusted["complicated" if adjust[pid] == "harder" else "simplified"] += 1
-                sample["meta"]["complexity_adjusted"] = adjust[pid]
-                sample["meta"]["complexity_before"] = round(scores[pid], 4)
-                samples[pid], scores[pid] = sample, new_scores[pid]
-            adjusted["kept_original_after_failed_retry"] += len(adjust) - len(redone)
-        for pid, sample in samples.items():
-            sample["meta"]["complexity"] = round(scores[pid], 4)
-        report["complexity"] = {"lower": low, "upper": high, **adjusted,
-                                "in_bounds": sum(1 for s in scores.values() if low <= s <= high)}
+    if loop is not None and samples:
+        low, high = loop.bounds(final=True)
+        scores = [s["meta"]["complexity"] for s in samples.values()]
+        report["complexity"] = {
+            "lower": low, "upper": high, "prior_size": len(loop.prior) or None,
+            **{key: counts[f"complexity.{key}"] for key in ("complicated", "simplified",
+                                                            "kept_original_after_failed_retry")},
+            "in_bounds": sum(1 for s in scores if low <= s <= high)}
     dialogs = [samples[p["id"]] for p in plans if p["id"] in samples]
     report.update(generated=len(dialogs), dropped=dict(drops), counts=dict(counts), llm=shards.usage(),
                   checkpoint=shards.summary())

@@ -239,15 +239,15 @@ class _OrderScorer:
     """Complexity by the order dialogs are scored in: the first pass of the k-th dialog to end
     gets ``first[k]``; a regenerated dialog gets the mean of the first four (inside their range)."""
 
-    def __init__(self, first):
-        self.first, self.seen, self.batches = list(first), Counter(), []
+    def __init__(self, first, retry=5.5):
+        self.first, self.retry, self.seen, self.batches = list(first), retry, Counter(), []
 
     def __call__(self, samples):
         self.batches.append(len(samples))
         out = []
         for s in samples:
             self.seen[s["id"]] += 1
-            out.append(self.first.pop(0) if self.seen[s["id"]] == 1 else 5.5)
+            out.append(self.first.pop(0) if self.seen[s["id"]] == 1 else self.retry)
         return out
 
 
@@ -277,3 +277,16 @@ def test_complexity_scores_each_dialog_as_it_ends_and_its_retry_joins_the_same_r
     simpler = [c for c in dialog_llm.calls if "short, plain" in c[-1]["content"]]
     assert len(harder) == 2 and len(simpler) == 2
     assert report["counts"]["complexity_round.actions_kept"] > 0
+
+
+def test_a_dialog_is_not_regenerated_twice_in_the_same_direction(api_pool, dialog_params, dialog_llm, monkeypatch):
+    """``max_rounds: 2``: a regeneration still too easy is not regenerated again the same way
+    (the same prompts and seeds would give the same dialog)."""
+    dialog_params.update(n_dialogs=10, chunk_size=10)
+    dialog_params["complexity"].update(enabled=True, prior_size=4, batch_size=1, max_rounds=2)
+    scorer = _OrderScorer([5, 6, 5, 6, 1, 5, 5, 5, 5, 5], retry=0.5)  # the regeneration is still too easy
+    monkeypatch.setattr(nodes, "ComplexityEvaluator", lambda *args: scorer)
+    monkeypatch.setattr(nodes, "build_llm", lambda config: dialog_llm)
+    dialogs, report = nodes.generate_dialogs(api_pool, {}, dialog_params)
+    assert report["complexity"]["complicated"] == 1 and sum(scorer.batches) == 11
+    assert len([c for c in dialog_llm.calls if "own way" in c[-1]["content"]]) == 1

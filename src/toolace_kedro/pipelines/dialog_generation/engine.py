@@ -145,10 +145,12 @@ def _complexity_flow(state: DialogState, params: dict[str, Any], loop: Complexit
     state.complexity, final = yield from _score(loop, sample, first_pass=True)
     while (limits := loop.bounds(final)) is None:  # (woken idle: no other dialog can add to the prior)
         final = (yield WAIT).idle
+    tried: set[str] = set()
     for _ in range(loop.max_rounds):
         adjust = direction(state.complexity, *limits)
-        if adjust is None:
+        if adjust is None or adjust in tried:  # (the same prompts and seeds would give the same dialog)
             return
+        tried.add(adjust)
         retry = DialogState(state.plan, adjust)
         yield from _dialog_flow(retry, params, retry.counts)
         state.counts.update({f"complexity_round.{k}": v for k, v in retry.counts.items()})

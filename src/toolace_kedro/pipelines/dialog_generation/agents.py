@@ -77,7 +77,8 @@ def _value_schema(api: dict[str, Any], leave_out: str | None = None) -> dict[str
     (or its first two scalar ones when none is required), typed and bounded like the
     assistant's arguments. (Planning the leaves of object and array parameters too was
     measured: it hardly changed how often the call samples agree -- a 135M model miscopies such
-    values as often as it invents them -- and cost 12 % more time per kept dialog.)"""
+    values as often as it invents them -- and that run took 14.4 s per kept dialog against 11.9 s
+    without.)"""
     props = api["parameters"].get("properties", {})
     scalar = {n for n, p in props.items() if p.get("type") in _SCALARS}
     names = [n for n in api["parameters"].get("required", []) if n in scalar] or [n for n in props if n in scalar][:2]
@@ -97,7 +98,7 @@ def _arguments_schema(api: dict[str, Any], planned: set[str]) -> dict[str, Any]:
     keep = [n for n in props if n in planned or n in params.get("required", [])]
     if not keep:
         return bound_schema({**params, "additionalProperties": False}, _MAX_STRING, _MAX_ITEMS)
-    return bound_schema({"type": "object", "properties": {n: props[n] for n in keep}, "required": keep,
+    return bound_schema({**params, "properties": {n: props[n] for n in keep}, "required": keep,
                          "additionalProperties": False}, _MAX_STRING, _MAX_ITEMS)
 
 

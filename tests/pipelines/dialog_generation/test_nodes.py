@@ -156,11 +156,7 @@ def test_request_pattern_forces_every_chosen_value_into_the_request():
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(missing, schema)
     assert re.compile(pattern)  # a valid expression for Python's engine too
-    assert agents.request_pattern({"tags": [], "ok": None}) is None  # nothing scalar to state
-    listed = {"type": "string", "pattern": agents.request_pattern({"tags": ["red", "blue"], "n": 2})}
-    jsonschema.validate("Tag it red and blue, 2 times", listed)
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate("Tag it red, 2 times", listed)
+    assert agents.request_pattern({"tags": ["a"], "ok": None}) is None  # nothing scalar to state
 
 
 def test_user_agent_states_its_values_and_the_dialog_keeps_them(api_pool, dialog_params, dialog_llm):

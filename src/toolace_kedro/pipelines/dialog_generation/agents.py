@@ -176,9 +176,7 @@ def _stated(values: Any) -> list[str]:
     """The scalar values (as text) a request has to state, in order."""
     if isinstance(values, dict):
         return [t for v in values.values() for t in _stated(v)]
-    if isinstance(values, list):
-        return [t for v in values for t in _stated(v)]
-    if isinstance(values, bool) or values is None:
+    if isinstance(values, bool) or values is None or isinstance(values, list):
         return []
     text = str(values).strip()
     return [text] if text and '"' not in text and "\\" not in text and "\n" not in text else []

@@ -32,7 +32,6 @@ class DialogState:
         self.plan = plan
         self.adjust = adjust
         self.messages: list[dict[str, Any]] = []
-        self.thoughts: list[str] = []
         self.agreement: list[float] = []
         self.dropped: str | None = None
         self.calls_done = 0  # how many call phases have run (dependent dialogs have two)
@@ -46,7 +45,7 @@ class DialogState:
         """Take the turns of ``retry`` (a regeneration of this plan) and its complexity score."""
         self.complexity_before = self.complexity_before if self.complexity_before is not None else self.complexity
         self.adjust, self.complexity = retry.adjust, score
-        self.messages, self.thoughts, self.agreement = retry.messages, retry.thoughts, retry.agreement
+        self.messages, self.agreement = retry.messages, retry.agreement
         self.user_values, self.calls_done = retry.user_values, retry.calls_done
 
     def pending_targets(self) -> list[str]:

@@ -40,6 +40,29 @@ def test_cpu_defaults_to_fp32():
     assert device == "cpu" and dtype == torch.float32
 
 
+def test_auto_bf16_follows_the_cpu(monkeypatch):
+    import torch
+
+    from toolace_kedro.models import loading
+
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: True)
+    assert device_and_dtype("cpu", "auto_bf16") == ("cpu", torch.bfloat16)
+    assert device_and_dtype("cuda", "auto_bf16") == ("cuda", torch.bfloat16)
+    assert device_and_dtype("cpu", "auto") == ("cpu", torch.float32)  # training keeps fp32 weights
+    monkeypatch.setattr(loading, "cpu_has_bf16", lambda: False)
+    assert device_and_dtype("cpu", "auto_bf16") == ("cpu", torch.float32)
+
+
+def test_cached_loads_are_keyed_by_the_resolved_dtype(tiny_model_dir):
+    """The synthesis client (auto_bf16) and the complexity evaluator (bfloat16 where native) share one copy."""
+    import torch
+
+    resolved = str(device_and_dtype("cpu", "auto_bf16")[1]).removeprefix("torch.")
+    a = load_policy(tiny_model_dir, device="cpu", dtype="auto_bf16")
+    b = load_policy(tiny_model_dir, device="cpu", dtype=resolved)
+    assert a[0] is b[0] and a[0].dtype == getattr(torch, resolved)
+
+
 def test_load_policy_shares_one_instance(tiny_model_dir):
     a = load_policy(tiny_model_dir)
     b = load_policy(tiny_model_dir)

@@ -81,7 +81,8 @@ class LLMConfig(BaseModel):
     progress: bool = True
     # transformers backend
     device: str = "auto"
-    dtype: str = "auto"
+    dtype: str = Field("auto", description="transformers: auto = bfloat16 on CUDA and on CPUs with native bf16, else "
+                       "float32; or any torch dtype name")
     adapter: str | None = Field(None, description="a LoRA adapter directory applied to the model (transformers)")
     batch_size: int = Field(8, gt=0, description="rows decoding at once (continuous batching)")
     prefill_dtype: str = Field("auto", description="dtype of prompt processing: auto, same, bfloat16, float32, ...")

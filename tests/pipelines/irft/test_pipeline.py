@@ -127,3 +127,19 @@ def test_parameters_validate_and_typos_fail(irft_params):
         validated({**irft_params, "search": {**irft_params["search"], "n_iteration": 3}})
     with pytest.raises(ValidationError, match="method"):
         validated({**irft_params, "optimisation": {**irft_params["optimisation"], "method": "ppo"}})
+
+
+def test_inference_copies_leave_the_policy_alone(tiny_model_dir):
+    """Mining and search run on a copy in the inference dtype; the float32 policy that trains next
+    (and its fingerprint in the reports) is untouched."""
+    import torch
+
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.pipelines.irft.nodes import _in_dtype
+
+    model, _ = load_policy(tiny_model_dir, dtype="float32", cached=False)
+    before = policy_fingerprint(model)
+    assert _in_dtype(model, "float32") is model
+    copy = _in_dtype(model, "bfloat16")
+    assert copy is not model and copy.dtype == torch.bfloat16
+    assert model.dtype == torch.float32 and policy_fingerprint(model) == before

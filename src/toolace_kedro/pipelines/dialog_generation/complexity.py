@@ -24,13 +24,8 @@ class ComplexityEvaluator:
     the scores rank dialogs, they are not reported as the model's float32 loss)."""
 
     def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto") -> None:
-        import torch
-
-        if dtype == "auto":
-            cpu_bf16 = (not torch.cuda.is_available() and torch.backends.mkldnn.is_available()
-                        and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-            dtype = "bfloat16" if cpu_bf16 else "auto"
-        self.model, self.tokenizer = load_policy(model, dtype=dtype)
+        # the same cached copy as the synthesis client's when that one is the policy model too
+        self.model, self.tokenizer = load_policy(model, dtype="auto_bf16" if dtype == "auto" else dtype)
         self.batch_size = batch_size
 
     def __call__(self, samples: list[dict[str, Any]]) -> list[float]:

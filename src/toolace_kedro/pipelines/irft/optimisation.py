@@ -32,6 +32,7 @@ import math
 import tempfile
 from typing import Any
 
+from toolace_kedro.models import cpu_has_bf16
 from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
 __all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference"]
@@ -94,7 +95,7 @@ def _bf16(setting: str | bool) -> bool:
     if setting == "auto":
         if torch.cuda.is_available():
             return bool(torch.cuda.is_bf16_supported())
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return cpu_has_bf16()
     return bool(setting)
 
 

@@ -16,7 +16,7 @@ from toolace_kedro.pipelines.sft import distributed
 from toolace_kedro.pipelines.sft.config import parse_params
 from toolace_kedro.pipelines.sft.curriculum import difficulty_scores, split_stages, stages_of
 from toolace_kedro.pipelines.sft.report import sft_metrics, sft_report
-from toolace_kedro.pipelines.sft.training import cpu_has_bf16, fit_curriculum
+from toolace_kedro.pipelines.sft.training import fit_curriculum
 from toolace_kedro.toolcalls import dialog_problem
 
 __all__ = ["merge_sft_adapter", "order_curriculum", "split_train_test", "train_sft"]
@@ -106,9 +106,7 @@ def _policy_scores(samples: list[dict[str, Any]], p: Any) -> list[float]:
 
     from toolace_kedro.models import load_policy
 
-    dtype = p.difficulty_dtype
-    if dtype == "auto":
-        dtype = "bfloat16" if not torch.cuda.is_available() and cpu_has_bf16() else "auto"
+    dtype = "auto_bf16" if p.difficulty_dtype == "auto" else p.difficulty_dtype
     model, tokenizer = load_policy(p.policy_model, dtype=dtype, cached=False)
     tokenizer.padding_side = "right"
     scores = difficulty_scores(samples, model, tokenizer, p.call_format, p.difficulty_batch_size,

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from toolace_kedro.models import load_policy
+from toolace_kedro.models import cpu_has_bf16, load_policy
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.sft.attention import register_varlen_attention
 from toolace_kedro.pipelines.sft.config import SFTParams
@@ -30,7 +30,7 @@ from toolace_kedro.pipelines.sft.mlflow_runs import (
 )
 
 __all__ = ["StageResult", "attention_for", "compact_loss_for", "fit_curriculum", "load_for_training", "lora_config",
-           "stage_config", "cpu_has_bf16", "test_nll", "train_stages", "use_bf16", "drop_dequantized_marker"]
+           "stage_config", "test_nll", "train_stages", "use_bf16", "drop_dequantized_marker"]
 
 logger = logging.getLogger(__name__)
 
@@ -239,13 +239,6 @@ def _stage_result(name: str, rows: list[dict], params: SFTParams, trainer: Any, 
         wall_s=round(wall, 2), tokens_per_s=round(tokens / telemetry.train_seconds(wall), 1),
         peak_memory_mb=telemetry.peak_memory_mb, difficulty_min=info.get("difficulty_min"),
         difficulty_max=info.get("difficulty_max"), mlflow_run_id=telemetry.run_id)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX), where bf16 passes are ~3x faster."""
-    import torch
-
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def test_nll(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: SFTParams) -> float | None:

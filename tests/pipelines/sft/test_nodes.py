@@ -77,7 +77,10 @@ def test_train_sft_trains_each_stage_on_one_adapter(sft_dialogs, sft_params):
     assert isinstance(model, PeftModel) and adapter["tokenizer"].padding_side == "right"
     lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
     assert lora_b and all(p.abs().sum() > 0 for p in lora_b)  # B starts at zero: both stages moved it
-    expected = ("bfloat16", "cuda") if torch.cuda.is_available() else ("float32", "cpu")  # bf16: auto
+    from toolace_kedro.models import cpu_has_bf16
+
+    expected = ("bfloat16", "cuda") if torch.cuda.is_available() else (  # bf16: auto
+        "bfloat16" if cpu_has_bf16() else "float32", "cpu")
     assert (report["dtype"], report["device"]) == expected
     assert report["train_dialogs"] == 12 and report["test_dialogs"] == 4
     assert [s["name"] for s in report["stages"]] == ["sft-stage-1-of-2", "sft-stage-2-of-2"]

@@ -4,8 +4,8 @@ Rows come pre-tokenised from ``formatting.render_samples`` (``input_ids`` + ``as
 so TRL builds the labels from our masks (loss on assistant turns only) and neither re-renders nor
 re-masks. Stage *k* continues the adapter trained by stage *k-1* with a fresh optimizer and
 learning-rate schedule (warm-up + decay within each stage; iTool does not say otherwise).
-dtype follows the device: bf16 on CUDA, fp32 on CPU (``SFTConfig`` defaults to bf16 and raises on
-a CPU, so it is always passed explicitly).
+dtype follows the device: bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16/AMX), else fp32
+(``SFTConfig`` defaults to bf16, so it is always passed explicitly).
 """
 
 from __future__ import annotations
@@ -68,9 +68,12 @@ def cuda_in_use() -> bool:
 
 
 def use_bf16(params: SFTParams) -> bool:
-    """``training.bf16: auto`` → bf16 on CUDA, fp32 on CPU."""
+    """``training.bf16: auto`` → bf16 on CUDA and on a CPU with native bf16, else fp32. bf16 means
+    frozen bf16 base weights, float32 LoRA weights and bf16 autocast; on the 2-core dev CPU that
+    trained the default SFT 1.45x faster with 1.7 GB less peak memory than fp32, to the same
+    held-out NLL (0.639 vs 0.634; benchmarks/README.md)."""
     setting = params.training.bf16
-    return cuda_in_use() if setting == "auto" else bool(setting)
+    return (cuda_in_use() or cpu_has_bf16()) if setting == "auto" else bool(setting)
 
 
 def attention_for(params: SFTParams) -> str:

@@ -12,10 +12,16 @@ from toolace_kedro.pipelines.sft.training import attention_for, compact_loss_for
 def test_stage_config_on_cpu(tmp_path, monkeypatch):
     import torch
 
+    from toolace_kedro.pipelines.sft import training
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the CPU configuration, also on a GPU host
     params = SFTParams.model_validate({"training": {"epochs": 2, "learning_rate": 3e-4, "warmup_ratio": 0.1}})
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)  # bf16: auto → bf16 autocast on such a CPU
     config = stage_config(params, "sft-stage-2-of-3", str(tmp_path))
-    assert config.bf16 is False and config.fp16 is False  # SFTConfig's bf16 default would raise on a CPU
+    assert config.bf16 is True and config.use_cpu and config.fp16 is False
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    config = stage_config(params, "sft-stage-2-of-3", str(tmp_path))
+    assert config.bf16 is False and config.fp16 is False  # SFTConfig's bf16 default would raise on this CPU
     assert config.run_name == "sft-stage-2-of-3" and config.num_train_epochs == 2 and config.learning_rate == 3e-4
     assert config.padding_free and config.max_length is None and not config.packing  # rows are cut beforehand
     assert config.warmup_steps == 0.1 and config.lr_scheduler_type == "cosine" and config.save_strategy == "no"

@@ -36,20 +36,16 @@ logger = logging.getLogger(__name__)
 Policy = str | dict[str, Any]
 
 
-def _native_bf16_cpu() -> bool:
-    return not torch.cuda.is_available() and cpu_has_bf16()
-
-
-def _load(policy: Policy, dtype: str = "auto", fresh: bool = False) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` of a policy: a model directory loaded in ``dtype`` (``auto_bf16``:
-    bfloat16 on CUDA and on a CPU with native bf16, else float32), or the policy handed over in
-    memory as it is (see :func:`_in_dtype`)."""
+def _load(policy: Policy, fresh: bool = False) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` of a policy: the one handed over in memory as it is, or a model
+    directory in the device's training dtype (float32 on a CPU) -- the same weights either way,
+    so the reports' fingerprints agree; inference runs on :func:`_in_dtype` copies."""
     if isinstance(policy, dict):
         model, tokenizer = policy["model"], policy["tokenizer"]
         return (copy.deepcopy(model) if fresh else model), tokenizer
     if not Path(str(policy)).is_dir():
         raise FileNotFoundError(f"irft policy {policy!r} is not a model directory")
-    model, tokenizer = load_policy(str(policy), dtype=dtype, cached=False)
+    model, tokenizer = load_policy(str(policy), cached=False)
     drop_dequantized_marker(model)  # the embedded model's config still names its GGUF origin
     if fresh:
         model.train()
@@ -96,7 +92,7 @@ def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, A
     cfg = validated(params)["mining"]
     samples, skipped = validate_records(sft_train, dialog_problem, "sft_train")
     started = time.perf_counter()
-    model, tokenizer = _load(policy, cfg.get("dtype", "auto_bf16"))
+    model, tokenizer = _load(policy)
     scorer = _in_dtype(model, cfg.get("dtype", "auto_bf16"))
     mined, report = select_deficient(
         samples, lambda convs: assistant_nll(scorer, tokenizer, convs, int(cfg.get("batch_size", 8))),
@@ -113,11 +109,12 @@ def search_steps(deficient_samples: list[dict], policy: Policy, params: dict[str
     cfg = validated(params)["search"]
     started = time.perf_counter()
     dtype = "auto_bf16" if cfg.get("dtype", "auto") == "auto" else cfg["dtype"]
-    model, tokenizer = _load(policy, dtype)
+    model, tokenizer = _load(policy)
     model.eval()
     decoder = _in_dtype(model, dtype)
     prefill_model = None
-    if cfg.get("prefill_dtype", "auto") == "auto" and _native_bf16_cpu() and decoder.dtype == torch.float32:
+    if cfg.get("prefill_dtype", "auto") == "auto" and decoder.device.type == "cpu" and cpu_has_bf16() \
+            and decoder.dtype == torch.float32:
         prefill_model = copy.deepcopy(model).to(torch.bfloat16).eval()
     sampler = StepSampler(decoder, tokenizer, prefill_model=prefill_model, max_new_tokens=int(cfg.get("max_new_tokens", 50)),
                           simulation_tokens=int(cfg.get("simulation_tokens", 48)),
@@ -186,7 +183,7 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     into the policy; the merged policy (``{"model", "tokenizer"}``) and training figures."""
     cfg = validated(params)["optimisation"]
     started = time.perf_counter()
-    model, tokenizer = _load(policy, "auto", fresh=True)
+    model, tokenizer = _load(policy, fresh=True)
     fitting, too_long = fit_pairs(preference_pairs, tokenizer, int(cfg.get("max_length", 1024)))
     if too_long:
         logger.warning("round %d: %d pairs longer than max_length %s left out", round_index, too_long,
@@ -199,7 +196,7 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     reference = None
     if cfg.get("method", "simpo") == "dpo" and cfg.get("dpo_reference", "sft") == "sft" and sft_policy is not policy \
             and str(sft_policy) != str(policy):
-        reference, _ = _load(sft_policy, "auto", fresh=True)
+        reference, _ = _load(sft_policy, fresh=True)
         reference.eval()
     tokenizer.padding_side = "right"
     merged, figures = train_preference(model, tokenizer, pairs, cfg, round_index,

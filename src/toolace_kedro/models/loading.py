@@ -185,9 +185,12 @@ def release_memory() -> None:
 def _load(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
+    from toolace_kedro.models.attention import use_decode_attention
+
     device, torch_dtype = device_and_dtype(device, dtype)
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    use_decode_attention(model)  # one-token decode passes on a CPU: grouped products instead of SDPA's kernel
     if adapter:
         from peft import PeftModel
 

@@ -107,3 +107,30 @@ def test_round_trains_in_a_nested_run_holding_the_pair_figures_before_and_after(
     assert [m.value for m in margins] == pytest.approx([figures["pairs_before_reward_margin"],
                                                         figures["pairs_after_reward_margin"]])
     assert not any(name.startswith("eval_") for name in parent_metrics)  # nothing leaks into the Kedro run
+
+
+def test_bf16_round_trains_a_bf16_copy_and_merges_into_the_float32_policy(tiny_model_dir, irft_params, monkeypatch):
+    """bf16 on a CPU: the frozen base is a bf16 copy, the adapter is merged into the float32
+    policy -- weights outside the adapter stay bit-identical (no bf16 round trip)."""
+    import torch
+
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.pipelines.irft import optimisation
+    from toolace_kedro.pipelines.irft.optimisation import train_preference
+
+    trained_on = []
+    real_merge = optimisation._merge_into
+    monkeypatch.setattr(optimisation, "_merge_into", lambda policy, trained, config: trained_on.append(
+        trained.get_base_model().model.embed_tokens.weight.dtype) or real_merge(policy, trained, config))
+
+    model, tokenizer = load_policy(tiny_model_dir, cached=False)
+    tokenizer.padding_side = "right"
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    params = {**irft_params["optimisation"], "bf16": True, "evaluate_pairs": False}
+    merged, figures = train_preference(model, tokenizer, PAIRS, params, round_index=1)
+    assert figures["steps"] >= 1 and trained_on == [torch.bfloat16]
+    after = dict(merged.named_parameters())
+    assert set(after) == set(before) and all(p.dtype == torch.float32 for p in after.values())
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.endswith("proj.weight") for name in changed)  # the LoRA targets only
+    assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])

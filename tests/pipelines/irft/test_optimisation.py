@@ -119,16 +119,23 @@ def test_bf16_round_trains_a_bf16_copy_and_merges_into_the_float32_policy(tiny_m
     from toolace_kedro.pipelines.irft.optimisation import train_preference
 
     trained_on = []
-    real_merge = optimisation._merge_into
-    monkeypatch.setattr(optimisation, "_merge_into", lambda policy, trained, config: trained_on.append(
-        trained.get_base_model().model.embed_tokens.weight.dtype) or real_merge(policy, trained, config))
+    real_copy = optimisation.copy.deepcopy
+
+    def copies(obj, *args):  # the trainer's base is the copy made to bf16 (its weights' dtype after training)
+        made = real_copy(obj, *args)
+        if obj is model:
+            trained_on.append(made)
+        return made
 
     model, tokenizer = load_policy(tiny_model_dir, cached=False)
     tokenizer.padding_side = "right"
+    monkeypatch.setattr(optimisation.copy, "deepcopy", copies)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     params = {**irft_params["optimisation"], "bf16": True, "evaluate_pairs": False}
     merged, figures = train_preference(model, tokenizer, PAIRS, params, round_index=1)
-    assert figures["steps"] >= 1 and trained_on == [torch.bfloat16]
+    assert figures["steps"] >= 1 and trained_on[0].dtype == torch.bfloat16  # then the float32 copy to merge into
+    assert len(trained_on) == 2 and trained_on[1] is merged
+    assert merged is not model and all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # untouched
     after = dict(merged.named_parameters())
     assert set(after) == set(before) and all(p.dtype == torch.float32 for p in after.values())
     changed = {name for name in before if not torch.equal(before[name], after[name])}

@@ -24,7 +24,7 @@ from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
 from toolace_kedro.pipelines.irft.deficiency import select_deficient
 from toolace_kedro.pipelines.irft.mcts import run_searches
-from toolace_kedro.pipelines.irft.optimisation import fit_pairs, select_pairs, train_preference
+from toolace_kedro.pipelines.irft.optimisation import fit_pairs, select_pairs, train_preference, trains_a_bf16_copy
 from toolace_kedro.pipelines.irft.preference import answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
 from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
@@ -183,7 +183,9 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     into the policy; the merged policy (``{"model", "tokenizer"}``) and training figures."""
     cfg = validated(params)["optimisation"]
     started = time.perf_counter()
-    model, tokenizer = _load(policy, fresh=True)
+    model, tokenizer = _load(policy)  # a policy handed over in memory is the caller's object:
+    if isinstance(policy, dict) and not trains_a_bf16_copy(model, cfg):  # trained in place, so a copy
+        model = copy.deepcopy(model)
     fitting, too_long = fit_pairs(preference_pairs, tokenizer, int(cfg.get("max_length", 1024)))
     if too_long:
         logger.warning("round %d: %d pairs longer than max_length %s left out", round_index, too_long,

@@ -31,6 +31,7 @@ statistics are logged as well.
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import math
 import tempfile
@@ -39,7 +40,7 @@ from typing import Any
 from toolace_kedro.models import cpu_has_bf16
 from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
-__all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference"]
+__all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference", "trains_a_bf16_copy"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +124,12 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
                      round_index: int, figures: dict[str, float] | None = None, reference: Any = None
                      ) -> tuple[Any, dict[str, Any]]:
     """Train a LoRA adapter on ``pairs`` on top of ``model`` and merge it; returns the merged
-    model and the training figures (losses, reward margins and accuracies, runtime)."""
+    model and the training figures (losses, reward margins and accuracies, runtime). ``model``
+    becomes the merged model, except where :func:`trains_a_bf16_copy`: then it is left as it is
+    and the merged model is a new float32 copy."""
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
+    from peft import LoraConfig, get_peft_model_state_dict
 
     method = params.get("method", "simpo")
     if method not in ("simpo", "dpo"):
@@ -137,9 +140,9 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
                              target_modules=lora.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
     rows = preference_rows(pairs, tokenizer)
     dataset = Dataset.from_list(rows)
-    policy = model  # the round's policy: the trained adapter is merged into its own weights
-    if _bf16(params.get("bf16", "auto")) and model.dtype == torch.float32 and model.device.type == "cpu":
-        model = copy.deepcopy(model).to(torch.bfloat16)  # frozen bf16 base to train on (see _merge_into)
+    policy = model
+    if trains_a_bf16_copy(model, params):  # frozen bf16 base to train on; ``policy`` is left as it is
+        model = copy.deepcopy(model).to(torch.bfloat16)
     evaluation = dataset if params.get("evaluate_pairs", True) else None
     run_name = f"irft-round-{round_index}"
     model.train()
@@ -182,7 +185,13 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
         if bad is not None:
             raise RuntimeError(f"irft round {round_index}: {method} loss became {bad['loss']} at step {bad.get('step')} "
                                f"(log entry: {bad}); the policy is not saved")
-        merged = trainer.model.merge_and_unload() if model is policy else _merge_into(policy, trainer.model, peft_config)
+        if model is policy:
+            merged = trainer.model.merge_and_unload()
+        else:  # the adapter only: the trainer and the bf16 copy are freed before the float32 copy is made
+            adapter = {k: v.detach().clone() for k, v in get_peft_model_state_dict(trainer.model).items()}
+            del trainer, model
+            gc.collect()
+            merged = _merge_into(copy.deepcopy(policy), adapter, peft_config)
     merged.eval()
     figures = _training_figures(history, result.metrics, method, len(rows))
     for when, values in (("before", before), ("after", after)):
@@ -190,16 +199,23 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     return merged, figures
 
 
-def _merge_into(policy: Any, trained: Any, peft_config: Any) -> Any:
-    """``policy`` (float32) with the LoRA adapter of ``trained`` (a PEFT model over a bf16 copy of
-    it) merged in float32. Merging into the bf16 copy would round the update away: bf16 keeps
-    about 3 significant digits, and one round's LoRA delta is mostly smaller than that share of
-    a weight."""
-    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+def trains_a_bf16_copy(model: Any, params: dict[str, Any]) -> bool:
+    """Whether :func:`train_preference` trains a bf16 copy of ``model`` (a float32 model on a CPU
+    with bf16 training on) and leaves ``model`` itself unmodified; otherwise it trains ``model``
+    and merges the adapter into it."""
+    import torch
 
-    state = get_peft_model_state_dict(trained)
+    return _bf16(params.get("bf16", "auto")) and model.dtype == torch.float32 and model.device.type == "cpu"
+
+
+def _merge_into(policy: Any, adapter: dict[str, Any], peft_config: Any) -> Any:
+    """``policy`` (float32) with the LoRA ``adapter`` weights (trained on a bf16 copy of it) merged
+    in float32. Merging into the bf16 copy would round the update away: bf16 keeps about 3
+    significant digits, and one round's LoRA delta is mostly smaller than that share of a weight."""
+    from peft import get_peft_model, set_peft_model_state_dict
+
     target = get_peft_model(policy, copy.deepcopy(peft_config))
-    set_peft_model_state_dict(target, state)
+    set_peft_model_state_dict(target, adapter)
     return target.merge_and_unload()
 
 

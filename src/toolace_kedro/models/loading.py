@@ -190,7 +190,7 @@ def _load(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tu
     device, torch_dtype = device_and_dtype(device, dtype)
     path = resolve_model(name_or_path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-    use_decode_attention(model)  # one-token decode passes on a CPU: grouped products instead of SDPA's kernel
+    use_decode_attention(model)  # one-token CPU passes: query heads packed onto their key/value head, padded or not
     if adapter:
         from peft import PeftModel
 

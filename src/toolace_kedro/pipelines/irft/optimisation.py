@@ -21,9 +21,10 @@ prompt, followed by the pair's answer prefix; chosen / rejected = the continuati
 appends the end-of-turn token). ``bf16: auto`` trains with bf16 autocast on a CUDA device with
 bf16 and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere (TRL's configs default to bf16
 and refuse it on a CPU unless ``use_cpu`` is set, as here). On such a CPU a float32 policy is
-trained as a frozen bf16 copy (autocast would otherwise cast every float32 weight to bf16 again in
-every forward pass; as in the sft stage) with float32 LoRA weights, and the adapter is merged into
-the float32 policy, not into the copy. With ``report_to: mlflow`` the trainer logs into a nested MLflow run
+trained as a frozen bf16 copy with float32 LoRA weights (as in the sft stage), and the adapter is
+merged into a float32 copy of the policy made once the trainer is freed, not into the bf16 copy:
+the float32 weights are not held through training (27 pairs: peak RSS 5.13 -> 4.57 GB; the time
+is the same within noise). With ``report_to: mlflow`` the trainer logs into a nested MLflow run
 named ``irft-round-<k>`` (``MLFLOW_NESTED_RUN=true``), where the round's pair counts and reward
 statistics are logged as well.
 """

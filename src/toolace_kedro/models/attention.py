@@ -7,8 +7,9 @@ head's queries when the pass has an attention mask, but passes ``enable_gqa=True
 none (no row of the batch is padded). PyTorch's CPU kernel is slow on the second form: measured
 on the 2-core dev CPU, one bf16 decode pass of the embedded model, 36 rows against 300 cached
 positions, took 290-360 ms without padding against 110-180 ms with it, and 126-173 ms with
-the packed form (``benchmarks/decode_attention.py``). Unpadded batches are common in generation (the n samples of one prompt, rows of
-equal length; 99 of 741 multi-row decode passes of a 30-dialog run).
+the packed form (``benchmarks/decode_attention.py``). Unpadded batches are common in generation
+(the n samples of one prompt, rows of equal length; 99 of 741 multi-row decode passes of a
+30-dialog run).
 
 This implementation takes the packed form for every one-token inference pass on a CPU, masked
 or not, and is transformers' own ``sdpa`` function for every other pass (prompt processing,

@@ -13,13 +13,9 @@ checkpoints), as ``dialog_generation_profile.py`` does, and prints each run's br
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import statistics
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _passes(model, rows: int, width: int, padded: bool, n: int = 8) -> float:
@@ -79,11 +75,8 @@ def dialogs(n: int) -> None:
     import toolace_kedro.models.attention as attention
     from toolace_kedro.models import release_memory
 
-    folder = sorted(glob.glob(str(ROOT / "data/03_primary/api_pool.jsonl/*")))
-    if not folder:
-        raise SystemExit("no api_pool version in data/03_primary: run `kedro run --pipelines api_synthesis` first")
-    pool = [json.loads(line) for line in Path(folder[-1], "api_pool.jsonl").read_text().splitlines() if line]
-    print(f"\ngenerate_dialogs, api_pool {folder[-1]} ({len(pool)} APIs), {n} planned")
+    folder, pool = profile.latest_pool()
+    print(f"\ngenerate_dialogs, api_pool {folder} ({len(pool)} APIs), {n} planned")
     real = attention.use_decode_attention
     walls = []
     for on in (True, False, True):

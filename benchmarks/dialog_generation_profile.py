@@ -41,6 +41,14 @@ def _override(llm: dict, params: dict, assignments: str) -> None:
         target[path[-1]] = yaml.safe_load(value)
 
 
+def latest_pool() -> tuple[str, list[dict]]:
+    """The latest `api_pool` version in data/03_primary: its folder and its APIs."""
+    folder = sorted(glob.glob(str(ROOT / "data/03_primary/api_pool.jsonl/*")))
+    if not folder:
+        raise SystemExit("no api_pool version in data/03_primary: run `kedro run --pipelines api_synthesis` first")
+    return folder[-1], [json.loads(line) for line in Path(folder[-1], "api_pool.jsonl").read_text().splitlines() if line]
+
+
 def run(pool: list[dict], dialogs: int, common: str, variant: str) -> dict:
     llm = yaml.safe_load((ROOT / "conf/base/parameters.yml").read_text())["llm"]
     params = yaml.safe_load((ROOT / "conf/base/parameters_dialog_generation.yml").read_text())["dialog_generation"]
@@ -92,11 +100,8 @@ def main() -> None:
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip the untimed 2-dialog run that loads the models first")
     args = parser.parse_args()
-    folder = sorted(glob.glob(str(ROOT / "data/03_primary/api_pool.jsonl/*")))
-    if not folder:
-        raise SystemExit("no api_pool version in data/03_primary: run `kedro run --pipelines api_synthesis` first")
-    pool = [json.loads(line) for line in Path(folder[-1], "api_pool.jsonl").read_text().splitlines() if line]
-    print(f"api_pool {folder[-1]} ({len(pool)} APIs), {args.dialogs} dialogs planned")
+    folder, pool = latest_pool()
+    print(f"api_pool {folder} ({len(pool)} APIs), {args.dialogs} dialogs planned")
     variants = args.variant or [""]
     if args.warmup:  # loading the models and first-use set-up would otherwise count against the first variant
         run(pool, 2, args.set, variants[0])

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DECODE_ATTENTION", "decode_attention_forward", "register_decode_attention", "use_decode_attention"]
+__all__ = ["DECODE_ATTENTION", "decode_attention_forward", "register_attention", "register_decode_attention",
+           "use_decode_attention"]
 
 DECODE_ATTENTION = "sdpa_decode"
-_registered = False
 
 
 def decode_attention_forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
@@ -44,18 +44,23 @@ def decode_attention_forward(module: Any, query: Any, key: Any, value: Any, atte
     return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
 
 
-def register_decode_attention() -> str:
-    """Register ``sdpa_decode`` with transformers (attention function, SDPA's mask function) and
-    return its name."""
-    global _registered
-    if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+def register_attention(name: str, forward: Any, mask: Any) -> str:
+    """Register an attention implementation with transformers under ``name``: its ``forward``
+    and its mask function (e.g. ``masking_utils.sdpa_mask``); returns ``name``. Registering again
+    replaces the entry, so callers need not remember whether they did."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
 
-        AttentionInterface.register(DECODE_ATTENTION, decode_attention_forward)
-        AttentionMaskInterface.register(DECODE_ATTENTION, sdpa_mask)
-        _registered = True
-    return DECODE_ATTENTION
+    AttentionInterface.register(name, forward)
+    AttentionMaskInterface.register(name, mask)
+    return name
+
+
+def register_decode_attention() -> str:
+    """Register ``sdpa_decode`` (with SDPA's mask function) and return its name."""
+    from transformers.masking_utils import sdpa_mask
+
+    return register_attention(DECODE_ATTENTION, decode_attention_forward, sdpa_mask)
 
 
 def use_decode_attention(model: Any) -> None:

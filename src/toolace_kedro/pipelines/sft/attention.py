@@ -17,7 +17,6 @@ from typing import Any
 __all__ = ["VARLEN_ATTENTION", "register_varlen_attention"]
 
 VARLEN_ATTENTION = "sdpa_varlen"
-_registered = False
 
 
 def _boundaries(kwargs: dict[str, Any], length: int) -> list[int] | None:
@@ -63,12 +62,8 @@ def register_varlen_attention() -> str:
 
     Its mask function is FlashAttention's: ``None`` for unpadded input, else the 2D padding mask.
     """
-    global _registered
-    if not _registered:
-        from transformers import AttentionInterface
-        from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
+    from transformers.masking_utils import flash_attention_mask
 
-        AttentionInterface.register(VARLEN_ATTENTION, sdpa_varlen_forward)
-        AttentionMaskInterface.register(VARLEN_ATTENTION, flash_attention_mask)
-        _registered = True
-    return VARLEN_ATTENTION
+    from toolace_kedro.models.attention import register_attention
+
+    return register_attention(VARLEN_ATTENTION, sdpa_varlen_forward, flash_attention_mask)

@@ -40,7 +40,7 @@ class TrainingParams(BaseModel):
     packing: bool = False              # BFD-pack rows of max_length tokens (implies padding-free)
     gradient_checkpointing: bool = False
     attn_implementation: str = "auto"  # auto: sdpa_varlen for padding-free, else sdpa; or any HF name
-    bf16: Literal["auto", True, False] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    bf16: Literal["auto", True, False] = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
     loss: Literal["auto", "compact", "fused"] = "auto"  # auto: compact head on CPU, TRL's fused head on CUDA
     logging_steps: int = Field(1, gt=0)
     report_to: str | list[str] = "mlflow"

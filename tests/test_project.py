@@ -137,3 +137,23 @@ def test_node_resources_hook_drops_cached_models_after_a_long_node(tiny_model_di
         if hook.release_after_s:  # a short node keeps them for the next
             assert kept >= 1 and load_policy(tiny_model_dir)[0] is first
     assert kept == 0 and load_policy(tiny_model_dir)[0] is not first  # loaded afresh
+
+
+def test_rss_now_splits_the_resident_set_and_the_hook_logs_what_a_release_left(caplog):
+    import logging
+    import sys
+    from types import SimpleNamespace
+
+    from toolace_kedro.hooks import NodeResourcesHook, rss_now
+
+    now = rss_now()
+    assert now["total"] > 0.01  # GB
+    if sys.platform.startswith("linux"):
+        assert 0 < now["anon"] < now["total"] and now["file"] > 0
+    node = SimpleNamespace(name="long_node")
+    with caplog.at_level(logging.INFO, logger="toolace_kedro.hooks"):
+        for hook in (NodeResourcesHook(release_after_s=3600), NodeResourcesHook(release_after_s=0)):
+            hook.before_node_run(node)
+            hook.after_node_run(node)
+    short, released = [r.getMessage() for r in caplog.records if "node long_node" in r.getMessage()]
+    assert "RSS now" not in short and "; RSS now " in released and " GB" in released

@@ -6,6 +6,7 @@ import logging
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from kedro.config import MissingConfigException
@@ -73,12 +74,39 @@ def peak_rss_gb() -> float:
     return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
 
 
+def rss_now() -> dict[str, float]:
+    """The process's resident set now, in GB: ``total`` and, on Linux, its ``anon`` (heap, tensors)
+    and ``file`` (mapped libraries and files) parts; empty where neither /proc nor psutil tells."""
+    try:
+        fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        kib = {key: int(fields[name].split()[0]) for key, name in
+               (("total", "VmRSS"), ("anon", "RssAnon"), ("file", "RssFile")) if name in fields}
+        return {key: value * 1024 / 1e9 for key, value in kib.items()}
+    except (OSError, ValueError):
+        try:
+            import psutil
+
+            return {"total": psutil.Process().memory_info().rss / 1e9}
+        except Exception:  # noqa: BLE001 - a diagnostic only
+            return {}
+
+
+def _rss_text() -> str:
+    now = rss_now()
+    if "total" not in now:
+        return ""
+    parts = ", ".join(f"{key} {now[key]:.2f}" for key in ("anon", "file") if key in now)
+    return f"; RSS now {now['total']:.2f} GB" + (f" ({parts})" if parts else "")
+
+
 class NodeResourcesHook:
     """Logs each node's wall time and the process's peak RSS after it (the node that raised the
     peak is the one to look at), and a per-node table at the end of the run; the figures also go
     to the active MLflow run as ``node.<name>.seconds`` and ``run.peak_rss_gb``. After a node that
     ran longer than ``release_after_s`` (the ones that load models) the cached models are
-    dropped and the freed heap handed back (:func:`toolace_kedro.models.release_memory`)."""
+    dropped and the freed heap handed back (:func:`toolace_kedro.models.release_memory`); the
+    line then also gives the resident set left after that release (what the next node starts
+    from), split into anonymous memory and mapped files on Linux."""
 
     def __init__(self, release_after_s: float = 5.0) -> None:
         self.release_after_s = release_after_s
@@ -100,11 +128,13 @@ class NodeResourcesHook:
     def after_node_run(self, node) -> None:
         seconds = time.perf_counter() - self._started.pop(node.name, time.perf_counter())
         self.seconds[node.name], self.peak_after[node.name] = seconds, peak_rss_gb()
-        logger.info("node %s: %.1f s, peak RSS so far %.2f GB", node.name, seconds, self.peak_after[node.name])
+        left = ""
         if seconds > self.release_after_s:  # a node that loaded models: let the next one start lean
             from toolace_kedro.models import release_memory
 
             release_memory()
+            left = _rss_text()
+        logger.info("node %s: %.1f s, peak RSS so far %.2f GB%s", node.name, seconds, self.peak_after[node.name], left)
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:

@@ -141,3 +141,38 @@ def test_bf16_round_trains_a_bf16_copy_and_merges_into_the_float32_policy(tiny_m
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.endswith("proj.weight") for name in changed)  # the LoRA targets only
     assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
+
+
+def test_policy_from_a_model_directory_trains_a_bf16_load_and_merges_into_a_float32_load(
+        tiny_model_dir, irft_params, monkeypatch):
+    """``kedro run`` hands the round its policy as a model directory: the bf16 base is loaded
+    straight from it (no float32 copy held through training), its weights are released before the
+    float32 policy is loaded to merge into, and only the LoRA targets change."""
+    import torch
+
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.pipelines.irft import nodes
+
+    loads = []
+
+    def spy(path, *args, dtype="auto", **kwargs):
+        if loads:  # the float32 load: the trained bf16 base must be gone by now
+            assert all(p.device.type == "meta" for p in loads[0][1].parameters())
+        model, tokenizer = load_policy(path, *args, dtype=dtype, **kwargs)
+        loads.append((dtype, model))
+        return model, tokenizer
+
+    monkeypatch.setattr(nodes, "load_policy", spy)
+    on_disk, _ = load_policy(tiny_model_dir, cached=False)
+    params = {**irft_params, "optimisation": {**irft_params["optimisation"], "bf16": True, "evaluate_pairs": False}}
+    reports = ({"pairs": 3, "step_pairs": 1, "answer_pairs": 2, "value_gap": {}}, {"samples": 3, "rollout_reward": {}})
+    merged, figures = nodes.optimise_policy(PAIRS, tiny_model_dir, tiny_model_dir, *reports, params)
+    assert [dtype for dtype, _ in loads] == ["bfloat16", "auto"] and figures["steps"] >= 1
+    assert loads[0][1].dtype == torch.bfloat16 and merged["model"] is loads[1][1]
+    after = dict(merged["model"].named_parameters())
+    assert all(p.dtype == torch.float32 for p in after.values())
+    changed = {name for name, p in on_disk.named_parameters() if not torch.equal(p, after[name])}
+    assert changed and all(name.endswith("proj.weight") for name in changed)
+    assert figures["policy_fingerprint_after"] == nodes.policy_fingerprint(merged["model"])
+    unchanged, figures = nodes.optimise_policy([], tiny_model_dir, tiny_model_dir, *reports, params)
+    assert figures["skipped"] == "no_pairs" and unchanged["model"].dtype == torch.float32  # never the bf16 base

@@ -18,13 +18,19 @@ from typing import Any
 import torch
 
 from toolace_kedro.datasets.records import validate_records
-from toolace_kedro.models import cpu_has_bf16, device_and_dtype, load_policy
+from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype, load_policy
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
 from toolace_kedro.pipelines.irft.deficiency import select_deficient
 from toolace_kedro.pipelines.irft.mcts import run_searches
-from toolace_kedro.pipelines.irft.optimisation import fit_pairs, select_pairs, train_preference, trains_a_bf16_copy
+from toolace_kedro.pipelines.irft.optimisation import (
+    fit_pairs,
+    select_pairs,
+    train_preference,
+    trains_a_bf16_copy,
+    trains_bf16_from_disk,
+)
 from toolace_kedro.pipelines.irft.preference import answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
 from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
@@ -36,16 +42,17 @@ logger = logging.getLogger(__name__)
 Policy = str | dict[str, Any]
 
 
-def _load(policy: Policy, fresh: bool = False) -> tuple[Any, Any]:
+def _load(policy: Policy, fresh: bool = False, dtype: str = "auto") -> tuple[Any, Any]:
     """``(model, tokenizer)`` of a policy: the one handed over in memory as it is, or a model
-    directory in the device's training dtype (float32 on a CPU) -- the same weights either way,
-    so the reports' fingerprints agree; inference runs on :func:`_in_dtype` copies."""
+    directory in the device's training dtype (float32 on a CPU; ``dtype`` another) -- the same
+    weights either way, so the reports' fingerprints agree; inference runs on :func:`_in_dtype`
+    copies."""
     if isinstance(policy, dict):
         model, tokenizer = policy["model"], policy["tokenizer"]
         return (copy.deepcopy(model) if fresh else model), tokenizer
     if not Path(str(policy)).is_dir():
         raise FileNotFoundError(f"irft policy {policy!r} is not a model directory")
-    model, tokenizer = load_policy(str(policy), cached=False)
+    model, tokenizer = load_policy(str(policy), dtype=dtype, cached=False)
     drop_dequantized_marker(model)  # the embedded model's config still names its GGUF origin
     if fresh:
         model.train()
@@ -57,7 +64,7 @@ def _in_dtype(model: Any, dtype: str) -> Any:
     The policy handed over in memory (merged SFT, a round's result) is float32; on a CPU with native
     bf16 a bfloat16 copy processes prompts ~3.5x and one-token decode steps ~1.5-2x faster."""
     wanted = device_and_dtype(model.device.type, dtype)[1]
-    return model if model.dtype == wanted else copy.deepcopy(model).to(wanted).eval()
+    return model if model.dtype == wanted else converted_copy(model, wanted).eval()
 
 
 def policy_fingerprint(model: Any) -> str:
@@ -115,7 +122,7 @@ def search_steps(deficient_samples: list[dict], policy: Policy, params: dict[str
     prefill_model = None
     if cfg.get("prefill_dtype", "auto") == "auto" and decoder.device.type == "cpu" and cpu_has_bf16() \
             and decoder.dtype == torch.float32:
-        prefill_model = copy.deepcopy(model).to(torch.bfloat16).eval()
+        prefill_model = converted_copy(model, torch.bfloat16).eval()
     sampler = StepSampler(decoder, tokenizer, prefill_model=prefill_model, max_new_tokens=int(cfg.get("max_new_tokens", 50)),
                           simulation_tokens=int(cfg.get("simulation_tokens", 48)),
                           temperature=float(cfg.get("temperature", 1.0)),
@@ -183,9 +190,18 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     into the policy; the merged policy (``{"model", "tokenizer"}``) and training figures."""
     cfg = validated(params)["optimisation"]
     started = time.perf_counter()
-    model, tokenizer = _load(policy)  # a policy handed over in memory is the caller's object:
-    if isinstance(policy, dict) and not trains_a_bf16_copy(model, cfg):  # trained in place, so a copy
-        model = copy.deepcopy(model)
+    merge_base = None
+    if not isinstance(policy, dict) and trains_bf16_from_disk(cfg):
+        # a model directory: the bf16 base to train on straight from it, the float32 policy to merge
+        # into loaded only after training (``kedro run`` passes every policy this way)
+        model, tokenizer = _load(policy, dtype="bfloat16")
+
+        def merge_base() -> Any:
+            return _load(policy)[0]
+    else:
+        model, tokenizer = _load(policy)  # a policy handed over in memory is the caller's object:
+        if isinstance(policy, dict) and not trains_a_bf16_copy(model, cfg):  # trained in place, so a copy
+            model = copy.deepcopy(model)
     fitting, too_long = fit_pairs(preference_pairs, tokenizer, int(cfg.get("max_length", 1024)))
     if too_long:
         logger.warning("round %d: %d pairs longer than max_length %s left out", round_index, too_long,
@@ -193,8 +209,9 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
     pairs = select_pairs(fitting, cfg.get("max_pairs"))
     if not pairs:
         logger.warning("round %d: no preference pairs; the policy is passed on unchanged", round_index)
-        return {"model": model.eval(), "tokenizer": tokenizer}, {"pairs": 0, "too_long": too_long,
-                                                                 "skipped": "no_pairs"}
+        unchanged = merge_base() if merge_base is not None else model  # not the bf16 base
+        return {"model": unchanged.eval(), "tokenizer": tokenizer}, {"pairs": 0, "too_long": too_long,
+                                                                     "skipped": "no_pairs"}
     reference = None
     if cfg.get("method", "simpo") == "dpo" and cfg.get("dpo_reference", "sft") == "sft" and sft_policy is not policy \
             and str(sft_policy) != str(policy):
@@ -202,7 +219,8 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
         reference.eval()
     tokenizer.padding_side = "right"
     merged, figures = train_preference(model, tokenizer, pairs, cfg, round_index,
-                                       _round_figures(pair_report, search_report), reference)
+                                       _round_figures(pair_report, search_report), reference, merge_base)
+    del model
     figures["too_long"] = too_long
     figures["available_pairs"] = len(preference_pairs)
     figures["policy_fingerprint_after"] = policy_fingerprint(merged)

@@ -36,12 +36,14 @@ import gc
 import logging
 import math
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
-from toolace_kedro.models import cpu_has_bf16
+from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype
 from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
-__all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference", "trains_a_bf16_copy"]
+__all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference", "trains_a_bf16_copy",
+           "trains_bf16_from_disk"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +124,19 @@ def _round_callback(figures: dict[str, float], tags: dict[str, str]):
 
 
 def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], params: dict[str, Any],
-                     round_index: int, figures: dict[str, float] | None = None, reference: Any = None
-                     ) -> tuple[Any, dict[str, Any]]:
+                     round_index: int, figures: dict[str, float] | None = None, reference: Any = None,
+                     merge_base: Callable[[], Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train a LoRA adapter on ``pairs`` on top of ``model`` and merge it; returns the merged
     model and the training figures (losses, reward margins and accuracies, runtime). ``model``
     becomes the merged model, except where :func:`trains_a_bf16_copy`: then it is left as it is
-    and the merged model is a new float32 copy."""
+    and the merged model is a new float32 copy.
+
+    ``merge_base`` (a function returning the float32 policy, e.g. loading it from its model
+    directory) says that ``model`` is already the frozen bf16 base to train on: it is trained as
+    it is, and once the trainer is freed the adapter is merged into ``merge_base()``. The float32
+    weights are then never held during training. Wherever a bf16 base is trained, its weights are
+    released (moved to the meta device) before the float32 policy is made: ``model`` is of no use
+    afterwards."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model_state_dict
@@ -141,9 +150,12 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
                              target_modules=lora.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
     rows = preference_rows(pairs, tokenizer)
     dataset = Dataset.from_list(rows)
-    policy = model
-    if trains_a_bf16_copy(model, params):  # frozen bf16 base to train on; ``policy`` is left as it is
-        model = copy.deepcopy(model).to(torch.bfloat16)
+    if merge_base is None and trains_a_bf16_copy(model, params):  # a frozen bf16 base to train on;
+        policy = model                                              # ``policy`` is left as it is
+        model = converted_copy(model, torch.bfloat16)
+
+        def merge_base() -> Any:
+            return copy.deepcopy(policy)
     evaluation = dataset if params.get("evaluate_pairs", True) else None
     run_name = f"irft-round-{round_index}"
     model.train()
@@ -186,13 +198,15 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
         if bad is not None:
             raise RuntimeError(f"irft round {round_index}: {method} loss became {bad['loss']} at step {bad.get('step')} "
                                f"(log entry: {bad}); the policy is not saved")
-        if model is policy:
+        if merge_base is None:
             merged = trainer.model.merge_and_unload()
-        else:  # the adapter only: the trainer and the bf16 copy are freed before the float32 copy is made
+        else:  # the adapter only: the trainer and the bf16 base are freed before the float32 policy is made
             adapter = {k: v.detach().clone() for k, v in get_peft_model_state_dict(trainer.model).items()}
-            del trainer, model
+            del trainer
+            model.to("meta")  # the bf16 base's weights freed even where the caller still holds the module
+            del model
             gc.collect()
-            merged = _merge_into(copy.deepcopy(policy), adapter, peft_config)
+            merged = _merge_into(merge_base(), adapter, peft_config)
     merged.eval()
     figures = _training_figures(history, result.metrics, method, len(rows))
     for when, values in (("before", before), ("after", after)):
@@ -207,6 +221,15 @@ def trains_a_bf16_copy(model: Any, params: dict[str, Any]) -> bool:
     import torch
 
     return _bf16(params.get("bf16", "auto")) and model.dtype == torch.float32 and model.device.type == "cpu"
+
+
+def trains_bf16_from_disk(params: dict[str, Any]) -> bool:
+    """Whether a policy given as a model directory would be trained on a bf16 copy (see
+    :func:`trains_a_bf16_copy`): then the bf16 base is loaded straight from the directory."""
+    import torch
+
+    device, dtype = device_and_dtype()
+    return _bf16(params.get("bf16", "auto")) and device == "cpu" and dtype == torch.float32
 
 
 def _merge_into(policy: Any, adapter: dict[str, Any], peft_config: Any) -> Any:

@@ -75,3 +75,20 @@ def test_load_policy_shares_one_instance(tiny_model_dir):
 def test_embedded_model_loads_with_134m_parameters(embedded_model_dir):
     model, _ = load_policy("smollm2-135m-instruct")
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
+
+
+def test_converted_copy_keeps_the_rotary_frequencies_in_float32(tiny_model_dir):
+    import torch
+
+    from toolace_kedro.models import converted_copy, load_policy
+
+    model, _ = load_policy(tiny_model_dir, cached=False)
+    copied = converted_copy(model, torch.bfloat16)
+    loaded, _ = load_policy(tiny_model_dir, dtype="bfloat16", cached=False)
+    assert copied is not model and model.dtype == torch.float32 and copied.dtype == torch.bfloat16
+    buffers = dict(copied.named_buffers())
+    assert buffers and all(b.dtype == torch.float32 for b in buffers.values())  # inv_freq, original_inv_freq
+    assert all(torch.equal(b, dict(model.named_buffers())[n]) for n, b in buffers.items())
+    for name, tensor in loaded.state_dict().items():  # the same as loading in bf16
+        assert torch.equal(tensor, copied.state_dict()[name]), name
+    assert all(torch.equal(b, buffers[n]) for n, b in loaded.named_buffers())

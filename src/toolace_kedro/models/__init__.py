@@ -2,6 +2,7 @@
 
 from toolace_kedro.models.loading import (
     EMBEDDED_MODELS,
+    converted_copy,
     cpu_has_bf16,
     device_and_dtype,
     load_policy,
@@ -11,5 +12,5 @@ from toolace_kedro.models.loading import (
     resolve_model,
 )
 
-__all__ = ["EMBEDDED_MODELS", "cpu_has_bf16", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "release_memory",
+__all__ = ["EMBEDDED_MODELS", "converted_copy", "cpu_has_bf16", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "release_memory",
            "resolve_model"]

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
+import copy
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,23 @@ def load_policy(
 @lru_cache(maxsize=4)
 def _load_cached(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tuple[Any, Any]:
     return _load(name_or_path, device, dtype, adapter)
+
+
+def converted_copy(model: Any, dtype: Any) -> Any:
+    """A copy of ``model`` in ``dtype`` (e.g. ``torch.bfloat16``) whose non-persistent float32
+    buffers -- the rotary embedding's ``inv_freq`` -- stay float32, as ``from_pretrained(dtype=...)``
+    leaves them. A plain ``.to(dtype)`` rounds the rotary frequencies too: with the embedded model
+    that added about twice the NLL of converting the weights alone (mean over 27 irft pairs:
+    1.1859 fp32, 1.1892 bf16 weights, 1.1934 bf16 weights and frequencies)."""
+    import torch
+
+    converted = copy.deepcopy(model).to(dtype)
+    for (_, source), (_, target) in zip(model.named_modules(), converted.named_modules()):
+        for name, buffer in source._buffers.items():
+            if (buffer is not None and buffer.dtype == torch.float32 and name in source._non_persistent_buffers_set
+                    and target._buffers.get(name) is not None):
+                target._buffers[name] = buffer.detach().clone().to(target._buffers[name].device)
+    return converted
 
 
 def release_memory() -> None:

@@ -198,6 +198,43 @@ def test_adaptive_self_consistency_draws_the_third_sample_only_on_disagreement(a
     assert [round(min(s.agreement), 2) for s in states] == [1.0, 1.0, 0.67, 0.67]
 
 
+def test_a_disagreeing_vote_is_resampled_with_fresh_seeds_up_to_retries(api_pool, dialog_params):
+    """Every call sample of the first set differs (seeds 0-2); the fresh set (seeds 3-5) agrees.
+    Without retries the dialog is dropped; with one it is kept on the second set's vote."""
+    import copy
+
+    from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics
+
+    dialog_params.update(n_dialogs=2, type_mix={"single": 1}, seed=0)
+    plans = [copy.deepcopy(p) for p in plan_dialogs(api_pool, dialog_params)]
+    seeds = []
+
+    def first_set_disagrees(conv, params, schema):
+        answer = json.loads(scripted_dialog_answer(conv, params, schema))
+        if "calls" in answer:
+            seeds.append(params["seed"])
+            if params["seed"] < 3:  # a different value per sample
+                for call in answer["calls"]:
+                    call["arguments"] = {k: v + [str(params["seed"])] if isinstance(v, list)
+                                         else v + 10 * (params["seed"] + 1) if isinstance(v, int)
+                                         else v + "x" * (params["seed"] + 1) for k, v in call["arguments"].items()}
+        return json.dumps(answer)
+
+    for retries in (0, 1):
+        seeds.clear()
+        dialog_params["self_consistency"].update(retries=retries, adaptive=True)
+        states, counts = run_dialogs(plans, ScriptedLLM(first_set_disagrees), dialog_params)
+        if retries == 0:
+            assert all(s.dropped == "inconsistent_actions" for s in states) and sorted(set(seeds)) == [0, 1, 2]
+            assert counts["actions_dropped_inconsistent"] == 2 and not counts["actions_resampled_inconsistent"]
+        else:
+            assert all(s.dropped is None and s.finished for s in states) and sorted(set(seeds)) == [0, 1, 2, 3, 4]
+            assert counts["actions_resampled_inconsistent"] == 2 and not counts["actions_dropped_inconsistent"]
+            assert [min(s.agreement) for s in states] == [1.0, 1.0]  # the fresh set's vote (2 of 2)
+            stats = dialog_statistics([], {"counts": dict(counts)})["self_consistency"]
+            assert stats["actions_resampled"] == 2 and stats["actions_dropped"] == 0
+
+
 def test_pool_rows_that_are_not_valid_apis_are_skipped_and_counted(tmp_path, api_pool, dialog_params, dialog_llm,
                                                                    monkeypatch):
     from toolace_kedro.datasets import JSONLinesDataset

@@ -113,20 +113,21 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
             _drop(state, f"user_agent.{reason}", counts)
             return
         state.user_values = json.loads(answers[0])["values"]
+    consistency = params["self_consistency"]
     for phase in SCRIPTS[state.plan["type"]]:
         requests = _requests(state, phase, params)
-        answers = yield [ChatRequest(prompt, schema, sampling) for prompt, schema, sampling in requests]
-        if phase == "call" and params["self_consistency"].get("adaptive", True):
-            extra = _more_samples_needed(answers, params["self_consistency"])
-            if extra:
-                prompt, schema, sampling = requests[0]
-                more = yield [ChatRequest(prompt, schema, {**sampling, "seed": sampling["seed"] + len(requests) + k})
-                              for k in range(extra)]
-                both = Answers(list(answers) + list(more))  # (failures of both rounds stay counted)
-                both.failures = {**answers.failures, **{len(answers) + i: r for i, r in more.failures.items()}}
-                answers = both
-        for i, reason in answers.failures.items():
-            counts[f"failed_samples.{reason}"] += 1
+        answers = yield from _sample(requests, phase, consistency)
+        retries = int(consistency.get("retries", 0)) if phase == "call" else 0
+        for attempt in range(1, retries + 1):
+            if _agreed(answers, consistency["threshold"]):
+                break
+            # the samples disagree: a fresh set (new seeds) for the same action before the dialog is dropped
+            counts["actions_resampled_inconsistent"] += 1
+            _count_failures(answers, counts)
+            shift = attempt * int(consistency["samples"])
+            answers = yield from _sample([(prompt, schema, {**sampling, "seed": sampling["seed"] + shift})
+                                          for prompt, schema, sampling in requests], phase, consistency)
+        _count_failures(answers, counts)
         reason = next(iter(answers.failures.values()), "failed")
         _apply(state, phase, [json.loads(a) if a is not None else None for a in answers], params, counts, reason)
         if state.dropped is not None:
@@ -168,6 +169,33 @@ def _score(loop: ComplexityLoop, sample: dict[str, Any], first_pass: bool):
     while (score := loop.scored(ticket, flush)) is None:
         flush = (yield WAIT).idle
     return score, flush
+
+
+def _sample(requests: list[tuple[list[dict], dict, dict]], phase: str, consistency: dict[str, Any]):
+    """The answers to one phase's requests; for a call with adaptive self-consistency, the rest of
+    the samples are drawn when the first ones disagree."""
+    answers = yield [ChatRequest(prompt, schema, sampling) for prompt, schema, sampling in requests]
+    if phase == "call" and consistency.get("adaptive", True):
+        extra = _more_samples_needed(answers, consistency)
+        if extra:
+            prompt, schema, sampling = requests[0]
+            more = yield [ChatRequest(prompt, schema, {**sampling, "seed": sampling["seed"] + len(requests) + k})
+                          for k in range(extra)]
+            both = Answers(list(answers) + list(more))  # (failures of both rounds stay counted)
+            both.failures = {**answers.failures, **{len(answers) + i: r for i, r in more.failures.items()}}
+            answers = both
+    return answers
+
+
+def _count_failures(answers: Answers, counts: Counter) -> None:
+    for reason in answers.failures.values():
+        counts[f"failed_samples.{reason}"] += 1
+
+
+def _agreed(answers: Answers, threshold: float) -> bool:
+    """Whether the call samples reach the vote's threshold (as :func:`_apply` decides it)."""
+    got = [json.loads(a) for a in answers if a is not None]
+    return bool(got) and vote(got, threshold * len(answers) / len(got))[0] is not None
 
 
 def _more_samples_needed(answers: list[str | None], consistency: dict[str, Any]) -> int:
@@ -235,7 +263,7 @@ def _apply(state: DialogState, phase: str, answers: list, params: dict[str, Any]
     action = got[0]
     if phase == "call":
         action, share = vote(got, params["self_consistency"]["threshold"] * len(answers) / len(got))
-        if action is None:
+        if action is None:  # (after ``self_consistency.retries`` fresh sets of samples, see _dialog_flow)
             counts["actions_dropped_inconsistent"] += 1
             _drop(state, "inconsistent_actions", counts)
             return

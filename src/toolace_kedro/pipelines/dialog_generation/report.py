@@ -22,6 +22,7 @@ def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, 
         "mean_candidate_apis": round(sum(len(d["tools"]) for d in dialogs) / n, 2),
         "calls_per_dialog": round(sum(len(m.get("tool_calls") or []) for d in dialogs for m in d["messages"]) / n, 2),
         "self_consistency": {"actions_kept": kept, "actions_dropped": dropped,
+                             "actions_resampled": counts.get("actions_resampled_inconsistent", 0),
                              "call_votes_by_samples_drawn": {k.rsplit(".", 1)[1]: v for k, v in sorted(counts.items())
                                                              if k.startswith("call_samples_drawn.")}},
         "consistency_rejection_rate": round(dropped / (kept + dropped), 3) if kept + dropped else 0.0,

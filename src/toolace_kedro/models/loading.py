@@ -8,13 +8,13 @@ as safetensors under the model cache (``$TOOLACE_MODEL_CACHE``, default
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import os
 import shutil
 import tempfile
 import threading
-import copy
 from functools import lru_cache
 from pathlib import Path
 from typing import Any

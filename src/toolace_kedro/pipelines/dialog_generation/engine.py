@@ -192,10 +192,16 @@ def _count_failures(answers: Answers, counts: Counter) -> None:
         counts[f"failed_samples.{reason}"] += 1
 
 
+def _call_vote(got: list[dict[str, Any]], drawn: int, threshold: float) -> tuple[dict[str, Any] | None, float]:
+    """The vote over the ``got`` valid samples of ``drawn``: the threshold counts every sample
+    drawn, so a failed sample is a vote against."""
+    return vote(got, threshold * drawn / len(got))
+
+
 def _agreed(answers: Answers, threshold: float) -> bool:
     """Whether the call samples reach the vote's threshold (as :func:`_apply` decides it)."""
     got = [json.loads(a) for a in answers if a is not None]
-    return bool(got) and vote(got, threshold * len(answers) / len(got))[0] is not None
+    return bool(got) and _call_vote(got, len(answers), threshold)[0] is not None
 
 
 def _more_samples_needed(answers: list[str | None], consistency: dict[str, Any]) -> int:
@@ -262,7 +268,7 @@ def _apply(state: DialogState, phase: str, answers: list, params: dict[str, Any]
     share = 1.0
     action = got[0]
     if phase == "call":
-        action, share = vote(got, params["self_consistency"]["threshold"] * len(answers) / len(got))
+        action, share = _call_vote(got, len(answers), params["self_consistency"]["threshold"])
         if action is None:  # (after ``self_consistency.retries`` fresh sets of samples, see _dialog_flow)
             counts["actions_dropped_inconsistent"] += 1
             _drop(state, "inconsistent_actions", counts)

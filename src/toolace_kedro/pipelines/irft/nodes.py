@@ -44,9 +44,9 @@ Policy = str | dict[str, Any]
 
 def _load(policy: Policy, fresh: bool = False, dtype: str = "auto") -> tuple[Any, Any]:
     """``(model, tokenizer)`` of a policy: the one handed over in memory as it is, or a model
-    directory in the device's training dtype (float32 on a CPU; ``dtype`` another) -- the same
-    weights either way, so the reports' fingerprints agree; inference runs on :func:`_in_dtype`
-    copies."""
+    directory in the device's training dtype (float32 on a CPU) -- the same weights either way,
+    so the reports' fingerprints agree; inference runs on :func:`_in_dtype` copies. Another
+    ``dtype`` loads the directory in it (optimisation's bf16 base)."""
     if isinstance(policy, dict):
         model, tokenizer = policy["model"], policy["tokenizer"]
         return (copy.deepcopy(model) if fresh else model), tokenizer

@@ -21,10 +21,12 @@ prompt, followed by the pair's answer prefix; chosen / rejected = the continuati
 appends the end-of-turn token). ``bf16: auto`` trains with bf16 autocast on a CUDA device with
 bf16 and on CPUs with native bf16 (AVX512-BF16/AMX), fp32 elsewhere (TRL's configs default to bf16
 and refuse it on a CPU unless ``use_cpu`` is set, as here). On such a CPU a float32 policy is
-trained as a frozen bf16 copy with float32 LoRA weights (as in the sft stage), and the adapter is
-merged into a float32 copy of the policy made once the trainer is freed, not into the bf16 copy:
-the float32 weights are not held through training (27 pairs: peak RSS 5.13 -> 4.57 GB; the time
-is the same within noise). With ``report_to: mlflow`` the trainer logs into a nested MLflow run
+trained as a frozen bf16 model with float32 LoRA weights (as in the sft stage), and the adapter is
+merged into the float32 policy once the trainer and the bf16 weights are freed, not into the bf16
+model (that would round the update away). A policy in memory is copied to bf16 and a float32 copy
+to merge into is made after training; a policy given as its model directory (what ``kedro run``
+passes) is loaded in bf16 to train on and in float32 only for the merge, so no float32 weights
+are held through training. With ``report_to: mlflow`` the trainer logs into a nested MLflow run
 named ``irft-round-<k>`` (``MLFLOW_NESTED_RUN=true``), where the round's pair counts and reward
 statistics are logged as well.
 """
@@ -214,22 +216,23 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     return merged, figures
 
 
-def trains_a_bf16_copy(model: Any, params: dict[str, Any]) -> bool:
-    """Whether :func:`train_preference` trains a bf16 copy of ``model`` (a float32 model on a CPU
-    with bf16 training on) and leaves ``model`` itself unmodified; otherwise it trains ``model``
-    and merges the adapter into it."""
+def _bf16_base(params: dict[str, Any], device: str, dtype: Any) -> bool:
+    """A float32 policy on a CPU with bf16 training on is trained as a frozen bf16 base."""
     import torch
 
-    return _bf16(params.get("bf16", "auto")) and model.dtype == torch.float32 and model.device.type == "cpu"
+    return _bf16(params.get("bf16", "auto")) and device == "cpu" and dtype == torch.float32
+
+
+def trains_a_bf16_copy(model: Any, params: dict[str, Any]) -> bool:
+    """Whether :func:`train_preference` trains a bf16 copy of ``model`` and leaves ``model`` itself
+    unmodified; otherwise it trains ``model`` and merges the adapter into it."""
+    return _bf16_base(params, model.device.type, model.dtype)
 
 
 def trains_bf16_from_disk(params: dict[str, Any]) -> bool:
-    """Whether a policy given as a model directory would be trained on a bf16 copy (see
-    :func:`trains_a_bf16_copy`): then the bf16 base is loaded straight from the directory."""
-    import torch
-
-    device, dtype = device_and_dtype()
-    return _bf16(params.get("bf16", "auto")) and device == "cpu" and dtype == torch.float32
+    """Whether a policy given as a model directory (loaded in the device's training dtype) would
+    be trained as a bf16 base: then that base is loaded straight from the directory."""
+    return _bf16_base(params, *device_and_dtype())
 
 
 def _merge_into(policy: Any, adapter: dict[str, Any], peft_config: Any) -> Any:

@@ -92,3 +92,54 @@ def test_converted_copy_keeps_the_rotary_frequencies_in_float32(tiny_model_dir):
     for name, tensor in loaded.state_dict().items():  # the same as loading in bf16
         assert torch.equal(tensor, copied.state_dict()[name]), name
     assert all(torch.equal(b, buffers[n]) for n, b in loaded.named_buffers())
+
+
+_ALLOCATOR_PROBE = r"""
+import ctypes, json, sys
+from toolace_kedro.models import mmap_threshold
+
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+
+def mapped(nbytes):
+    # freeing a mapped 8 MiB block first raises glibc's own threshold to 8 MiB
+    libc.free(libc.malloc(8 << 20))
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(nbytes)
+    own = libc.mallinfo2().hblks > before
+    libc.free(block)
+    return own
+
+seen = {"default": mapped(2 << 20)}
+with mmap_threshold(int(sys.argv[1]) if sys.argv[1] != "none" else None) as applied:
+    seen["applied"], seen["inside"] = applied, mapped(2 << 20)
+seen["after_2mib"], seen["after_40mib"] = mapped(2 << 20), mapped(40 << 20)
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's allocator")
+@pytest.mark.parametrize("argument, env, expected", [
+    ("1048576", {}, {"applied": True, "inside": True}),
+    ("none", {}, {"applied": False, "inside": False}),
+    ("1048576", {"MALLOC_MMAP_THRESHOLD_": "33554432"}, {"applied": False, "inside": False}),  # the user's choice wins
+])
+def test_mmap_threshold_gives_large_blocks_their_own_mappings_inside_the_block(argument, env, expected):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    environment = {key: value for key, value in os.environ.items() if key != "MALLOC_MMAP_THRESHOLD_"} | env
+    out = subprocess.run([sys.executable, "-c", _ALLOCATOR_PROBE, argument], capture_output=True, text=True,
+                         env=environment, check=True).stdout
+    seen = json.loads(out)
+    # glibc's own threshold keeps a 2 MiB block in the heap once an 8 MiB block was freed
+    assert seen["default"] is False
+    assert {key: seen[key] for key in expected} == expected
+    # after the block: no longer 1 MiB, but the ceiling (32 MiB) where it was applied
+    assert seen["after_2mib"] is False and seen["after_40mib"] is True

@@ -7,10 +7,11 @@ from toolace_kedro.models.loading import (
     device_and_dtype,
     load_policy,
     load_tokenizer,
+    mmap_threshold,
     model_cache_dir,
     release_memory,
     resolve_model,
 )
 
-__all__ = ["EMBEDDED_MODELS", "converted_copy", "cpu_has_bf16", "device_and_dtype", "load_policy", "load_tokenizer", "model_cache_dir", "release_memory",
+__all__ = ["EMBEDDED_MODELS", "converted_copy", "cpu_has_bf16", "device_and_dtype", "load_policy", "load_tokenizer", "mmap_threshold", "model_cache_dir", "release_memory",
            "resolve_model"]

@@ -15,6 +15,8 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "device_and_dtype",
     "load_policy",
     "load_tokenizer",
+    "mmap_threshold",
     "model_cache_dir",
     "resolve_model",
 ]
@@ -198,6 +201,42 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+#: glibc's ``mallopt`` parameter and the ceiling its own threshold adjustment reaches on 64-bit
+_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_CEILING = -3, 32 << 20
+
+
+@contextmanager
+def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
+    """Within the block glibc serves every allocation of at least ``nbytes`` from a mapping of its
+    own, handed back to the operating system when it is freed, instead of from the heap; yields
+    whether it did. By default glibc raises that threshold as large blocks are freed (up to
+    32 MiB), so a training step's activation tensors of a few MiB end up in the heap, where freeing
+    them leaves holes the next step's tensors do not fit: the resident set grows well beyond what is
+    alive. Set to 1 MiB for a whole process, it lowered irft's ``optimise_policy`` alone from about
+    4.0 to 3.55 GB peak RSS in the same time, and ``train_sft`` from 4.7 to 3.5 GB, but made that one
+    a third slower (its many 2-4 MiB tensors are mapped and faulted in afresh at every step), so it
+    is a per-node choice (``irft.optimisation.mmap_threshold_mib``), not a process-wide one. glibc's adjustment cannot be switched
+    back on: afterwards the threshold stays fixed at its ceiling, 32 MiB. Nothing happens for
+    ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set (the user's own choice)."""
+    import ctypes
+
+    libc = None
+    if nbytes is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            if libc.mallopt(_M_MMAP_THRESHOLD, int(nbytes)):
+                libc.malloc_trim(0)  # a large free top of the heap would still serve such blocks
+            else:
+                libc = None
+        except (OSError, AttributeError):  # not glibc
+            libc = None
+    try:
+        yield libc is not None
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_CEILING)
 
 
 def _load(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tuple[Any, Any]:

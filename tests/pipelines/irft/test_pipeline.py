@@ -101,6 +101,28 @@ def test_no_pairs_passes_the_policy_on(sft_adapter, tiny_model_dir, irft_params)
     assert policy_fingerprint(merged["model"]) == policy_fingerprint(policy["model"])
 
 
+def test_mmap_threshold_mib_applies_to_the_optimisation_node_only(sft_adapter, tiny_model_dir, irft_params,
+                                                                   monkeypatch):
+    from contextlib import contextmanager
+
+    from toolace_kedro.pipelines.irft import nodes
+    from toolace_kedro.pipelines.irft.nodes import merge_sft_policy
+
+    entered = []
+
+    @contextmanager
+    def recorder(nbytes):
+        entered.append(nbytes)
+        yield nbytes is not None
+
+    monkeypatch.setattr(nodes, "mmap_threshold", recorder)
+    policy = merge_sft_policy(sft_adapter, tiny_model_dir)
+    for setting in (1, 0.5, None):
+        opt = {**irft_params["optimisation"], "mmap_threshold_mib": setting}
+        optimise_policy([], policy, policy, {}, {}, {**irft_params, "optimisation": opt})
+    assert entered == [1 << 20, 1 << 19, None]
+
+
 def test_unknown_method_is_an_error(irft_params):
     from toolace_kedro.pipelines.irft.optimisation import train_preference
 

@@ -75,6 +75,7 @@ class OptimisationParams(_Strict):
     bf16: Literal["auto"] | bool = "auto"
     shared_prompt: bool = True
     evaluate_pairs: bool = True
+    mmap_threshold_mib: float | None = Field(None, gt=0)
     seed: int = 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from toolace_kedro.datasets.records import validate_records
-from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype, load_policy
+from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype, load_policy, mmap_threshold
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
@@ -187,8 +187,17 @@ def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Po
                     search_report: dict[str, Any], params: dict[str, Any], round_index: int = 1
                     ) -> tuple[Any, dict[str, Any]]:
     """Preference optimisation (SimPO or DPO, a new LoRA adapter) on the round's pairs, merged
-    into the policy; the merged policy (``{"model", "tokenizer"}``) and training figures."""
+    into the policy; the merged policy (``{"model", "tokenizer"}``) and training figures. With
+    ``mmap_threshold_mib`` set, tensors of that size and more get their own mappings while the node
+    runs (:func:`toolace_kedro.models.mmap_threshold`: a lower peak)."""
     cfg = validated(params)["optimisation"]
+    threshold = cfg["mmap_threshold_mib"]
+    with mmap_threshold(None if threshold is None else int(threshold * 2**20)):
+        return _optimise(preference_pairs, policy, sft_policy, pair_report, search_report, cfg, round_index)
+
+
+def _optimise(preference_pairs: list[dict], policy: Policy, sft_policy: Policy, pair_report: dict[str, Any],
+              search_report: dict[str, Any], cfg: dict[str, Any], round_index: int) -> tuple[Any, dict[str, Any]]:
     started = time.perf_counter()
     merge_base = None
     if not isinstance(policy, dict) and trains_bf16_from_disk(cfg):

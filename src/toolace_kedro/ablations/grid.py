@@ -47,9 +47,11 @@ __all__ = ["Project", "expected_minutes", "main", "run_grid"]
 
 logger = logging.getLogger(__name__)
 
-#: minutes per pipeline, embedded default on the 2-core CPU (benchmarks/README.md; evaluation_base_sft
-#: is the evaluation run without predict_irft's 68 s)
-STAGE_MINUTES = {"verification": 1.2, "sft": 4.7, "irft": 4.3, "evaluation": 4.5, "evaluation_base_sft": 3.3}
+#: minutes per pipeline in a grid, embedded default on the 2-core CPU, with its start-up: verification
+#: (judges in one variant of three), sft and evaluation_base_sft (the base policy's answers come from
+#: the response cache after the first variant) from grid 2026-11-23T11.57.37 (20.4 min for the six
+#: variants); irft and evaluation (three policies) from their stage runs (benchmarks/README.md)
+STAGE_MINUTES = {"verification": 0.6, "sft": 2.2, "irft": 4.3, "evaluation": 4.5, "evaluation_base_sft": 1.2}
 #: datasets read back from each variant's save version for the table
 REPORTS = ("sft_split_report", "sft_report", "evaluation_scores")
 _PENDING = "<written by {} in this grid>"

@@ -210,16 +210,17 @@ _M_MMAP_THRESHOLD, _MMAP_THRESHOLD_CEILING = -3, 32 << 20
 @contextmanager
 def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
     """Within the block glibc serves every allocation of at least ``nbytes`` from a mapping of its
-    own, handed back to the operating system when it is freed, instead of from the heap; yields
-    whether it did. By default glibc raises that threshold as large blocks are freed (up to
-    32 MiB), so a training step's activation tensors of a few MiB end up in the heap, where freeing
-    them leaves holes the next step's tensors do not fit: the resident set grows well beyond what is
-    alive. Set to 1 MiB for a whole process, it lowered irft's ``optimise_policy`` alone from about
-    4.0 to 3.55 GB peak RSS in the same time, and ``train_sft`` from 4.7 to 3.5 GB, but made that one
-    a third slower (its many 2-4 MiB tensors are mapped and faulted in afresh at every step), so it
-    is a per-node choice (``irft.optimisation.mmap_threshold_mib``), not a process-wide one. glibc's adjustment cannot be switched
-    back on: afterwards the threshold stays fixed at its ceiling, 32 MiB. Nothing happens for
-    ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set (the user's own choice)."""
+    own, handed back to the operating system when it is freed, instead of from the heap (the free
+    top of the heap is trimmed first); yields whether it did. By default glibc raises that
+    threshold as large blocks are freed (up to 32 MiB), so a training step's activation tensors of
+    a few MiB end up in the heap, where freeing them can leave holes that later tensors do not fit:
+    the resident set grows beyond what is alive. Set to 1 MiB for a whole process, it lowered irft's
+    ``optimise_policy`` alone from about 4.0 to 3.55 GB peak RSS in the same time, and ``train_sft``
+    from 4.7 to 3.5 GB, but made that one a third slower (its many 2-4 MiB tensors are mapped and
+    faulted in afresh at every step), so it is a per-node choice
+    (``irft.optimisation.mmap_threshold_mib``), not a process-wide one. glibc's adjustment cannot be
+    switched back on: afterwards the threshold stays fixed at its ceiling, 32 MiB. Nothing happens
+    for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set (the user's own choice)."""
     import ctypes
 
     libc = None

@@ -192,15 +192,24 @@ def release_memory() -> None:
     heap back to the operating system (glibc's ``malloc_trim``; a no-op elsewhere). Between the
     stages of one ``kedro run``: without it every stage's models and allocator arenas stay
     resident and the process's peak grows stage by stage."""
-    import ctypes
     import gc
 
     _load_cached.cache_clear()
     gc.collect()
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    """glibc through ctypes, or ``None`` where the C library is another (macOS, musl)."""
+    import ctypes
+
     try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
 
 
 #: glibc's ``mallopt`` parameter and the ceiling its own threshold adjustment reaches on 64-bit
@@ -221,18 +230,11 @@ def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
     (``irft.optimisation.mmap_threshold_mib``), not a process-wide one. glibc's adjustment cannot be
     switched back on: afterwards the threshold stays fixed at its ceiling, 32 MiB. Nothing happens
     for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set (the user's own choice)."""
-    import ctypes
-
-    libc = None
-    if nbytes is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            if libc.mallopt(_M_MMAP_THRESHOLD, int(nbytes)):
-                libc.malloc_trim(0)  # a large free top of the heap would still serve such blocks
-            else:
-                libc = None
-        except (OSError, AttributeError):  # not glibc
-            libc = None
+    libc = _glibc() if nbytes is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ else None
+    if libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(nbytes)):
+        libc.malloc_trim(0)  # a large free top of the heap would still serve such blocks
+    else:
+        libc = None
     try:
         yield libc is not None
     finally:

@@ -101,8 +101,8 @@ def test_no_pairs_passes_the_policy_on(sft_adapter, tiny_model_dir, irft_params)
     assert policy_fingerprint(merged["model"]) == policy_fingerprint(policy["model"])
 
 
-def test_mmap_threshold_mib_applies_to_the_optimisation_node_only(sft_adapter, tiny_model_dir, irft_params,
-                                                                   monkeypatch):
+def test_mmap_threshold_mib_is_the_threshold_the_optimisation_node_sets(sft_adapter, tiny_model_dir, irft_params,
+                                                                        monkeypatch):
     from contextlib import contextmanager
 
     from toolace_kedro.pipelines.irft import nodes

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from toolace_kedro.llm.continuous import ContinuousBatcher, GenRequest, sample_rows
+from toolace_kedro.llm.continuous import ContinuousBatcher, GenRequest, first_chunk, sample_rows
 from toolace_kedro.models import load_policy
 
 
@@ -74,6 +74,31 @@ def test_shared_prompt_is_prefilled_once_and_samples_differ_but_reproduce(tiny):
     assert len({tuple(ids) for ids, _ in first}) > 1  # different samples of one prompt
     again, _ = _run(model, tok, requests, max_batch=2)  # other batch composition, same seed
     assert again == first
+
+
+def test_first_chunk_groups_prompts_of_similar_length_within_the_budget():
+    # padding three short prompts up to a long one costs more positions than a pass of their own
+    assert first_chunk([300, 20, 18, 15], budget=2048, pass_positions=64) == 1
+    assert first_chunk([20, 18, 15], budget=2048, pass_positions=64) == 3
+    assert first_chunk([300, 290, 280, 20], budget=2048, pass_positions=64) == 3
+    # where a pass is dear beside padding, all in one
+    assert first_chunk([300, 20, 18, 15], budget=2048, pass_positions=10_000) == 4
+    # the budget bounds a group of padded positions; a prompt longer than it still gets a pass
+    assert first_chunk([300] * 10, budget=2048, pass_positions=64) == 6
+    assert first_chunk([5000, 10], budget=2048, pass_positions=64) == 1
+    assert first_chunk([], budget=2048, pass_positions=64) == 0
+
+
+def test_prompts_of_different_lengths_prefill_in_groups_with_the_same_tokens(tiny):
+    model, tok = tiny
+    prompts = _prompts(tok, [90, 3, 4, 2])
+    requests = [GenRequest(prompt_ids=p, max_tokens=5) for p in prompts]
+    grouped, stats = _run(model, tok, requests, max_batch=4)
+    together, one_pass = _run(model, tok, requests, max_batch=4, pass_positions=10**6)
+    assert one_pass["prefill_padded"] == 4 * len(prompts[0])  # the short ones padded to the long one
+    assert stats["prefill_padded"] == len(prompts[0]) + 3 * max(map(len, prompts[1:]))
+    assert stats["prefill_tokens"] == one_pass["prefill_tokens"] == sum(map(len, prompts))
+    assert grouped == together
 
 
 def test_grammar_rows_and_free_rows_share_a_batch(tiny, tiny_model_dir):

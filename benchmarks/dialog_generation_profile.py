@@ -87,7 +87,8 @@ def show(name: str, r: dict) -> None:
         rest = e["rebuild_s"] - e["prefill_s"] - g.get("seconds", 0.0)
         print(f"decode passes {e['decode_s']:.1f} s ({e['steps']} passes, {e['step_rows'] / max(1, e['steps']):.1f} "
               f"rows each); prefill passes {e['prefill_s']:.1f} s ({e['prefill_tokens']} positions, "
-              f"{e.get('prefill_padded', 0)} computed with the padding, {e['prefix_reused_tokens']} reused from stored prefixes, {e['prefill_shared']} identical prompts "
+              f"{e.get('prefill_padded', 0)} computed with the padding, {e['prefix_reused_tokens']} reused from "
+              f"stored prefixes, {e['prefill_shared']} identical prompts "
               f"shared); grammar compilation {g.get('seconds', 0.0):.1f} s ({g.get('compiled', 0)}); rest of the "
               f"refills {rest:.1f} s ({e['rebuilds']} refills); everything else {r['wall'] - e['decode_s'] - e['rebuild_s']:.1f} s")
 

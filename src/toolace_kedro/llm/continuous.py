@@ -7,9 +7,9 @@ until the last one ends, and every request re-reads its whole prompt. This decod
 
 * **prefill** of newly admitted prompts runs in sub-batches (left-padded, explicit positions,
   logits of the last position only; prompts of similar length grouped so that the padding
-  computed costs less than the extra passes would, :func:`first_chunk`), optionally on a second copy of the model in another dtype
-  (a bfloat16 copy of a float32 model: bf16 prompt processing is ~3.5x faster than float32 on
-  CPUs with AVX512-BF16); identical prompts (the n samples of
+  computed costs less than the extra passes would, :func:`first_chunk`), optionally on a second
+  copy of the model in another dtype (a bfloat16 copy of a float32 model: bf16 prompt processing
+  is ~3.5x faster than float32 on CPUs with AVX512-BF16); identical prompts (the n samples of
   self-consistency) are prefilled once and their cache rows copied;
 * **prompt prefix reuse**: the prompt cache rows of recent prompts are kept (bounded by
   ``prefix_cache_tokens``); a new prompt that starts like one of them (the same system prompt and
@@ -259,13 +259,13 @@ class ContinuousBatcher:
         self.pad_id = pad_id
         self.max_batch = max_batch
         self.prefill_tokens = prefill_tokens
+        self.pass_positions = pass_positions  # (see PASS_POSITIONS)
         self.spare = spare
         self.prefixes = PrefixStore(prefix_cache_tokens) if prefix_cache_tokens > 0 else None
         # counts, and seconds: decode_s (decode forward passes), prefill_s (prefill forward passes),
         # rebuild_s (evict + admit: prefill, cache merges and the client's request set-up);
         # step_rows counts the rows of every decode pass, finished rows waiting for a rebuild too
         # (refills_in_place: refills that wrote new rows into finished rows' slots, no merge)
-        self.pass_positions = pass_positions
         self.stats = {"steps": 0, "rebuilds": 0, "refills_in_place": 0, "prefill_tokens": 0, "prefill_padded": 0,
                       "prefill_shared": 0,
                       "decode_rows": 0, "step_rows": 0, "prefix_reused_tokens": 0, "decode_s": 0.0, "prefill_s": 0.0,
@@ -423,9 +423,10 @@ class ContinuousBatcher:
             # looked up chunk by chunk: a prompt can start from one prefilled by an earlier chunk
             found = {p: self.prefixes.longest(p) if self.prefixes is not None else (0, None) for p in remaining}
             remaining.sort(key=lambda p: len(p) - found[p][0], reverse=True)
-            size = first_chunk([len(p) - found[p][0] for p in remaining], self.prefill_tokens, self.pass_positions)
+            suffixes = [len(p) - found[p][0] for p in remaining]
+            size = first_chunk(suffixes, self.prefill_tokens, self.pass_positions)
             chunk, remaining = remaining[:size], remaining[size:]
-            self.stats["prefill_padded"] += size * (len(chunk[0]) - found[chunk[0]][0])
+            self.stats["prefill_padded"] += size * suffixes[0]
             layers, mask, logits = self._prefill_chunk(chunk, [found[p] for p in chunk])
             if self.prefixes is not None:
                 width = mask.shape[1]

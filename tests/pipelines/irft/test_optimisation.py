@@ -176,3 +176,20 @@ def test_policy_from_a_model_directory_trains_a_bf16_load_and_merges_into_a_floa
     assert figures["policy_fingerprint_after"] == nodes.policy_fingerprint(merged["model"])
     unchanged, figures = nodes.optimise_policy([], tiny_model_dir, tiny_model_dir, *reports, params)
     assert figures["skipped"] == "no_pairs" and unchanged["model"].dtype == torch.float32  # never the bf16 base
+
+
+def test_checkpointed_round_uses_trls_forward_with_the_same_pair_loss(tiny_model_dir, irft_params, caplog):
+    """gradient_checkpointing turns the shared-prompt forward off (its prompt cache would be appended
+    to again when a layer is recomputed); TRL's forward computes the same loss."""
+    from toolace_kedro.models import load_policy
+    from toolace_kedro.pipelines.irft.optimisation import train_preference
+
+    figures = []
+    for checkpointing in (False, True):
+        model, tokenizer = load_policy(tiny_model_dir, cached=False)
+        tokenizer.padding_side = "right"
+        params = {**irft_params["optimisation"], "bf16": False, "gradient_checkpointing": checkpointing}
+        figures.append(train_preference(model, tokenizer, PAIRS, params, round_index=1)[1])
+    assert "shared_prompt is off under gradient_checkpointing" in caplog.text
+    assert figures[1]["pairs_before_loss"] == pytest.approx(figures[0]["pairs_before_loss"], rel=1e-5)
+    assert figures[1]["first_loss"] == pytest.approx(figures[0]["first_loss"], rel=1e-4)

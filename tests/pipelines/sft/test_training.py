@@ -56,3 +56,19 @@ def test_packed_training(sft_dialogs, sft_params):
     _, report, _ = train_sft(curriculum, [], params)
     stage = report["stages"][0]
     assert stage["steps"] < 6 and stage["loss_start"] is not None  # several dialogs per packed row
+
+
+def test_checkpointed_training_has_the_losses_of_plain_training(sft_dialogs, sft_params):
+    """gradient_checkpointing with LoRA on the top layer only: the same stage losses (the frozen
+    bottom layer takes no backward pass, models.checkpointing)."""
+    curriculum = order_curriculum(sft_dialogs[:6], {**sft_params, "difficulty": "meta"})
+    losses = []
+    for checkpointing in (False, True):
+        params = {**sft_params, "n_stages": 1, "measure_test_nll": False, "lora": {**sft_params["lora"], "layers": 1},
+                  "training": {**sft_params["training"], "gradient_checkpointing": checkpointing}}
+        adapter, report, _ = train_sft(curriculum, [], params)
+        stage = report["stages"][0]
+        losses.append((stage["loss_start"], stage["loss_end"]))
+        embeddings = adapter["model"].get_input_embeddings()
+        assert not [h for h in embeddings._forward_hooks.values() if "require_grad" in getattr(h, "__name__", "")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)

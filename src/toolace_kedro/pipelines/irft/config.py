@@ -74,6 +74,7 @@ class OptimisationParams(_Strict):
     report_to: str | list[str] = "mlflow"
     bf16: Literal["auto"] | bool = "auto"
     shared_prompt: bool = True
+    gradient_checkpointing: bool = False
     evaluate_pairs: bool = True
     mmap_threshold_mib: float | None = Field(None, gt=0)
     seed: int = 0

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype
+from toolace_kedro.models.checkpointing import frozen_inputs_callback
 from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
 __all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference", "trains_a_bf16_copy",
@@ -89,7 +90,8 @@ def _common_args(params: dict[str, Any], run_name: str, output_dir: str, n_rows:
         "gradient_accumulation_steps": int(params.get("gradient_accumulation_steps", 1)),
         "lr_scheduler_type": params.get("lr_scheduler", "cosine"), "warmup_steps": float(params.get("warmup_ratio", 0.1)),
         "max_length": int(params.get("max_length", 1024)), "beta": float(params["beta"]),
-        "logging_steps": 1, "save_strategy": "no", "gradient_checkpointing": False,
+        "logging_steps": 1, "save_strategy": "no",
+        "gradient_checkpointing": bool(params.get("gradient_checkpointing", False)),
         "remove_unused_columns": False, "seed": int(params.get("seed", 0)),
         "bf16": _bf16(params.get("bf16", "auto")), "use_cpu": not torch.cuda.is_available(),
         "per_device_eval_batch_size": int(params["batch_size"]),
@@ -162,8 +164,9 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     run_name = f"irft-round-{round_index}"
     model.train()
     tracking = "mlflow" in str(params.get("report_to", "none"))
-    callbacks = [_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method})] \
-        if tracking else []
+    callbacks = [frozen_inputs_callback()]
+    if tracking:
+        callbacks.append(_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method}))
     with tempfile.TemporaryDirectory(prefix="irft-trainer-") as output_dir, nested_training_runs(tracking):
         args = _common_args(params, run_name, output_dir, len(rows))
         if method == "simpo":
@@ -172,7 +175,12 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
             from toolace_kedro.pipelines.irft.shared_prompt import SharedPromptCPOTrainer
 
             config = CPOConfig(**args, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=float(params["simpo_gamma"]))
-            trainer_class = SharedPromptCPOTrainer if params.get("shared_prompt", True) else CPOTrainer
+            shared = params.get("shared_prompt", True)
+            if shared and args["gradient_checkpointing"]:  # its prompt pass hands a KV cache to the answer pass
+                logger.warning("round %d: shared_prompt is off under gradient_checkpointing (a checkpointed "
+                               "layer would append to the prompt's cache again when it is recomputed)", round_index)
+                shared = False
+            trainer_class = SharedPromptCPOTrainer if shared else CPOTrainer
             trainer = trainer_class(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                                     peft_config=peft_config, callbacks=callbacks, eval_dataset=evaluation)
         else:

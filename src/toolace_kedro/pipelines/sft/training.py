@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from toolace_kedro.models import cpu_has_bf16, load_policy
+from toolace_kedro.models.checkpointing import frozen_inputs_callback
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.sft.attention import register_varlen_attention
 from toolace_kedro.pipelines.sft.config import SFTParams
@@ -210,7 +211,8 @@ def train_stages(model: Any, tokenizer: Any, stages: list[list[dict[str, Any]]],
             telemetry = StageTelemetry()
             trainer_class = AssistantOnlySFTTrainer if compact_loss_for(params) else SFTTrainer
             trainer = trainer_class(model=model, args=stage_config(params, name, os.path.join(output_dir, name)),
-                                    train_dataset=dataset, processing_class=tokenizer, callbacks=[telemetry])
+                                    train_dataset=dataset, processing_class=tokenizer,
+                                    callbacks=[telemetry, frozen_inputs_callback()])
             logger.info("%s: %d dialogs, %d tokens", name, len(rows), sum(len(r["input_ids"]) for r in rows))
             start = time.perf_counter()
             try:

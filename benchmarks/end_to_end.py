@@ -7,7 +7,7 @@ fresh machine pays ~20 s more once). Peak RSS is the largest resident set of the
 process (and of any child, e.g. `accelerate launch`), sampled every 0.5 s and read from
 `getrusage` at the end. Per-node seconds come from the project's `NodeResourcesHook` log lines.
 
-    .venv/bin/python benchmarks/end_to_end.py [--pipeline __default__] [--keep-log run.log]
+    .venv/bin/python benchmarks/end_to_end.py [--pipeline __default__] [--keep-log run.log] [--params k=v,...]
 """
 
 from __future__ import annotations
@@ -50,12 +50,14 @@ def main() -> None:
     parser.add_argument("--pipeline", default=None, help="a registered pipeline (default: the whole run)")
     parser.add_argument("--keep-log", default=None, help="write the run's log here")
     parser.add_argument("--extra", default="", help="more `kedro run` arguments, e.g. '--env paper'")
+    parser.add_argument("--params", default="", help="more runtime parameters, joined to the script's own "
+                                                     "--params, e.g. 'irft.optimisation.mmap_threshold_mib=0.25'")
     args = parser.parse_args()
 
     fresh = Path(tempfile.mkdtemp(prefix="toolace-e2e-"))
     params = ",".join([f"llm.cache_dir={fresh / 'llm_cache'}",
                        f"api_synthesis.checkpoint.dir={fresh / 'ckpt_api'}",
-                       f"dialog_generation.checkpoint.dir={fresh / 'ckpt_dialogs'}"])
+                       f"dialog_generation.checkpoint.dir={fresh / 'ckpt_dialogs'}"] + ([args.params] if args.params else []))
     command = [str(ROOT / ".venv/bin/kedro"), "run", "--params", params]
     if args.pipeline:
         command += ["--pipelines", args.pipeline]

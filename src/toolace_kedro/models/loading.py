@@ -227,9 +227,10 @@ def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
     ``optimise_policy`` alone from about 4.0 to 3.55 GB peak RSS in the same time, and ``train_sft``
     from 4.7 to 3.5 GB, but made that one a third slower (its many 2-4 MiB tensors are mapped and
     faulted in afresh at every step), so it is a per-node choice
-    (``irft.optimisation.mmap_threshold_mib``, 256 KiB since 2026-12-03), not a process-wide one. glibc's adjustment cannot be
-    switched back on: afterwards the threshold stays fixed at its ceiling, 32 MiB. Nothing happens
-    for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_`` is set (the user's own choice)."""
+    (``irft.optimisation.mmap_threshold_mib``, 256 KiB since 2026-12-03), not a process-wide one.
+    glibc's adjustment cannot be switched back on: afterwards the threshold stays fixed at its
+    ceiling, 32 MiB. Nothing happens for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_``
+    is set (the user's own choice)."""
     libc = _glibc() if nbytes is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ else None
     if libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(nbytes)):
         libc.malloc_trim(0)  # a large free top of the heap would still serve such blocks

@@ -14,6 +14,7 @@ from toolace_kedro.toolcalls.dialog import (
 from toolace_kedro.toolcalls.formats import (
     CALL_FORMATS,
     PROMPT_TOOL_FIELDS,
+    PROMPT_VARIANTS,
     from_toolace,
     from_trl,
     render_assistant_calls,
@@ -37,6 +38,7 @@ from toolace_kedro.toolcalls.schema import (
 __all__ = [
     "CALL_FORMATS",
     "PROMPT_TOOL_FIELDS",
+    "PROMPT_VARIANTS",
     "DIALOG_TYPES",
     "ApiDefinition",
     "ArgumentProblem",

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any
 
 __all__ = ["LANGUAGES", "bfcl_messages", "bfcl_package_dir", "bfcl_system_prompt", "default_prompt_format",
-           "language_hint", "parse_prompt_format", "with_language_hint"]
+           "language_hint", "parse_prompt_format", "prompt_format", "with_language_hint"]
 
 #: the languages whose hint BFCL appends to function descriptions, by the word that names each
 LANGUAGES = {"python": "Python", "java": "Java 8", "javascript": "JavaScript"}
@@ -96,6 +96,15 @@ def parse_prompt_format(prompt_format: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = match.groupdict()
     out["tool_call_tag"] = out["tool_call_tag"] == "True"
     return out
+
+
+def prompt_format(prompt_fmt: str = "plaintext", style: str = "classic", ret_fmt: str = "python",
+                  tool_call_tag: bool = False, func_doc_fmt: str = "json") -> str:
+    """A BFCL prompt format string from its parts (checked by :func:`parse_prompt_format`)."""
+    text = (f"ret_fmt={ret_fmt}&tool_call_tag={tool_call_tag}&func_doc_fmt={func_doc_fmt}"
+            f"&prompt_fmt={prompt_fmt}&style={style}")
+    parse_prompt_format(text)
+    return text
 
 
 def with_language_hint(functions: list[dict[str, Any]], language: str = "python") -> list[dict[str, Any]]:

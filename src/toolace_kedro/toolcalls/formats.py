@@ -25,6 +25,7 @@ from toolace_kedro.toolcalls.schema import normalize_api, to_dialect
 __all__ = [
     "CALL_FORMATS",
     "PROMPT_TOOL_FIELDS",
+    "PROMPT_VARIANTS",
     "from_toolace",
     "from_trl",
     "render_assistant_calls",
@@ -58,13 +59,34 @@ _INSTRUCTIONS = {
 _TOOLS_HEADER = "Here is the list of functions, in JSON format:"
 
 
-def system_prompt(tools: list[dict[str, Any]], call_format: str = "python") -> str:
-    """The system prompt that lists ``tools`` (in ToolACE/BFCL's ``dict`` dialect) and asks for
-    calls in ``call_format`` (``python``: ``[f(a=1)]``; ``json``: JSON calls)."""
+#: system-prompt wordings a dialog can be rendered in (ToolACE's format generalisation):
+#: ``training`` is the project's own; the others are BFCL's prompt-mode formats as
+#: ``(prompt_fmt, style)``, built from the bfcl-eval wheel's templates (``toolcalls.bfcl_prompt``),
+#: with the function list as BFCL lays it out (indented JSON, the language hint on descriptions)
+PROMPT_VARIANTS: dict[str, tuple[str, str] | None] = {
+    "training": None,
+    "bfcl": ("plaintext", "classic"),
+    "bfcl_markdown": ("markdown", "classic"),
+    "bfcl_experimental": ("plaintext", "experimental"),
+}
+
+
+def system_prompt(tools: list[dict[str, Any]], call_format: str = "python", variant: str = "training") -> str:
+    """The system prompt that lists ``tools`` (in ToolACE/BFCL's dialect: ``dict``, ``float``)
+    and asks for calls in ``call_format`` (``python``: ``[f(a=1)]``; ``json``: JSON calls), in
+    the wording of ``variant`` (:data:`PROMPT_VARIANTS`; BFCL's wordings ask for ``python``)."""
     if call_format not in _INSTRUCTIONS:
         raise ValueError(f"call_format must be one of {CALL_FORMATS}, got {call_format!r}")
+    if variant not in PROMPT_VARIANTS:
+        raise ValueError(f"prompt variant must be one of {sorted(PROMPT_VARIANTS)}, got {variant!r}")
     listed = [_tool_in_dialect(t) for t in tools]
-    return f"{_INSTRUCTIONS[call_format]}\n{_TOOLS_HEADER}\n{json.dumps(listed, ensure_ascii=False)}"
+    if PROMPT_VARIANTS[variant] is None:
+        return f"{_INSTRUCTIONS[call_format]}\n{_TOOLS_HEADER}\n{json.dumps(listed, ensure_ascii=False)}"
+    if call_format != "python":
+        raise ValueError(f"prompt variant {variant!r} (BFCL's wording) asks for python calls, not {call_format!r}")
+    from toolace_kedro.toolcalls.bfcl_prompt import bfcl_system_prompt, prompt_format, with_language_hint
+
+    return bfcl_system_prompt(with_language_hint(listed), prompt_format(*PROMPT_VARIANTS[variant]))
 
 
 def _tool_in_dialect(tool: dict[str, Any]) -> dict[str, Any]:
@@ -100,8 +122,10 @@ def render_assistant_calls(calls: list[dict[str, Any]], call_format: str = "pyth
 
 
 # --------------------------------------------------------------------------- ToolACE text
-def to_toolace(sample: dict[str, Any], call_format: str = "python") -> dict[str, Any]:
-    """Canonical sample → ToolACE row ``{"system", "conversations", "id", "type", "meta"}``."""
+def to_toolace(sample: dict[str, Any], call_format: str = "python", variant: str = "training") -> dict[str, Any]:
+    """Canonical sample → ToolACE row ``{"system", "conversations", "id", "type", "meta"}``, the
+    system prompt in the wording of ``variant`` (only ``training`` round-trips exactly: BFCL's
+    wordings add a language hint to every description)."""
     conversations = []
     for msg in sample["messages"]:
         role = msg["role"]
@@ -114,7 +138,7 @@ def to_toolace(sample: dict[str, Any], call_format: str = "python") -> dict[str,
         if msg.get("thought") is not None:
             turn["thought"] = msg["thought"]
         conversations.append(turn)
-    row = {"system": system_prompt(sample["tools"], call_format), "conversations": conversations}
+    row = {"system": system_prompt(sample["tools"], call_format, variant), "conversations": conversations}
     for key in ("id", "type", "meta"):
         if key in sample:
             row[key] = sample[key]
@@ -175,7 +199,8 @@ def _guess_type(messages: list[dict[str, Any]]) -> str:
 
 
 def training_messages(sample: dict[str, Any], call_format: str = "python",
-                      tool_fields: tuple[str, ...] | list[str] | None = PROMPT_TOOL_FIELDS) -> list[dict[str, str]]:
+                      tool_fields: tuple[str, ...] | list[str] | None = PROMPT_TOOL_FIELDS,
+                      variant: str = "training") -> list[dict[str, str]]:
     """The sample as plain chat messages in the ToolACE/BFCL prompt format: a system prompt
     listing the tools, then user / assistant / tool turns with calls written as text. This is
     what the policy is trained on and scored with (complexity, perplexity, mining, evaluation).
@@ -186,7 +211,7 @@ def training_messages(sample: dict[str, Any], call_format: str = "python",
     if tool_fields is not None:
         sample = {**sample, "tools": [{k: v for k, v in t.items() if k in tool_fields}
                                       for t in sample.get("tools", [])]}
-    row = to_toolace(sample, call_format)
+    row = to_toolace(sample, call_format, variant)
     return [{"role": "system", "content": row["system"]}] + [
         {"role": turn["from"], "content": turn["value"]} for turn in row["conversations"]]
 

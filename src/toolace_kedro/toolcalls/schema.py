@@ -100,21 +100,24 @@ def _normalize_type(value: Any) -> Any:
     return value
 
 
-def to_dialect(schema: Any, object_name: str = "dict") -> Any:
-    """Rewrite ``object`` types as ToolACE/BFCL's ``dict`` (the inverse of :func:`normalize_schema`
-    for canonical schemas)."""
+def to_dialect(schema: Any, object_name: str = "dict", number_name: str = "float") -> Any:
+    """Rewrite ``object`` and ``number`` types as ToolACE/BFCL's ``dict`` and ``float`` (the
+    inverse of :func:`normalize_schema` for canonical schemas)."""
     if not isinstance(schema, dict):
         return schema
+    names = {"object": object_name, "number": number_name}
     out = {}
     for key, value in schema.items():
-        if key == "type" and value == "object":
-            value = object_name
+        if key == "type" and isinstance(value, str):
+            value = names.get(value, value)
+        elif key == "type" and isinstance(value, list):
+            value = [names.get(v, v) for v in value]
         elif key in _SUBSCHEMA_ONE and isinstance(value, dict):
-            value = to_dialect(value, object_name)
+            value = to_dialect(value, object_name, number_name)
         elif key in _SUBSCHEMA_MANY and isinstance(value, list):
-            value = [to_dialect(v, object_name) for v in value]
+            value = [to_dialect(v, object_name, number_name) for v in value]
         elif key in _SUBSCHEMA_MAP and isinstance(value, dict):
-            value = {k: to_dialect(v, object_name) for k, v in value.items()}
+            value = {k: to_dialect(v, object_name, number_name) for k, v in value.items()}
         out[key] = value
     return out
 

@@ -156,7 +156,8 @@ def test_request_pattern_forces_every_chosen_value_into_the_request():
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(missing, schema)
     assert re.compile(pattern)  # a valid expression for Python's engine too
-    assert agents.request_pattern({"tags": ["a"], "ok": None}) is None  # nothing scalar to state
+    assert agents.request_pattern({"tags": [{"x": 1}], "ok": None}) is None  # nothing scalar to state
+    assert agents.request_pattern({"tags": ["ab", "cd"]}) == agents.request_pattern({"a": "ab", "b": "cd"})  # list items are stated
 
 
 def test_user_agent_states_its_values_and_the_dialog_keeps_them(api_pool, dialog_params, dialog_llm):

@@ -81,7 +81,7 @@ def test_native_format_needs_a_template_with_tools(tokenizer, qwen_tokenizer, di
 def test_native_format_computed_masks(qwen_tokenizer, dialog):
     rows, counts = render_samples([dialog], qwen_tokenizer, {"format": "native"})
     assert counts == {"format": "native", "call_format": None, "mask_source": "computed", "truncated": 0,
-                      "dropped_no_assistant_tokens": 0}
+                      "dropped_no_assistant_tokens": 0, "prompt_variants": {"training": 1}}
     assert loss_runs(qwen_tokenizer, rows[0]) == [NATIVE_CALL + "<|im_end|>", ANSWER + "<|im_end|>"]
     text = qwen_tokenizer.decode(rows[0]["input_ids"])
     assert "# Tools" in text and '"name": "search_flights"' in text and "<tool_response>" in text
@@ -130,3 +130,23 @@ def test_tools_are_shown_with_their_api_fields_only(tokenizer, dialog):
     assert "Travel/Flights" not in text and "doc-1" not in text and '"returns"' not in text
     full = tokenizer.decode(render_samples([dialog], tokenizer, {"tool_fields": None})[0][0]["input_ids"])
     assert "Travel/Flights" in full and "doc-1" in full and '"returns"' in full
+
+
+def test_prompt_variants_and_tool_order_are_drawn_per_dialog_and_seeded(tokenizer, dialog):
+    """Format generalisation: each dialog is rendered in one of the weighted system-prompt
+    wordings (BFCL's among them) with its tools shuffled; the draw depends on the dialog's id
+    and the seed only, and the loss still covers exactly the assistant turns."""
+    two = {**dialog, "tools": dialog["tools"] + [{**dialog["tools"][0], "name": "other.tool"}]}
+    dialogs = [{**two, "id": f"d{i}"} for i in range(40)]
+    params = {"prompt_variants": {"training": 1, "bfcl": 1, "bfcl_markdown": 1}, "shuffle_tools": True}
+    rows, counts = render_samples(dialogs, tokenizer, params)
+    assert set(counts["prompt_variants"]) == {"training", "bfcl", "bfcl_markdown"}
+    assert sum(counts["prompt_variants"].values()) == 40
+    texts = [tokenizer.decode(r["input_ids"]) for r in rows]
+    assert any("You are an expert in composing functions." in t for t in texts)
+    assert any("## Task" in t for t in texts) and any("You can call functions" in t for t in texts)
+    firsts = {t.index("other.tool") < t.index(dialog["tools"][0]["name"] + '"') for t in texts}
+    assert firsts == {True, False}  # both tool orders occur
+    assert all(loss_runs(tokenizer, r)[0].startswith("[") for r in rows)
+    again, _ = render_samples(dialogs, tokenizer, params)
+    assert [r["input_ids"] for r in again] == [r["input_ids"] for r in rows]

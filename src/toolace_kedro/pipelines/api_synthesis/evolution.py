@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections import Counter
 from typing import Any
 
@@ -162,6 +163,15 @@ def _draft_fields(properties: dict[str, Any]) -> list[str]:
     return [f"{k}:{v.get('type') if v.get('type') in SCALARS + ['array'] else 'string'}" for k, v in properties.items()]
 
 
+def namespace(domain: str) -> str | None:
+    """The namespace a dotted API name takes from its domain's most specific part, in snake
+    case (``Travel/Flight Search`` -> ``flight_search``), as in BFCL's ``math.factorial`` or
+    ``sports_ranking.get_current``; None when the domain has no usable word."""
+    words = re.findall(r"[a-z0-9]+", domain.split("/")[-1].lower())[:3]
+    name = "_".join(words)
+    return name if name and name[0].isalpha() else None
+
+
 def _task(functions: list[str], domain: str, indicator: str) -> str:
     return f"Domain: {domain}\nFunctionalities: {'; '.join(functions)}\n{DIVERSITY_INDICATORS[indicator]}"
 
@@ -201,6 +211,7 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
     unknown = set(indicators) - set(DIVERSITY_INDICATORS)
     if unknown:
         raise ValueError(f"unknown diversity indicators {sorted(unknown)}; choose from {list(DIVERSITY_INDICATORS)}")
+    share = float(params.get("namespace_share", 0.0))
     buffer = list(seeds)
     pool_filter = PoolFilter(params["near_duplicate_threshold"], seeds)
     schema = draft_schema(params["max_parameters"])
@@ -212,8 +223,10 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
         for _ in range(params["apis_per_generation"]):
             size = rng.choices(list(levels), weights=list(levels.values()))[0]
             nodes = tree.sample_subtree(rng, size, params.get("balance_domains", True))
+            domain = "/".join(tree.path(nodes[0])[:2])
             jobs.append({"nodes": nodes, "example": rng.choice(buffer), "indicator": rng.choices(indicators, weights=indicator_weights)[0],
-                         "diversity_level": size, "domain": "/".join(tree.path(nodes[0])[:2])})
+                         "diversity_level": size, "domain": domain,
+                         "namespace": namespace(domain) if share > 0 and rng.random() < share else None})
         prompts = [evolution_prompt([tree.nodes[n].name for n in job["nodes"]], job["domain"].replace("/", " > "),
                                     job["example"], job["indicator"]) for job in jobs]
         resumed = shards.resumed
@@ -237,6 +250,9 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
                 continue
             if repairs:
                 source["repairs"] = repairs
+            if job["namespace"]:
+                api["name"] = f"{job['namespace']}.{api['name']}"
+                source["namespace"] = job["namespace"]
             api.update(domain=job["domain"], source=source)
             reason = pool_filter.check(api, job["example"])
             if reason:

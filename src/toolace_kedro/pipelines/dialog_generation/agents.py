@@ -154,9 +154,21 @@ def _request_instruction(plan: dict[str, Any], adjust: str | None = None) -> str
             + " Write it as the user, in the first person. Answer in JSON.")
 
 
+def request_view(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan as the user agent writes its request: a non-tool dialog with a ``topic`` asks
+    for that API (not among the dialog's tools) as a single-call dialog would."""
+    if plan["type"] == "non_tool" and plan.get("topic"):
+        return {**plan, "type": "single", "targets": [plan["topic"]["name"]], "tools": [plan["topic"]]}
+    return plan
+
+
 def user_values(plan: dict[str, Any]) -> tuple[list[dict], dict] | None:
     """Step 1 of the user agent for tool dialogs: fix the argument values its request will
-    state (typed by the target APIs' parameters); ``None`` for dialogs that need no tool."""
+    state (typed by the target APIs' parameters); ``None`` for dialogs that need no tool or
+    whose plan already holds the values (``value_source: sampler``)."""
+    if "values" in plan:
+        return None
+    plan = request_view(plan)
     schema = user_values_schema(plan)
     if schema is None:
         return None
@@ -173,10 +185,12 @@ _FILL = '[^"\\\\]{%d,%d}'
 
 
 def _stated(values: Any) -> list[str]:
-    """The scalar values (as text) a request has to state, in order."""
+    """The scalar values (as text) a request has to state, in order (the items of a list too)."""
     if isinstance(values, dict):
         return [t for v in values.values() for t in _stated(v)]
-    if isinstance(values, bool) or values is None or isinstance(values, list):
+    if isinstance(values, list):
+        return [t for v in values if not isinstance(v, (dict, list)) for t in _stated(v)]
+    if isinstance(values, bool) or values is None:
         return []
     text = str(values).strip()
     return [text] if text and '"' not in text and "\\" not in text and "\n" not in text else []
@@ -201,6 +215,7 @@ def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = 
     after one worked example of the same type. With ``values`` (step 1) the request is
     constrained to state them: a small model otherwise writes requests without values, and the
     assistant has to invent them."""
+    plan = request_view(plan)
     example, answer = _EXAMPLES[plan["type"]]
     instruction = _request_instruction(plan, adjust)
     if values is not None:
@@ -220,16 +235,21 @@ def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = 
 
 
 def user_reply(plan: dict[str, Any], dialog: list[dict]) -> tuple[list[dict], dict]:
-    """The user agent answering the assistant's clarifying question with the missing value."""
+    """The user agent answering the assistant's clarifying question with the missing value (the
+    plan's ``missing_value``, when it holds one, stated verbatim)."""
     question = dialog[-1]["content"]
+    value = plan.get("missing_value")
+    given = f" The value: {json.dumps(value)}." if value is not None else ""
     messages = [
         {"role": "system", "content": "You are the user talking to an AI assistant. Answer its question with a "
                                       "concrete value."},
         {"role": "user", "content": f"Your request: {dialog[0]['content']}\nAssistant: {question}\n"
-                                    f"Give the {plan['missing'].replace('_', ' ')} in one short sentence, as JSON."},
+                                    f"Give the {plan['missing'].replace('_', ' ')} in one short sentence, as JSON."
+                                    + given},
     ]
-    return messages, {"type": "object", "properties": {"reply": {"type": "string", "minLength": 2, "maxLength": 60}},
-                      "required": ["reply"]}
+    pattern = request_pattern(value, lead=24, between=12, tail=12) if value is not None else None
+    reply = {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 2, "maxLength": 60}
+    return messages, {"type": "object", "properties": {"reply": reply}, "required": ["reply"]}
 
 
 def _transcript(dialog: list[dict]) -> list[dict[str, str]]:
@@ -258,7 +278,8 @@ def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_
     instruction = {
         "call": "Call the function(s) needed now, with argument values taken from the conversation.",
         "ask": "A required value is missing: ask the user for it.",
-        "reply": "None of the functions fits: answer the user directly.",
+        "reply": ("None of the functions can do what the user asks: say so in one short sentence."
+                  if plan.get("topic") else "None of the functions fits: answer the user directly."),
         "answer": "Answer the user using the tool results.",
     }[phase]
     messages = [{"role": "system", "content": system}] + _transcript(dialog)

@@ -45,3 +45,30 @@ def vote(samples: list[dict[str, Any]], threshold: float) -> tuple[dict[str, Any
     if share < threshold:
         return None, share
     return next(s for s in samples if decision_key(s) == key), share
+
+
+def _carries(call: dict[str, Any], values: dict[str, Any]) -> bool:
+    arguments = call.get("arguments") or {}
+    return all(name in arguments and normalise_value(arguments[name]) == normalise_value(value)
+               for name, value in values.items())
+
+
+def plan_agreement(plan: dict[str, Any], values: dict[str, Any] | None, calls: list[dict[str, Any]],
+                   calls_done: int) -> bool:
+    """Whether the calls of a call action carry the values the user stated (the plan's, compared
+    as self-consistency compares arguments: strings without case and punctuation, ints as
+    floats, but never a number against a string). The first call action of a dialog must carry
+    them; a clarify dialog's call also the value the user gave when asked; a dependent dialog's
+    second call (fed by the first one's result) and dialogs without planned values pass."""
+    if not values or calls_done > 0 or not plan.get("targets"):
+        return True
+    if plan["type"] == "parallel":
+        first, second = values.get("first") or {}, values.get("second") or {}
+        if len(calls) != 2:
+            return False
+        return any(_carries(a, first) and _carries(b, second) for a, b in (calls, calls[::-1]))
+    wanted = dict(values)
+    if plan.get("missing") and plan.get("missing_value") is not None:
+        wanted[plan["missing"]] = plan["missing_value"]
+    target = plan["targets"][0]
+    return any(c["name"] == target and _carries(c, wanted) for c in calls)

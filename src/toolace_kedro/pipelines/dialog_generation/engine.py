@@ -20,7 +20,7 @@ from toolace_kedro.llm import WAIT, LLMClient
 from toolace_kedro.llm.base import Answers, ChatRequest
 from toolace_kedro.pipelines.dialog_generation import agents
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityLoop, direction
-from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, vote
+from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, plan_agreement, vote
 from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS
 from toolace_kedro.toolcalls import DialogSample
 
@@ -61,6 +61,8 @@ def to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
     meta = {"generator": generator, "n_candidate_apis": len(plan["tools"]), "targets": plan["targets"],
             "self_consistency": round(min(state.agreement), 3) if state.agreement else None,
             "user_values": state.user_values}
+    if plan.get("topic"):
+        meta["topic"] = plan["topic"]["name"]  # a non-tool dialog's request is for this API, not shown
     if state.complexity is not None:
         meta["complexity"] = round(state.complexity, 4)
     if state.complexity_before is not None:
@@ -104,6 +106,8 @@ def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: dict[str, A
 
 
 def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
+    if "values" in state.plan:  # value_source: sampler -- the plan fixed the values to state
+        state.user_values = state.plan["values"]
     planned = agents.user_values(state.plan)
     if planned is not None:  # the user agent fixes the values its request will state
         answers = yield [ChatRequest(*planned, {"max_tokens": params["max_tokens"]["user"]})]
@@ -119,9 +123,9 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
         answers = yield from _sample(requests, phase, consistency)
         retries = int(consistency.get("retries", 0)) if phase == "call" else 0
         for attempt in range(1, retries + 1):
-            if _agreed(answers, consistency["threshold"]):
+            if _agreed(answers, consistency["threshold"], state if params.get("plan_agreement") else None):
                 break
-            # the samples disagree: a fresh set (new seeds) for the same action before the dialog is dropped
+            # the samples disagree (or miss the stated values): a fresh set (new seeds) before the dialog is dropped
             counts["actions_resampled_inconsistent"] += 1
             _count_failures(answers, counts)
             shift = attempt * int(consistency["samples"])
@@ -198,10 +202,14 @@ def _call_vote(got: list[dict[str, Any]], drawn: int, threshold: float) -> tuple
     return vote(got, threshold * drawn / len(got))
 
 
-def _agreed(answers: Answers, threshold: float) -> bool:
-    """Whether the call samples reach the vote's threshold (as :func:`_apply` decides it)."""
+def _agreed(answers: Answers, threshold: float, state: DialogState | None = None) -> bool:
+    """Whether the call samples reach the vote's threshold (as :func:`_apply` decides it) and,
+    with ``state``, whether the winning calls carry the user's stated values."""
     got = [json.loads(a) for a in answers if a is not None]
-    return bool(got) and _call_vote(got, len(answers), threshold)[0] is not None
+    action = _call_vote(got, len(answers), threshold)[0] if got else None
+    if action is None:
+        return False
+    return state is None or plan_agreement(state.plan, state.user_values, action["calls"], state.calls_done)
 
 
 def _more_samples_needed(answers: list[str | None], consistency: dict[str, Any]) -> int:
@@ -275,6 +283,10 @@ def _apply(state: DialogState, phase: str, answers: list, params: dict[str, Any]
             return
         share = share * len(got) / len(answers)  # agreement among all samples drawn
         counts[f"call_samples_drawn.{len(answers)}"] += 1
+        if params.get("plan_agreement") and not plan_agreement(state.plan, state.user_values, action["calls"],
+                                                               state.calls_done):
+            _drop(state, "plan_disagreement", counts)
+            return
     counts["actions_kept"] += 1
     state.agreement.append(share)
     msg: dict[str, Any] = {"role": "assistant", "content": "", "thought": action["thought"].strip()}

@@ -77,6 +77,12 @@ class SFTParams(BaseModel):
     call_format: Literal["python", "json"] = "python"
     mask_source: Literal["computed", "template", "auto"] = "auto"
     tool_fields: list[str] | None = ["name", "description", "parameters"]  # null: every field of the tools
+    prompt_variants: dict[str, float] = Field(
+        {"training": 1.0}, description="Format generalisation: weights of the system-prompt wordings a training "
+        "dialog is rendered in, drawn per dialog (toolcalls.PROMPT_VARIANTS: training, bfcl, bfcl_markdown, "
+        "bfcl_experimental; BFCL's wordings need call_format python)")
+    shuffle_tools: bool = Field(False, description="Format generalisation: list each training dialog's tools "
+                                                   "in a seeded random order")
     exclude_types: list[str] = []      # dialog types left out of training (ablation); the test set keeps them
     max_length: int | None = Field(1024, gt=0)
     curriculum: bool = True
@@ -100,6 +106,26 @@ class SFTParams(BaseModel):
         if unknown:
             raise ValueError(f"unknown dialog type(s) {unknown}; the types are {list(DIALOG_TYPES)}")
         return types
+
+    @field_validator("prompt_variants")
+    @classmethod
+    def _known_variants(cls, value: dict[str, float]) -> dict[str, float]:
+        from toolace_kedro.toolcalls import PROMPT_VARIANTS
+
+        unknown = sorted(set(value) - set(PROMPT_VARIANTS))
+        if unknown:
+            raise ValueError(f"unknown prompt variant(s) {unknown}; known: {sorted(PROMPT_VARIANTS)}")
+        if not value or any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError(f"prompt_variants needs non-negative weights with a positive sum, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _variants_need_python_calls(self) -> SFTParams:
+        bfcl = [v for v, w in self.prompt_variants.items() if w > 0 and v != "training"]
+        if bfcl and (self.call_format != "python" or self.format == "native"):
+            raise ValueError(f"prompt variants {bfcl} are BFCL's wordings: they need format prompt and "
+                             f"call_format python (got format {self.format}, call_format {self.call_format})")
+        return self
 
     @model_validator(mode="after")
     def _packing_needs_length(self) -> SFTParams:

@@ -31,12 +31,13 @@ markers, else ``computed``. A token carries loss when its first character lies i
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 from toolace_kedro.toolcalls import PROMPT_TOOL_FIELDS, to_trl, training_messages
 
 __all__ = ["FORMATS", "MASK_SOURCES", "TOOL_FIELDS", "assistant_char_spans", "conversation", "prompt_messages",
-           "render_samples", "resolve_format", "training_view"]
+           "render_samples", "rendering_choice", "resolve_format", "training_view"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,27 @@ def training_view(sample: dict[str, Any], tool_fields: tuple[str, ...] | list[st
 
 
 def prompt_messages(sample: dict[str, Any], call_format: str = "python",
-                    tool_fields: tuple[str, ...] | list[str] | None = TOOL_FIELDS) -> list[dict[str, str]]:
+                    tool_fields: tuple[str, ...] | list[str] | None = TOOL_FIELDS,
+                    variant: str = "training") -> list[dict[str, str]]:
     """The sample in the ToolACE/BFCL prompt format (``toolcalls.training_messages``) with the
-    tools cut to ``tool_fields``: what difficulty and held-out NLL are measured on."""
-    return training_messages(sample, call_format, tool_fields)
+    tools cut to ``tool_fields``, in the system-prompt wording ``variant``: what difficulty and
+    held-out NLL are measured on (in the ``training`` wording)."""
+    return training_messages(sample, call_format, tool_fields, variant)
+
+
+def rendering_choice(sample: dict[str, Any], variants: dict[str, float], shuffle_tools: bool, seed: int
+                     ) -> tuple[dict[str, Any], str]:
+    """Format generalisation for one dialog: its system-prompt wording drawn by the weights of
+    ``variants`` and, with ``shuffle_tools``, its tools in a random order -- seeded by the
+    dialog's id, so a dialog is rendered the same way in every run."""
+    rng = random.Random(f"{seed}:{sample.get('id', '')}")
+    names = [v for v, w in variants.items() if w > 0]
+    variant = rng.choices(names, weights=[variants[v] for v in names])[0]
+    if shuffle_tools and len(sample.get("tools", [])) > 1:
+        tools = list(sample["tools"])
+        rng.shuffle(tools)
+        sample = {**sample, "tools": tools}
+    return sample, variant
 
 
 def resolve_format(tokenizer: Any, fmt: str) -> str:
@@ -78,12 +96,12 @@ def resolve_format(tokenizer: Any, fmt: str) -> str:
 
 
 def conversation(sample: dict[str, Any], fmt: str, call_format: str = "python",
-                 tool_fields: tuple[str, ...] | list[str] | None = TOOL_FIELDS
+                 tool_fields: tuple[str, ...] | list[str] | None = TOOL_FIELDS, variant: str = "training"
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """``(messages, tools)`` to hand the chat template: tools stay ``None`` in the prompt format
-    (they are in the system prompt)."""
+    (they are in the system prompt, worded as ``variant``)."""
     if fmt == "prompt":
-        return prompt_messages(sample, call_format, tool_fields), None
+        return prompt_messages(sample, call_format, tool_fields, variant), None
     row = to_trl(training_view(sample, tool_fields))
     messages = [{k: m[k] for k in _MESSAGE_KEYS if k in m} for m in row["messages"]]
     return messages, row["tools"]
@@ -160,8 +178,12 @@ def render_samples(samples: list[dict[str, Any]], tokenizer: Any, params: dict[s
     counts = {"format": fmt, "call_format": call_format if fmt == "prompt" else None, "mask_source": source,
               "truncated": 0, "dropped_no_assistant_tokens": 0}
     make_row = _template_row if source == "template" else _computed_row
+    variants = params.get("prompt_variants") or {"training": 1.0}
+    counts["prompt_variants"] = {}
     for sample in samples:
-        messages, tools = conversation(sample, fmt, call_format, tool_fields)
+        sample, variant = rendering_choice(sample, variants, bool(params.get("shuffle_tools")), params.get("seed", 0))
+        counts["prompt_variants"][variant] = counts["prompt_variants"].get(variant, 0) + 1
+        messages, tools = conversation(sample, fmt, call_format, tool_fields, variant)
         try:
             row = make_row(tokenizer, messages, tools)
         except ValueError as exc:

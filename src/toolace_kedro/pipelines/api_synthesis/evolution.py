@@ -41,6 +41,10 @@ DIVERSITY_INDICATORS = {
 }
 
 
+EVOLUTION_SYSTEM = ("You are an API designer. Write one API as JSON for the functionalities given: a snake_case "
+                    "name, a description, typed parameters, returned fields.")
+
+
 def draft_schema(max_parameters: int) -> dict[str, Any]:
     """Grammar of a compact API draft. Nested fields and returned fields are ``name:type``
     strings; ``choices`` make an enum, ``range`` numeric bounds. A parameter of type ``object``
@@ -182,8 +186,7 @@ def evolution_prompt(functions: list[str], domain: str, example: dict[str, Any],
     example_functions = (example.get("source") or {}).get("functions") or [example["description"]]
     example_domain = (example.get("domain") or "General").replace("/", " > ")
     return [
-        {"role": "system", "content": "You are an API designer. Write one API as JSON for the functionalities "
-                                      "given: a snake_case name, a description, typed parameters, returned fields."},
+        {"role": "system", "content": EVOLUTION_SYSTEM},
         {"role": "user", "content": _task(example_functions, example_domain, indicator)},
         {"role": "assistant", "content": json.dumps(api_to_draft(example))},
         {"role": "user", "content": _task(functions, domain, indicator)},
@@ -213,7 +216,8 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
         raise ValueError(f"unknown diversity indicators {sorted(unknown)}; choose from {list(DIVERSITY_INDICATORS)}")
     share = float(params.get("namespace_share", 0.0))
     buffer = list(seeds)
-    pool_filter = PoolFilter(params["near_duplicate_threshold"], seeds)
+    instructions = [EVOLUTION_SYSTEM, *DIVERSITY_INDICATORS.values()] if params.get("quality_filter", True) else None
+    pool_filter = PoolFilter(params["near_duplicate_threshold"], seeds, instructions)
     schema = draft_schema(params["max_parameters"])
     pool: list[dict] = []
     rejects: list[dict] = []

@@ -1,5 +1,5 @@
 """Filtering of synthesised APIs: schema validation (the validator the verification stage uses),
-exact de-duplication on name + parameter signature, and near-duplicate removal on name +
+the quality checks of ``quality.py``, exact de-duplication on name + parameter signature, and near-duplicate removal on name +
 description similarity. Every reject keeps its reason."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from toolace_kedro.pipelines.api_synthesis.context_tree import normalise_name, similarity
+from toolace_kedro.pipelines.api_synthesis.quality import quality_problem
 from toolace_kedro.toolcalls import api_problems
 
 
@@ -28,8 +29,10 @@ class PoolFilter:
     """Accepts an API only if it is valid and not an (exact or near) duplicate of anything seen:
     the seeds, every accepted API, and the example it was written from."""
 
-    def __init__(self, near_duplicate_threshold: float, known: list[dict[str, Any]] = ()) -> None:
+    def __init__(self, near_duplicate_threshold: float, known: list[dict[str, Any]] = (),
+                 instructions: list[str] | None = None) -> None:
         self.threshold = near_duplicate_threshold
+        self.instructions = instructions  # None: no quality checks; else the prompt texts (see quality.py)
         self.names: set[str] = set()
         self.signatures: set[tuple] = set()
         self.by_bucket: dict[str, list[str]] = defaultdict(list)
@@ -47,6 +50,10 @@ class PoolFilter:
         if problems:
             kind, message = problems[0]
             return f"{'api.schema_invalid' if kind == 'schema' else 'api.missing_field'}: {message}"
+        if self.instructions is not None:
+            problem = quality_problem(api, self.instructions)
+            if problem:
+                return problem
         if signature(api) in self.signatures:
             return "duplicate.exact: same name and parameter signature as an earlier API"
         if normalise_name(api["name"].replace("_", " ")) in self.names:

@@ -33,6 +33,7 @@ from toolace_kedro.toolcalls.schema import (
     normalize_api,
     normalize_schema,
 )
+from toolace_kedro.toolcalls.values import sample_arguments, sample_value
 
 __all__ = [
     "CALL_FORMATS",
@@ -60,6 +61,8 @@ __all__ = [
     "render_assistant_calls",
     "render_calls",
     "render_calls_json",
+    "sample_arguments",
+    "sample_value",
     "system_prompt",
     "to_toolace",
     "to_trl",

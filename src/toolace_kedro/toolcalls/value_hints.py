@@ -16,11 +16,52 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
-__all__ = ["Hint", "RULES", "find_hint", "noun_phrase", "singular", "tokens"]
+from toolace_kedro.toolcalls.value_lists import (
+    ADJECTIVES,
+    AIRPORTS,
+    ARTISTS,
+    CATEGORIES,
+    CITIES,
+    COLORS,
+    COUNTRIES,
+    CUISINES,
+    CURRENCIES,
+    DEVICES,
+    DISHES,
+    EVENTS,
+    GAMES,
+    GENRES,
+    HOTELS,
+    INGREDIENTS,
+    LANGUAGES,
+    LEVELS,
+    MESSAGES,
+    MUSEUMS,
+    PLATFORMS,
+    PRODUCTS,
+    QUERIES,
+    RESTAURANTS,
+    SIZES,
+    SPORTS,
+    STATES,
+    STATUSES,
+    SUBJECTS,
+    TAGS,
+    TEAMS,
+    TECH_WORDS,
+    TICKERS,
+    TIMEZONES,
+    TITLES,
+    UNITS,
+)
 
-Texts = Callable[[Any, Any, list[str]], list[str]]  # (faker, rng, name tokens) -> candidate spellings
+__all__ = ["FORMAT_TEXTS", "Hint", "RULES", "description_words", "find_hint", "in_order", "noun_phrase", "singular",
+           "tokens"]
+
+Texts = Callable[[Any, Any, list[str]], list[str]]  # (faker, rng, name words) -> candidate spellings
 
 
 @dataclass(frozen=True)
@@ -34,72 +75,16 @@ class Hint:
     kind: str = "string"  # the JSON type when the schema names none
 
 
-CITIES = [("Lisbon", "Portugal"), ("Warsaw", "Poland"), ("Osaka", "Japan"), ("Lima", "Peru"), ("Paris", "France"),
-          ("Berlin", "Germany"), ("Madrid", "Spain"), ("Rome", "Italy"), ("London", "United Kingdom"),
-          ("New York", "United States"), ("Chicago", "United States"), ("San Francisco", "United States"),
-          ("Toronto", "Canada"), ("Mexico City", "Mexico"), ("Sao Paulo", "Brazil"), ("Buenos Aires", "Argentina"),
-          ("Cairo", "Egypt"), ("Nairobi", "Kenya"), ("Cape Town", "South Africa"), ("Istanbul", "Turkey"),
-          ("Dubai", "United Arab Emirates"), ("Mumbai", "India"), ("Bangkok", "Thailand"), ("Singapore", "Singapore"),
-          ("Seoul", "South Korea"), ("Tokyo", "Japan"), ("Sydney", "Australia"), ("Auckland", "New Zealand"),
-          ("Amsterdam", "Netherlands"), ("Vienna", "Austria"), ("Prague", "Czech Republic"), ("Dublin", "Ireland")]
-COUNTRIES = [("France", "FR", "FRA"), ("Germany", "DE", "DEU"), ("Japan", "JP", "JPN"), ("Brazil", "BR", "BRA"),
-             ("Canada", "CA", "CAN"), ("India", "IN", "IND"), ("Italy", "IT", "ITA"), ("Spain", "ES", "ESP"),
-             ("Mexico", "MX", "MEX"), ("Kenya", "KE", "KEN"), ("Australia", "AU", "AUS"), ("Portugal", "PT", "PRT"),
-             ("United States", "US", "USA"), ("United Kingdom", "GB", "GBR"), ("South Korea", "KR", "KOR"),
-             ("Netherlands", "NL", "NLD"), ("Sweden", "SE", "SWE"), ("Egypt", "EG", "EGY"), ("Peru", "PE", "PER")]
-STATES = [("California", "CA"), ("Texas", "TX"), ("New York", "NY"), ("Florida", "FL"), ("Washington", "WA"),
-          ("Illinois", "IL"), ("Oregon", "OR"), ("Colorado", "CO"), ("Georgia", "GA"), ("Massachusetts", "MA")]
-AIRPORTS = ["JFK", "LAX", "LHR", "CDG", "FRA", "AMS", "MAD", "LIS", "WAW", "HND", "KIX", "SIN", "DXB", "SYD",
-            "ORD", "SFO", "YYZ", "GRU", "LIM", "IST"]
-CURRENCIES = [("USD", "US dollar"), ("EUR", "euro"), ("GBP", "British pound"), ("JPY", "Japanese yen"),
-              ("CHF", "Swiss franc"), ("CAD", "Canadian dollar"), ("AUD", "Australian dollar"), ("CNY", "Chinese yuan"),
-              ("INR", "Indian rupee"), ("BRL", "Brazilian real"), ("MXN", "Mexican peso"), ("SEK", "Swedish krona")]
-LANGUAGES = [("English", "en", "en-US"), ("French", "fr", "fr-FR"), ("Spanish", "es", "es-ES"),
-             ("German", "de", "de-DE"), ("Japanese", "ja", "ja-JP"), ("Portuguese", "pt", "pt-BR"),
-             ("Italian", "it", "it-IT"), ("Chinese", "zh", "zh-CN"), ("Korean", "ko", "ko-KR"), ("Polish", "pl", "pl-PL")]
-TIMEZONES = ["Europe/Lisbon", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Asia/Tokyo",
-             "Asia/Singapore", "Australia/Sydney", "America/Sao_Paulo", "Africa/Nairobi", "UTC"]
-TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "TSLA", "NVDA", "META", "JPM", "KO", "DIS", "NFLX", "IBM", "BRK.B"]
-COLORS = ["red", "blue", "green", "black", "white", "navy", "beige", "gray", "yellow", "purple", "orange", "teal"]
-UNITS = {"temp": ["celsius", "fahrenheit"], "distance": ["km", "miles"], "weight": ["kg", "lb"],
-         "": ["metric", "imperial", "celsius", "km", "kg", "liters"]}
-GENRES = ["jazz", "rock", "pop", "classical", "hip hop", "drama", "comedy", "thriller", "science fiction",
-          "fantasy", "mystery", "documentary"]
-TEAMS = ["Los Angeles Lakers", "Boston Celtics", "Golden State Warriors", "Real Madrid", "FC Barcelona",
-         "Manchester United", "Liverpool FC", "New York Yankees", "Chicago Bulls", "Bayern Munich"]
-SPORTS = ["soccer", "basketball", "tennis", "baseball", "cricket", "golf", "volleyball", "hockey"]
-TITLES = ["The Great Gatsby", "Inception", "Bohemian Rhapsody", "Pride and Prejudice", "The Matrix",
-          "Dune", "Abbey Road", "Spirited Away", "To Kill a Mockingbird", "Hotel California", "Interstellar"]
-QUERIES = ["vegan lasagna recipe", "wireless headphones", "machine learning basics", "hiking boots",
-           "cheap flights to Rome", "best pizza nearby", "electric cars 2025", "yoga for beginners",
-           "python tutorial", "running shoes", "solar panels cost", "coffee grinder"]
-TAGS = ["travel", "food", "music", "fitness", "tech", "finance", "outdoors", "family", "work", "health"]
-MESSAGES = ["Running 10 minutes late, see you soon.", "Can we move the meeting to Friday?",
-            "Thanks for the quick delivery!", "Please call me back when you can.", "The package arrived damaged.",
-            "Happy birthday, have a great day!", "Is the table still available tonight?", "Great service, thank you."]
-SUBJECTS = ["Meeting rescheduled to Friday", "Your order has shipped", "Invoice for March", "Quick question",
-            "Weekly team update", "Reservation confirmed"]
-PRODUCTS = ["wireless headphones", "running shoes", "coffee maker", "yoga mat", "laptop stand", "desk lamp",
-            "water bottle", "backpack", "smartwatch", "air purifier"]
-CATEGORIES = ["electronics", "books", "clothing", "home", "sports", "toys", "groceries", "beauty"]
-CUISINES = ["Italian", "Japanese", "Mexican", "Indian", "Thai", "French", "Greek", "Korean"]
-INGREDIENTS = ["tomato", "chicken", "basil", "garlic", "rice", "salmon", "spinach", "mushroom", "lemon", "tofu"]
-DISHES = ["pad thai", "vegan lasagna", "chicken curry", "margherita pizza", "beef tacos", "miso soup"]
-RESTAURANTS = ["Casa Lola", "The Golden Fork", "Sakura Sushi", "Trattoria Roma", "Blue Door Bistro", "Spice Route"]
-HOTELS = ["Grand Plaza Hotel", "Hotel Lisboa", "Seaside Inn", "The Ritz", "Park Hyatt", "Riverside Lodge"]
-ARTISTS = ["Taylor Swift", "The Beatles", "Miles Davis", "Adele", "Beyonce", "Coldplay", "Ed Sheeran"]
-DEVICES = ["iPhone 15", "Pixel 8", "Galaxy S24", "MacBook Air", "iPad", "Kindle"]
-PLATFORMS = ["iOS", "Android", "Windows", "macOS", "Linux", "web"]
-STATUSES = ["active", "pending", "completed", "cancelled", "shipped"]
-LEVELS = ["low", "medium", "high"]
-SIZES = ["S", "M", "L", "XL"]
-ADJECTIVES = ["classic", "modern", "premium", "organic", "compact", "seasonal", "local", "standard", "custom", "vintage"]
 GENERIC = {"name", "value", "values", "type", "input", "data", "param", "parameter", "text", "string", "key",
            "item", "object", "info", "field", "arg", "args", "option", "options", "target", "source", "entity",
            "q", "x", "y", "s", "v", "val", "str"}
 _STOP = {"the", "a", "an", "of", "to", "for", "in", "on", "at", "by", "with", "and", "or", "is", "be", "that",
          "this", "which", "from", "as", "e", "g", "eg", "optional", "required", "default", "specified", "given",
-         "user", "users", "want", "wants", "should", "will", "can", "it", "its", "if", "not"}
+         "user", "users", "want", "wants", "should", "will", "can", "it", "its", "if", "not", "per", "each",
+         "every"}
+_DESCRIPTION_WORDS = 10
+_FILLERS = {"specific", "particular", "desired", "certain", "new", "current", "given", "provided", "selected",
+            "which", "what", "whether", "used", "use", "based", "want", "like", "example", "e", "g"}
 
 
 def _ident(fk: Any, rng: Any, toks: list[str]) -> list[str]:
@@ -138,7 +123,7 @@ def _city(fk: Any, rng: Any, toks: list[str]) -> list[str]:
 
 
 def _units(fk: Any, rng: Any, toks: list[str]) -> list[str]:
-    key = next((k for k in UNITS if k and any(t.startswith(k) for t in toks)), "")
+    key = next((k for t in toks for k in UNITS if k and t.startswith(k)), "")  # the name's words first
     return [rng.choice(UNITS[key])]
 
 
@@ -156,6 +141,16 @@ def _secret(fk: Any, rng: Any, toks: list[str]) -> list[str]:
     return ["".join(rng.choice(string.hexdigits[:16]) for _ in range(32))]
 
 
+def _resource(fk: Any, rng: Any, toks: list[str]) -> list[str]:
+    head = next((t for t in toks if t in _RESOURCES), "app")
+    return [f"{rng.choice(TECH_WORDS)}-{head}", f"{rng.choice(TECH_WORDS)}_{head}"]
+
+
+_RESOURCES = {"deployment", "image", "service", "cluster", "bucket", "table", "database", "db", "repo", "repository",
+              "branch", "app", "application", "container", "namespace", "pod", "instance", "server", "queue",
+              "workspace", "environment", "env", "pipeline", "dataset", "channel", "project"}
+
+
 def _rule(words: str, hint: Hint) -> tuple[re.Pattern[str], Hint]:
     return re.compile(rf"(?:^|_)(?:{words})(?:_|$)"), hint
 
@@ -166,7 +161,6 @@ def _h(label: str, text: Texts | None = None, integer: tuple | None = None, numb
 
 
 _ID = Hint("id", _ident, (1000, 99999, 1))
-EVENTS = ["Team offsite", "Quarterly review", "Birthday party", "Jazz night", "Product launch", "Book club"]
 
 #: (whole-token regex over the ``_``-joined tokens, hint), most specific first
 RULES: list[tuple[re.Pattern[str], Hint]] = [
@@ -174,7 +168,7 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("e_?mail(s)?(_address)?", _h("email", lambda fk, rng, t: [fk.email()])),
     _rule("url|uri|link|website|homepage|webpage|endpoint|href|webhook",
           _h("url", lambda fk, rng, t: [fk.url() + rng.choice(["", "about", "products/42", "blog"])])),
-    _rule("phone|telephone|mobile|tel|cell|fax|whatsapp", _h("phone", _phone)),
+    _rule("phone|telephone|mobile|tel|fax|whatsapp", _h("phone", _phone)),
     _rule("ip|ip_address|ipv4", _h("ip", lambda fk, rng, t: [fk.ipv4_public()])),
     _rule("domain|hostname|host", _h("hostname", lambda fk, rng, t: [fk.domain_name()])),
     _rule("uuid|guid", _h("uuid", lambda fk, rng, t: [fk.uuid4()])),
@@ -184,11 +178,12 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("last_name|lastname|surname|family_name", _h("last_name", lambda fk, rng, t: [fk.last_name()])),
     _rule("username|user_name|login|handle|screen_name|nickname", _h("username", lambda fk, rng, t: [fk.user_name()])),
     _rule("file_?name|file|filename|attachment", _h("file", lambda fk, rng, t: [fk.file_name()])),
-    _rule("path|directory|folder", _h("path", lambda fk, rng, t: [fk.file_path(depth=2)])),
+    _rule("directory|folder|dir", _h("directory", lambda fk, rng, t: ["/" + "/".join(fk.words(2))])),
+    _rule("path", _h("path", lambda fk, rng, t: [fk.file_path(depth=2)])),
     _rule("birth_?(date|day)?|dob|date_of_birth|birthday", _h("birth_date", _date(1955, 2004), (1955, 2004, 1))),
     _rule("date_?time|datetime|timestamp|created_at|updated_at|scheduled_at|start_at|end_at",
           _h("datetime", _datetime)),
-    _rule("year|years?_published|release_year", _h("year", None, (1990, 2025, 1), kind="integer")),
+    _rule("year|release_year|year_published", _h("year", None, (1990, 2025, 1), kind="integer")),
     _rule("month", _h("month", _pick(["June", "March", "October", "January"]), (1, 12, 1))),
     _rule("weekday|day_of_week", _h("weekday", _pick(["Monday", "Wednesday", "Friday", "Saturday"]))),
     _rule("time|start_time|end_time|hour_of_day|clock", _h("time", _time)),
@@ -198,6 +193,7 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("airport|iata|airport_code", _h("airport", _pick(AIRPORTS))),
     _rule("country(_code)?|nation|nationality", _h("country", _pick(COUNTRIES))),
     _rule("state|province|region", _h("state", _pick(STATES))),
+    _rule("county", _h("county", _pick(["King County", "Cook County", "Orange County", "Travis County"]))),
     _rule("zip(_?code)?|postal(_code)?|post_?code", _h("zip", lambda fk, rng, t: [fk.postcode()], (10000, 99999, 1))),
     _rule("address|street|addr|address_line", _h("address", _address)),
     _rule("city|cities|town|location|destination|origin|departure|arrival|place|venue|from_city|to_city",
@@ -209,7 +205,8 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("units?|unit_system|measurement", _h("unit", _units)),
     _rule("genre|genres", _h("genre", _pick(GENRES))),
     _rule("team|teams|club", _h("team", _pick(TEAMS))),
-    _rule("activity|activities|exercise|workout", _h("activity", _pick(["running", "cycling", "swimming", "yoga", "hiking"]))),
+    _rule("activity|activities|exercise|workout",
+          _h("activity", _pick(["running", "cycling", "swimming", "yoga", "hiking"]))),
     _rule("sport|sports", _h("sport", _pick(SPORTS))),
     _rule("artist|band|singer|musician|composer", _h("artist", _pick(ARTISTS))),
     _rule("job_title|job|position|occupation|role|profession", _h("job", lambda fk, rng, t: [fk.job()])),
@@ -218,6 +215,14 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("restaurant|cafe|bar", _h("restaurant", _pick(RESTAURANTS))),
     _rule("hotel|accommodation|property", _h("hotel", _pick(HOTELS))),
     _rule("event|events|meeting|occasion", _h("event", _pick(EVENTS))),
+    _rule("museum|gallery|landmark|attraction", _h("museum", _pick(MUSEUMS))),
+    _rule("game|games|video_game", _h("game", _pick(GAMES))),
+    _rule("streaming_service|streaming|streaming_platform",
+          _h("streaming", _pick(["Netflix", "Spotify", "Disney+", "Hulu", "Prime Video"]))),
+    _rule("deployment|image|service|cluster|bucket|table|database|db|repo|repository|branch|app|application|"
+          "container|namespace|pod|instance|server|queue|workspace|environment|env|pipeline|dataset|channel|"
+          "project", _h("resource", _resource)),
+    _rule("precision|decimals|decimal_places|digits|round", _h("precision", None, (0, 4, 1), kind="integer")),
     _rule("cuisine", _h("cuisine", _pick(CUISINES))),
     _rule("ingredient|ingredients", _h("ingredient", _pick(INGREDIENTS))),
     _rule("dish|recipe|meal", _h("dish", _pick(DISHES))),
@@ -237,7 +242,7 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("message|messages|text|content|body|comment|comments|note|notes|review|feedback|prompt|question|"
           "description|summary|reason|instructions?", _h("message", _pick(MESSAGES))),
     _rule("promo(_code)?|coupon(_code)?|voucher(_code)?|discount_code|gift_card",
-          _h("promo", lambda fk, rng, t: [rng.choice(["SAVE", "WELCOME", "SPRING", "VIP"]) + str(rng.choice([10, 15, 20]))])),
+          _h("promo", lambda fk, rng, t: [rng.choice(["SAVE", "WELCOME", "SPRING"]) + rng.choice(["10", "15", "20"])])),
     _rule("id|ids|identifier|uid|sku|ref|reference|tracking(_number)?|confirmation(_number)?|order_number|"
           "account(_number)?|invoice(_number)?|serial(_number)?|code|codes|isbn|license|flight_number|"
           "booking(_number)?|ticket_number|policy_number|case_number|promo|coupon|voucher", _ID),
@@ -263,6 +268,8 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
     _rule("rooms|bedrooms|bathrooms|floors", _h("rooms", None, (1, 4, 1), kind="integer")),
     _rule("nights|days|num_days|duration_days", _h("days", None, (1, 14, 1), kind="integer")),
     _rule("weeks", _h("weeks", None, (1, 8, 1), kind="integer")),
+    _rule("months|num_months", _h("months", None, (1, 12, 1), kind="integer")),
+    _rule("years|num_years|term", _h("years", None, (1, 10, 1), kind="integer")),
     _rule("hours|hour|duration_hours", _h("hours", None, (1, 12, 1), kind="integer")),
     _rule("minutes|minute|mins|duration|duration_minutes|max_minutes|cooking_time|prep_time",
           _h("minutes", None, (10, 120, 5), kind="integer")),
@@ -281,11 +288,12 @@ RULES: list[tuple[re.Pattern[str], Hint]] = [
           _h("limit", None, (5, 50, 5), kind="integer")),
     _rule("page|page_number", _h("page", None, (1, 5, 1), kind="integer")),
     _rule("offset|skip", _h("offset", None, (0, 100, 10), kind="integer")),
-    _rule("quantity|qty|count|num|number_of|items|copies|units_count|n",
+    _rule("quantity|qty|count|num|number|number_of|items|copies|units_count|n|times|frequency",
           _h("quantity", None, (1, 10, 1), kind="integer")),
     _rule("customer|author|person|contact|recipient|sender|guest|patient|employee|owner|driver|passenger|"
-          "attendee|member|client|traveler|traveller|user|name|full_name|fullname|doctor|teacher|student|"
-          "manager|host_name|organizer", _h("person", lambda fk, rng, t: [f"{fk.first_name()} {fk.last_name()}"])),
+          "attendee|member|client|traveler|traveller|user|^name$|full_name|fullname|doctor|teacher|student|"
+          "manager|host_name|organizer|player|athlete|actor|director|writer|friend|assignee|reviewer",
+          _h("person", lambda fk, rng, t: [f"{fk.first_name()} {fk.last_name()}"])),
 ]
 
 
@@ -306,13 +314,27 @@ def singular(name: str) -> str:
     return name
 
 
+def _skip_per(words: list[str]) -> list[str]:
+    """Words without the one after ``per``/``each``/``every`` (``periods_per_year`` is no year)."""
+    return [w for i, w in enumerate(words) if i == 0 or words[i - 1] not in ("per", "each", "every")]
+
+
+def description_words(description: str) -> list[str]:
+    """Content words of a description, without stop words and the word after ``per``/``each``
+    (``compounded per year`` is no year)."""
+    return [w for w in _skip_per(tokens(description)) if w not in _STOP and not w.isdigit()]
+
+
+@lru_cache(maxsize=20_000)
 def find_hint(name: str, description: str = "", json_type: str | None = None) -> Hint | None:
     """The first rule hint for ``name`` (then for the description's words) that can give a value
-    of ``json_type`` (any type when None)."""
-    name_tokens = tokens(name)
-    texts = ["_".join(name_tokens), "_".join(t for t in tokens(description) if t not in _STOP)]
+    of ``json_type`` (any type when None). The description is read from its first words on (its
+    head noun comes first: "The time frame in years..." is a number of years, not a time)."""
+    name_tokens = _skip_per(tokens(name))
+    words = [w for w in description_words(description) if w not in GENERIC][:_DESCRIPTION_WORDS]
+    texts = ["_".join(name_tokens)] + ["_".join(words[:i]) for i in range(1, len(words) + 1)]
     if set(name_tokens) <= GENERIC:  # "name", "value": the description says what it is
-        texts.reverse()
+        texts = texts[1:] + texts[:1]
     for text in texts:
         if not text:
             continue
@@ -325,7 +347,9 @@ def find_hint(name: str, description: str = "", json_type: str | None = None) ->
 def _fits(hint: Hint, json_type: str | None) -> bool:
     if json_type in (None, "string"):
         return True  # numbers can be written as text
-    if json_type in ("integer", "number"):
+    if json_type == "integer":
+        return hint.integer is not None or (hint.number is not None and hint.number[0] <= int(hint.number[1]))
+    if json_type == "number":
         return hint.integer is not None or hint.number is not None
     return False
 
@@ -335,7 +359,63 @@ def noun_phrase(name: str, description: str, rng: Any) -> str:
     description's) words, e.g. ``material`` → ``"organic material"``."""
     words = [t for t in tokens(name) if t not in GENERIC and len(t) > 1]
     if not words:
-        words = [t for t in tokens(description) if t not in _STOP and not t.isdigit()][:2]
+        words = [t for t in description_words(description) if t not in GENERIC and t not in _FILLERS][:2]
     if not words:
         return rng.choice(PRODUCTS)
     return f"{rng.choice(ADJECTIVES)} {' '.join(words[-2:])}"
+
+
+def _format_date(fk: Any, rng: Any, toks: list[str]) -> list[str]:
+    birth = any(t in ("birth", "dob", "birthday", "born") for t in toks)
+    return _date(1955, 2004)(fk, rng, toks) if birth else _date(2025, 2026)(fk, rng, toks)
+
+
+def _format_time(fk: Any, rng: Any, toks: list[str]) -> list[str]:
+    """``HH:MM:00`` first: ``FormatChecker()`` (what ``check_arguments`` uses) checks ``time`` with
+    draft 3's ``%H:%M:%S`` and refuses an offset; RFC 3339 (draft 2020-12's own checker) needs one."""
+    return _time(fk, rng, toks)[1:]
+
+
+#: candidate strings for each known ``format`` (the first the schema accepts is used)
+FORMAT_TEXTS: dict[str, Texts] = {
+    "date": _format_date,
+    "time": _format_time,
+    "date-time": lambda fk, rng, t: [f"{_format_date(fk, rng, t)[0]}T{_time(fk, rng, t)[2]}"],
+    "email": lambda fk, rng, t: [fk.email()],
+    "idn-email": lambda fk, rng, t: [fk.email()],
+    "uri": lambda fk, rng, t: [fk.url()],
+    "url": lambda fk, rng, t: [fk.url()],
+    "iri": lambda fk, rng, t: [fk.url()],
+    "uri-reference": lambda fk, rng, t: [fk.url()],
+    "uuid": lambda fk, rng, t: [fk.uuid4()],
+    "ipv4": lambda fk, rng, t: [fk.ipv4_public()],
+    "ipv6": lambda fk, rng, t: [fk.ipv6()],
+    "hostname": lambda fk, rng, t: [fk.domain_name()],
+    "idn-hostname": lambda fk, rng, t: [fk.domain_name()],
+    "duration": _pick(["P3D", "PT2H", "PT30M", "P1W", "PT1H30M"]),
+    "json-pointer": lambda fk, rng, t: ["/" + "/".join(fk.words(2))],
+    "regex": lambda fk, rng, t: ["^[a-z]+$"],
+    "phone": _phone,
+}
+
+_PAIRS = [("min", "max"), ("minimum", "maximum"), ("start", "end"), ("from", "to"), ("check_in", "check_out"),
+          ("checkin", "checkout"), ("departure", "return"), ("earliest", "latest"), ("lower", "upper"),
+          ("low", "high"), ("begin", "end")]
+
+
+def in_order(values: dict[str, Any], accepts: Callable[[str, Any], bool]) -> dict[str, Any]:
+    """Swap the values of a pair like ``min_price``/``max_price`` or ``start_date``/``end_date``
+    when the first is larger (numbers, or ISO dates/times as text) and ``accepts(name, value)``
+    allows both swapped values."""
+    for first, second in _PAIRS:
+        for name in values:
+            other = "_".join(second if t == first else t for t in name.split("_"))
+            if other == name or other not in values:
+                continue
+            a, b = values[name], values[other]
+            comparable = (isinstance(a, (int, float)) and isinstance(b, (int, float))
+                          and not isinstance(a, bool) and not isinstance(b, bool)) or \
+                         (isinstance(a, str) and isinstance(b, str) and a[:1].isdigit() and b[:1].isdigit())
+            if comparable and a > b and accepts(name, b) and accepts(other, a):
+                values[name], values[other] = b, a
+    return values

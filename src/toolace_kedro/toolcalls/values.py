@@ -36,6 +36,7 @@ import copy
 import json
 import math
 import random
+import string
 import threading
 from decimal import Decimal
 from fractions import Fraction
@@ -46,7 +47,15 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from toolace_kedro.toolcalls.patterns import sample_pattern
 from toolace_kedro.toolcalls.schema import check_arguments, normalize_schema
-from toolace_kedro.toolcalls.value_hints import find_hint, noun_phrase, singular, tokens
+from toolace_kedro.toolcalls.value_hints import (
+    FORMAT_TEXTS,
+    description_words,
+    find_hint,
+    in_order,
+    noun_phrase,
+    singular,
+    tokens,
+)
 
 __all__ = ["MAX_DEPTH", "OPTIONAL_PROBABILITY", "sample_arguments", "sample_value"]
 
@@ -57,6 +66,7 @@ _HARD_DEPTH = 16
 #: chance that an object gets each of its optional properties
 OPTIONAL_PROBABILITY = 0.3
 _ATTEMPTS = 8
+_SHORTEST = 4
 _DEFAULT_INTEGER = (1, 100, 1)
 _DEFAULT_NUMBER = (1.0, 100.0, 0.5, 0.0)
 _FORMATS = FormatChecker()
@@ -92,6 +102,7 @@ def sample_arguments(api: dict[str, Any], rng: random.Random, names: Iterable[st
     if unknown:
         raise ValueError(f"API {api.get('name')!r} has no parameters {unknown}")
     args = {n: sample_value(n, props[n], rng, _description(props[n])) for n in dict.fromkeys(chosen)}
+    args = in_order(args, lambda key, value: _valid(props[key], value))
     problems = [p for p in check_arguments(params, args)
                 if not (names is not None and p.kind == "missing_required" and not p.path)]
     if problems:
@@ -183,15 +194,14 @@ class _Sampler:
     def _string(self, name: str, schema: dict, description: str) -> str:
         candidates: list[str] = []
         fmt = schema.get("format")
-        if fmt in _FORMAT_WRITERS:
-            written = _FORMAT_WRITERS[fmt](self, name)
-            candidates += written if isinstance(written, list) else [written]
+        if fmt in FORMAT_TEXTS:
+            candidates += FORMAT_TEXTS[fmt](self.fk, self.rng, tokens(name))
         hint = find_hint(name, description, "string")
-        if hint is not None and fmt not in _FORMAT_WRITERS:
+        if hint is not None and fmt not in FORMAT_TEXTS:
             if hint.text is not None:
-                candidates += hint.text(self.fk, self.rng, tokens(name))
-            else:
-                low, high, step = hint.integer or _integer_range(hint.number)
+                candidates += hint.text(self.fk, self.rng, tokens(name) + description_words(description))
+            elif hint.integer is not None:  # a count or a year written as text ("page": "2")
+                low, high, step = hint.integer
                 candidates.append(str(self.rng.randrange(low, high + 1, step)))
         for candidate in candidates:
             if _valid(schema, candidate):
@@ -203,7 +213,10 @@ class _Sampler:
         return self._fit(text, low, high)
 
     def _fit(self, text: str, low: int, high: int | None) -> str:
-        """``text`` cut at a word (or padded with words) to ``low..high`` characters."""
+        """``text`` cut at a word (or padded with words) to ``low..high`` characters; under
+        :data:`_SHORTEST` characters, random letters (a cut would give one value only)."""
+        if high is not None and high < _SHORTEST and len(text) > high:
+            return "".join(self.rng.choice(string.ascii_uppercase) for _ in range(self.rng.randint(max(low, min(1, high)), high)))
         while len(text) < low:
             text += " " + noun_phrase("", "", self.rng)
         if high is not None and len(text) > high:
@@ -231,14 +244,20 @@ class _Sampler:
         if a > b or (closed and b - a < (0.5 if hint is None else 0.1) * (hi - lo)):
             # the typical range misses (or barely grazes) the bounds: use the bounds
             span = high - low
-            a, b = (lo, hi) if closed else (lo, lo + span) if math.isfinite(lo) else (hi - span, hi)
-        for grid in grids:
+            a, b = (lo, hi) if closed else (lo, lo + span) if math.isfinite(lo) else \
+                (hi - span, hi) if math.isfinite(hi) else (low, high)
+        for i, grid in enumerate(grids):
             grid = max(1, round(grid)) if integer else grid
             k_low, k_high = math.ceil(a / grid), math.floor(b / grid)
+            if k_low > k_high and i == len(grids) - 1:  # a coarse multipleOf: widen towards the bounds
+                k_low, k_high = math.ceil(max(lo, a - 10 * grid) / grid), math.floor(min(hi, b + 10 * grid) / grid)
             if k_low <= k_high:
                 break
         else:
             raise ValueError(f"no value of {name!r} lies on a grid of {grids[-1]} between {lo} and {hi}")
+        if len(grids) == 1 and k_high - k_low < 4:  # a coarse multipleOf leaves too few values: widen, up first
+            k_high = min(k_high + 5, math.floor(hi / grid) if math.isfinite(hi) else k_high + 5)
+            k_low = max(min(k_low, k_high - 5), math.ceil(lo / grid) if math.isfinite(lo) else k_high - 5)
         places = 0 if integer else max(0, -Decimal(str(grid)).normalize().as_tuple().exponent)
         value: int | float = 0
         for _ in range(_ATTEMPTS * 4):  # float multipleOf: jsonschema wants value / multipleOf integral
@@ -268,11 +287,15 @@ class _Sampler:
             sub = prefix[len(out)] if len(out) < len(prefix) else items
             if sub is False:
                 break
-            for _ in range(10):
+            unique = bool(schema.get("uniqueItems"))
+            for attempt in range(10 if unique else 3):  # distinct items read better even when not required
                 value = self.value(item_name, sub, description, depth + 1)
-                if not schema.get("uniqueItems") or not any(_same(value, v) for v in out):
+                if not any(_same(value, v) for v in out):
                     break
             else:
+                if not unique:
+                    out.append(value)
+                    continue
                 if len(out) >= low:
                     break
                 raise ValueError(f"cannot find {low} distinct items for {name!r}")
@@ -305,43 +328,7 @@ class _Sampler:
             if schema.get("maxProperties") is not None and len(out) >= schema["maxProperties"]:
                 break
             out[key] = self.value(key, props[key], _description(props[key]), depth + 1)
-        return out
-
-
-# -- formats -----------------------------------------------------------------------------------
-def _date_text(s: _Sampler, name: str) -> str:
-    birth = any(t in ("birth", "dob", "birthday", "born") for t in tokens(name))
-    low, high = (1955, 2004) if birth else (2025, 2026)
-    return f"{s.rng.randint(low, high)}-{s.rng.randint(1, 12):02d}-{s.rng.randint(1, 28):02d}"
-
-
-def _time_text(s: _Sampler, name: str) -> list[str]:
-    """``HH:MM:00`` first: ``FormatChecker()`` (what ``check_arguments`` uses) checks ``time`` with
-    draft 3's ``%H:%M:%S`` and refuses an offset; RFC 3339 (draft 2020-12's own checker) needs one."""
-    clock = f"{s.rng.randint(7, 21):02d}:{s.rng.choice([0, 15, 30, 45]):02d}:00"
-    return [clock, clock + "Z"]
-
-
-_FORMAT_WRITERS = {
-    "date": _date_text,
-    "time": _time_text,
-    "date-time": lambda s, n: f"{_date_text(s, n)}T{_time_text(s, n)[1]}",
-    "email": lambda s, n: s.fk.email(),
-    "idn-email": lambda s, n: s.fk.email(),
-    "uri": lambda s, n: s.fk.url(),
-    "url": lambda s, n: s.fk.url(),
-    "iri": lambda s, n: s.fk.url(),
-    "uri-reference": lambda s, n: s.fk.url(),
-    "uuid": lambda s, n: s.fk.uuid4(),
-    "ipv4": lambda s, n: s.fk.ipv4_public(),
-    "ipv6": lambda s, n: s.fk.ipv6(),
-    "hostname": lambda s, n: s.fk.domain_name(),
-    "idn-hostname": lambda s, n: s.fk.domain_name(),
-    "duration": lambda s, n: s.rng.choice(["P3D", "PT2H", "PT30M", "P1W", "PT1H30M"]),
-    "json-pointer": lambda s, n: "/" + "/".join(s.fk.words(2)),
-    "regex": lambda s, n: "^[a-z]+$",
-    "phone": lambda s, n: f"+1-{s.rng.randint(201, 989)}-555-{s.rng.randint(0, 9999):04d}",
-}
+        return in_order(out, lambda key, value: _valid(props.get(key, {}), value))
 
 
 # -- helpers -----------------------------------------------------------------------------------

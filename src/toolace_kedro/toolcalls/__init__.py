@@ -32,6 +32,7 @@ from toolace_kedro.toolcalls.schema import (
     check_arguments,
     normalize_api,
     normalize_schema,
+    untyped_arrays,
 )
 from toolace_kedro.toolcalls.values import sample_arguments, sample_value
 
@@ -68,4 +69,5 @@ __all__ = [
     "to_trl",
     "tools_from_system_prompt",
     "training_messages",
+    "untyped_arrays",
 ]

@@ -216,7 +216,8 @@ class _Sampler:
         """``text`` cut at a word (or padded with words) to ``low..high`` characters; under
         :data:`_SHORTEST` characters, random letters (a cut would give one value only)."""
         if high is not None and high < _SHORTEST and len(text) > high:
-            return "".join(self.rng.choice(string.ascii_uppercase) for _ in range(self.rng.randint(max(low, min(1, high)), high)))
+            length = self.rng.randint(max(low, min(1, high)), high)
+            return "".join(self.rng.choice(string.ascii_uppercase) for _ in range(length))
         while len(text) < low:
             text += " " + noun_phrase("", "", self.rng)
         if high is not None and len(text) > high:

@@ -289,7 +289,7 @@ class _Sampler:
             if sub is False:
                 break
             unique = bool(schema.get("uniqueItems"))
-            for attempt in range(10 if unique else 3):  # distinct items read better even when not required
+            for _ in range(10 if unique else 3):  # distinct items read better even when not required
                 value = self.value(item_name, sub, description, depth + 1)
                 if not any(_same(value, v) for v in out):
                     break

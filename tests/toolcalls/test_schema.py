@@ -94,3 +94,27 @@ def test_api_problem_uses_the_verification_rule_ids(flight_api):
     bad = {**flight_api, "parameters": {"type": "object", "properties": {"a": {"type": "strin"}}}}
     assert api_problem(bad).startswith("api.schema_invalid: API 'search_flights' parameters: properties/a/type")
     assert api_problem("api") == "api.missing_field: API definition is a str, not an object"
+
+
+def test_arrays_in_parameters_must_declare_an_item_type(flight_api):
+    from toolace_kedro.toolcalls import api_problem
+    from toolace_kedro.toolcalls.schema import untyped_arrays
+
+    schema = normalize_schema({"type": "dict", "properties": {
+        "tags": {"type": "array"},
+        "point": {"type": "tuple"},
+        "legs": {"type": "list", "items": {"type": "dict", "properties": {"stops": {"type": "array"}}}},
+        "maybe": {"anyOf": [{"type": ["array", "null"]}, {"type": "string"}]},
+        "map": {"type": "object", "additionalProperties": {"type": "array"}},
+        "fine": {"type": "array", "items": {}},  # "any item" is still a declaration (BFCL's "any")
+        "pair": {"type": "array", "prefixItems": [{"type": "number"}, {"type": "array"}]}}})
+    assert untyped_arrays(schema) == ["tags", "point", "legs[].stops", "maybe", "map.*", "pair[1]"]
+    assert untyped_arrays({"type": "array"}) == ["<parameters>"]
+    api = {**flight_api, "parameters": {"type": "object", "properties": {"seats": {"type": "array"}}}}
+    assert api_problem(api) == ("api.schema_invalid: API 'search_flights' parameters: array 'seats' declares no "
+                                "item type (items)")
+    with pytest.raises(ValidationError, match="'seats' declares no item type"):
+        ApiDefinition.model_validate(api)
+    # returns only guide the tool agent: an array of anything is allowed there
+    loose = {**flight_api, "returns": {"type": "object", "properties": {"flights": {"type": "array"}}}}
+    assert api_problems(loose) == []

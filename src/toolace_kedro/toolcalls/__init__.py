@@ -33,7 +33,9 @@ from toolace_kedro.toolcalls.schema import (
     check_arguments,
     normalize_api,
     normalize_schema,
+    untyped_arrays,
 )
+from toolace_kedro.toolcalls.values import sample_arguments, sample_value
 
 __all__ = [
     "CALL_FORMATS",
@@ -62,9 +64,12 @@ __all__ = [
     "render_assistant_calls",
     "render_calls",
     "render_calls_json",
+    "sample_arguments",
+    "sample_value",
     "system_prompt",
     "to_toolace",
     "to_trl",
     "tools_from_system_prompt",
     "training_messages",
+    "untyped_arrays",
 ]

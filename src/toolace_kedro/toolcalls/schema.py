@@ -40,6 +40,7 @@ __all__ = [
     "normalize_api",
     "normalize_schema",
     "to_dialect",
+    "untyped_arrays",
 ]
 
 #: Function names: identifiers, dotted paths (``math.factorial``), and ToolACE's spaced names.
@@ -159,7 +160,8 @@ class ApiDefinition(BaseModel):
 def api_problems(api: Any) -> list[tuple[str, str]]:
     """Problems of a raw API definition as ``(kind, message)`` with kind ``missing`` or ``schema``.
 
-    Never raises: anything malformed is reported.
+    Besides the JSON-Schema meta-schema, ``parameters`` may hold no array without an item type
+    (:func:`untyped_arrays`). Never raises: anything malformed is reported.
     """
     if not isinstance(api, dict):
         return [("missing", f"API definition is a {type(api).__name__}, not an object")]
@@ -178,6 +180,8 @@ def api_problems(api: Any) -> list[tuple[str, str]]:
     else:
         params = normalize_schema(params)
         problems += [("schema", f"API {name!r} parameters: {m}") for m in _schema_errors(params)]
+        problems += [("schema", f"API {name!r} parameters: array {p!r} declares no item type (items)")
+                     for p in untyped_arrays(params)]
         if params.get("type") != "object":
             problems.append(("schema", f"API {name!r} parameters must be of type object"))
         props = params.get("properties", {})
@@ -193,6 +197,41 @@ def api_problems(api: Any) -> list[tuple[str, str]]:
         else:
             problems += [("schema", f"API {name!r} returns: {m}") for m in _schema_errors(normalize_schema(returns))]
     return problems
+
+
+def untyped_arrays(schema: Any, path: str = "") -> list[str]:
+    """Paths of the ``array`` schemas in a normalised ``parameters`` schema that declare no item
+    type (neither ``items`` nor ``prefixItems``), at any depth: ``tags``, ``legs[].stops``
+    (``[]``: the items of an array, ``.*``: an object's additional properties).
+
+    Such a parameter cannot be checked, sampled or constrained item by item, and BFCL and
+    ToolACE always declare item types, so :func:`api_problems` rejects it. Only ``parameters``
+    are held to this: ``returns`` only guides the tool agent's simulated results, where an
+    array of anything is still a usable answer shape.
+    """
+    if not isinstance(schema, dict):
+        return []
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    found = [path or "<parameters>"] if "array" in kinds and not {"items", "prefixItems"} & schema.keys() else []
+    props = schema.get("properties")
+    if isinstance(props, dict):
+        for key, sub in props.items():
+            found += untyped_arrays(sub, f"{path}.{key}" if path else str(key))
+    for key, suffix in (("items", "[]"), ("contains", "[]"), ("additionalProperties", ".*")):
+        found += untyped_arrays(schema.get(key), path + suffix)
+    if isinstance(schema.get("prefixItems"), list):
+        for i, sub in enumerate(schema["prefixItems"]):
+            found += untyped_arrays(sub, f"{path}[{i}]")
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list):
+            for sub in schema[key]:
+                found += untyped_arrays(sub, path)
+    for key in ("$defs", "definitions", "patternProperties"):
+        if isinstance(schema.get(key), dict):
+            for name, sub in schema[key].items():
+                found += untyped_arrays(sub, f"{path}.{key}.{name}" if path else f"{key}.{name}")
+    return found
 
 
 _API_REASONS = {"missing": "api.missing_field", "schema": "api.schema_invalid"}

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -7,10 +8,16 @@ from tests.support.fakes import ScriptedLLM
 from toolace_kedro.llm.base import Completion
 from toolace_kedro.pipelines.api_synthesis import nodes
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
-from toolace_kedro.pipelines.api_synthesis.evolution import DraftError, api_to_draft, draft_to_api, evolve
+from toolace_kedro.pipelines.api_synthesis.evolution import (
+    PARAM_TYPES,
+    DraftError,
+    api_to_draft,
+    draft_to_api,
+    evolve,
+)
 from toolace_kedro.pipelines.api_synthesis.filtering import PoolFilter
 from toolace_kedro.pipelines.api_synthesis.speciation import speciate
-from toolace_kedro.toolcalls import api_problems
+from toolace_kedro.toolcalls import api_problems, untyped_arrays
 
 
 def test_bad_documents_are_skipped_and_counted(synthesis_params):
@@ -224,3 +231,32 @@ def test_a_folder_of_text_files_through_partitioned_dataset(tmp_path, synthesis_
     docs, report = nodes.prepare_documents(parts, synthesis_params)
     assert [d["id"] for d in docs] == ["weather"]
     assert report["documents_skipped"] == {"unreadable": 1, "empty": 1}
+
+
+def test_draft_arrays_always_get_an_item_type():
+    def draft(**param):
+        return {"name": "x_y", "description": "d", "returns": ["a:string", "tags:array"],
+                "parameters": [{"name": "p", "description": "", "required": True, **param}]}
+
+    api, repairs = draft_to_api(draft(type="array", item_type="int"))  # the draft's own item type
+    assert api["parameters"]["properties"]["p"]["items"] == {"type": "integer"} and repairs == []
+    api, _ = draft_to_api(draft(type="list", items={"type": "date"}))
+    assert api["parameters"]["properties"]["p"]["items"] == {"type": "string", "format": "date"}
+    api, _ = draft_to_api(draft(type="array", fields=["age:integer"]))
+    assert api["parameters"]["properties"]["p"]["items"]["properties"] == {"age": {"type": "integer"}}
+    assert api["returns"]["properties"]["tags"]["items"] == {"type": "string"}  # the field grammar's default
+    for bad in (draft(type="array"), draft(type="tuple", item_type="thing"), draft(type="array<>")):
+        with pytest.raises(DraftError, match="^draft.untyped_array: p "):
+            draft_to_api(bad)
+    for kind in PARAM_TYPES:  # every type the grammar admits gives a valid API
+        fields = {"fields": ["k:string"]} if kind in ("object", "array<object>") else {}
+        api, _ = draft_to_api(draft(type=kind, **fields))
+        assert api_problems(api) == [] and untyped_arrays(api["parameters"]) == []
+
+
+def test_seed_apis_pass_the_api_check():
+    path = Path(__file__).resolve().parents[3] / "data/01_raw/seed_apis.jsonl"
+    seeds = [json.loads(line) for line in path.read_text().splitlines()]
+    assert seeds and all(api_problems(api) == [] for api in seeds)
+    assert all(draft_to_api(api_to_draft(api))[0]["parameters"]["properties"].keys()
+               == api["parameters"]["properties"].keys() for api in seeds)

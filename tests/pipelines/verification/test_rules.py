@@ -63,6 +63,10 @@ BREAKERS = [
     ("api.schema_invalid", "required names an undeclared parameter",
      _set(_single(), ("tools", 1, "parameters", "required"), ["town"])),
     ("api.schema_invalid", "two tools with one name", _set(_single(), ("tools", 1, "name"), "search_flights")),
+    ("api.schema_invalid", "an array parameter without item type",
+     _set(_single(), ("tools", 1, "parameters", "properties", "days"), {"type": "tuple"})),
+    ("api.schema_invalid", "a nested array without item type",
+     _delete(_nested(), ("tools", 1, "parameters", "properties", "legs", "items", "items"))),
     ("api.missing_field", "a tool without description", _delete(_single(), ("tools", 1, "description"))),
     ("api.missing_field", "a tool without parameters", _delete(_single(), ("tools", 0, "parameters"))),
     ("call.unknown_function", "a call to an unlisted tool", _rename_call(_single(), "search_flight")),
@@ -151,6 +155,15 @@ def test_params_change_the_thresholds():
 def test_problems_name_the_place():
     problems = sample_problems(_set(_single(), ARGS + ("passengers",), 12))
     assert problems == [("call.value_invalid", "message 1 call 0: search_flights(passengers): 12 is greater than the maximum of 9")]
+
+
+def test_untyped_arrays_are_named_and_allowed_in_returns():
+    legs = ("tools", 1, "parameters", "properties", "legs")
+    problems = sample_problems(_set(_nested(), legs, {"type": "array", "items": {"type": "list"}}))
+    assert problems == [("api.schema_invalid",
+                         "tool 1: API 'book_trip' parameters: array 'legs[]' declares no item type (items)")]
+    loose_returns = _set(_single(), ("tools", 0, "returns"), {"type": "object", "properties": {"flights": {"type": "array"}}})
+    assert check_sample(loose_returns) == []
 
 
 def test_several_defects_give_several_ids():

@@ -19,6 +19,7 @@ from typing import Any
 from toolace_kedro.llm import LLMClient, ShardCheckpoints
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.filtering import PoolFilter
+from toolace_kedro.toolcalls import normalize_schema, untyped_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class DraftError(ValueError):
 
 
 def _fields_schema(fields: list[str], repairs: list[str]) -> dict[str, Any]:
+    """``name:type`` fields → an object schema. The field grammar has no item type, so an
+    ``array`` field is declared an array of strings (a known default, never an untyped array)."""
     props: dict[str, Any] = {}
     for field in fields:
         name, kind = field.split(":")
@@ -93,14 +96,33 @@ def _fields_schema(fields: list[str], repairs: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": props}
 
 
+def _item_schema(p: dict[str, Any], repairs: list[str]) -> dict[str, Any]:
+    """The item schema of an array parameter: from ``array<T>``, else from what the draft says
+    elsewhere (an ``items``/``item_type`` type name, or ``fields``: objects). A draft that names
+    no usable item type is rejected (``draft.untyped_array``): an array of unknown items cannot be
+    checked, sampled or constrained, and the pool's APIs must declare item types like BFCL's."""
+    kind = p["type"]
+    declared = kind[6:-1] if kind.startswith("array<") and kind.endswith(">") else p.get("item_type", p.get("items"))
+    if isinstance(declared, dict):
+        declared = declared.get("type")
+    item = normalize_schema({"type": declared}).get("type") if isinstance(declared, str) else None  # str → string
+    if item is None and p.get("fields"):
+        item = "object"
+    if item == "object":
+        return _fields_schema(p["fields"], repairs) if p.get("fields") else {"type": "object"}
+    if item in _FORMATS:
+        return {"type": "string", "format": _FORMATS[item]}
+    if item in SCALARS:
+        return {"type": item}
+    raise DraftError(f"draft.untyped_array: {p['name']} declares no usable item type ({declared!r})")
+
+
 def _param_schema(p: dict[str, Any], repairs: list[str]) -> dict[str, Any]:
     kind = p["type"]
     if kind in _FORMATS:
         schema: dict[str, Any] = {"type": "string", "format": _FORMATS[kind]}
-    elif kind.startswith("array<"):
-        item = kind[6:-1]
-        schema = {"type": "array", "items": _fields_schema(p["fields"], repairs) if item == "object" and p.get("fields")
-                  else {"type": item}}
+    elif kind.startswith("array") or normalize_schema({"type": kind}).get("type") == "array":  # list, tuple
+        schema = {"type": "array", "items": _item_schema(p, repairs)}
     elif kind == "object":
         schema = _fields_schema(p["fields"], repairs) if p.get("fields") else {"type": "object"}
     else:
@@ -118,8 +140,8 @@ def _param_schema(p: dict[str, Any], repairs: list[str]) -> dict[str, Any]:
 
 def draft_to_api(draft: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Compact draft → (API definition, repairs). A repeated parameter or field name (small models
-    loop) keeps its first occurrence and is listed in ``repairs``; contradictions raise
-    :class:`DraftError`."""
+    loop) keeps its first occurrence and is listed in ``repairs``; contradictions and arrays
+    without an item type raise :class:`DraftError` (its message is the reject reason)."""
     repairs: list[str] = []
     props: dict[str, Any] = {}
     required: list[str] = []
@@ -133,6 +155,9 @@ def draft_to_api(draft: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     api = {"name": draft["name"], "description": draft["description"],
            "parameters": {"type": "object", "properties": props, "required": required},
            "returns": _fields_schema(draft["returns"], repairs)}
+    untyped = untyped_arrays(api["parameters"])
+    if untyped:  # a safety net: the branches above always declare items
+        raise DraftError(f"draft.untyped_array: {', '.join(untyped)} declares no item type")
     return api, repairs
 
 

@@ -7,8 +7,10 @@ API definition clarity
   ``api.missing_field``   a tool is not an object, or lacks ``name``/``description``/``parameters``.
   ``api.schema_invalid``  a tool's ``parameters``/``returns`` break the JSON-Schema meta-schema (after
                           ToolACE's ``dict``/``float`` aliases are normalised), ``parameters`` is not
-                          an object schema, ``required`` names an undeclared parameter, the name is
-                          not a function name, or two tools share a name.
+                          an object schema, an array (or ``tuple``) in ``parameters`` declares no
+                          item type (no ``items``/``prefixItems``, at any depth; ``returns`` may),
+                          ``required`` names an undeclared parameter, the name is not a function
+                          name, or two tools share a name.
 Function-calling executability (see ``executability.py``; values judged by ``jsonschema``)
   ``call.unknown_function``  a call names no tool of the list (or has no name).
   ``call.missing_required``  a required argument is missing, at any depth.

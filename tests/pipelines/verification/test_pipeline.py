@@ -75,10 +75,10 @@ def test_pipeline_splits_reports_and_plots(scripted):
     assert verified[4]["meta"]["verification"]["judges"]["tool_response"] == "unavailable"  # on_unavailable: pass
     reasons = {r.get("id", "?"): r["meta"]["rejection"] for r in rejected}
     assert reasons == {
-        "m1": {"rules": [], "judges": {}, "dedup": {"reason": "dedup.request", "duplicate_of": "s1", "similarity": 1.0}},
-        "broken": {"rules": ["call.value_invalid"], "judges": {}, "dedup": None},
-        "repeat": {"rules": [], "judges": {}, "dedup": {"reason": "dedup.request", "duplicate_of": "n1", "similarity": 1.0}},
-        "?": {"rules": ["dialog.missing_field"], "judges": {}, "dedup": None},
+        "m1": {"rules": [], "quality": [], "judges": {}, "dedup": {"reason": "dedup.request", "duplicate_of": "s1", "similarity": 1.0}},
+        "broken": {"rules": ["call.value_invalid"], "quality": [], "judges": {}, "dedup": None},
+        "repeat": {"rules": [], "quality": [], "judges": {}, "dedup": {"reason": "dedup.request", "duplicate_of": "n1", "similarity": 1.0}},
+        "?": {"rules": ["dialog.missing_field"], "quality": [], "judges": {}, "dedup": None},
     }
     assert rejected[-1]["sample"] == "not a dialog"
     # the judge model is params:llm with the judges' overrides, built once, asked in one batch
@@ -114,7 +114,7 @@ def test_a_failing_judge_rejects_with_its_reason_and_unavailable_can_fail(script
     params["judges"]["on_unavailable"] = "fail"
     catalog = _run(params)
     rejected = {r.get("id"): r["meta"]["rejection"] for r in catalog.load("rejected_dialogs")}
-    assert rejected["m1"] == {"rules": [], "judges": {"consistency": "the recipe ignores the request"}, "dedup": None}
+    assert rejected["m1"] == {"rules": [], "quality": [], "judges": {"consistency": "the recipe ignores the request"}, "dedup": None}
     assert rejected["c1"]["judges"] == {"tool_response": "unavailable"}
     report = catalog.load("verification_report")
     assert report["rejections"]["judge.consistency.fail"] == 1 and report["rejections"]["judge.tool_response.unavailable"] == 1

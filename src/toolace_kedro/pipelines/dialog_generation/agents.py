@@ -13,6 +13,7 @@ shown, the argument values and the wording remain the model's.
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from toolace_kedro.llm.transformers_backend import bound_schema
@@ -49,24 +50,63 @@ _CONVERT = _api("convert_amount", "Convert an amount with a given exchange rate.
 _RECIPES = _api("find_recipes", "Search recipes by ingredient.", {"ingredient": "string"}, {"max_minutes": "integer"})
 _TABLE = _api("book_table", "Reserve a table at a restaurant.", {"restaurant": "string", "time": "string", "people": "integer"})
 
-#: one worked example per dialog type (our own writing), shown to the user agent before its task:
-#: a 135M model writes function-call syntax instead of a user's words without one
+_LOAN = _api("loan_payment", "Monthly payment of a fixed-rate loan.",
+              {"principal": "number", "annual_rate": "number", "years": "integer"})
+_STANDINGS = _api("team_standings", "League position and points of a team in a season.",
+                  {"team": "string", "season": "integer"})
+_UNITS = _api("convert_units", "Convert a quantity between units of measure.",
+              {"value": "number", "from_unit": "string", "to_unit": "string"})
+
+#: worked examples per dialog type (our own writing), one shown to the user agent before its task
+#: (drawn by the dialog's id): a 135M model writes function-call syntax instead of a user's words
+#: without one, and copies a single example's wording into every request
 _EXAMPLES = {
-    "single": ({"type": "single", "targets": ["search_flights"], "tools": [_FLIGHTS, _RECIPES]},
-               {"values": {"origin": "Lisbon", "destination": "Warsaw", "date": "2025-06-12"},
-                "request": "Can you look for flights from Lisbon to Warsaw on 2025-06-12?"}),
-    "parallel": ({"type": "parallel", "targets": ["get_forecast"], "tools": [_WEATHER, _TABLE]},
-                 {"values": {"first": {"city": "Osaka"}, "second": {"city": "Lima"}},
-                  "request": "What's the weather going to be in Osaka, and in Lima?"}),
-    "dependent": ({"type": "dependent", "targets": ["exchange_rate", "convert_amount"], "tools": [_RATES, _CONVERT]},
-                  {"values": {"base": "CHF", "target": "EUR"},
-                   "request": "I have 250 Swiss francs (CHF). What is the rate to EUR, and how much is that in euros?"}),
-    "non_tool": ({"type": "non_tool", "targets": [], "tools": [_RECIPES, _FLIGHTS]},
-                 {"request": "Why do onions make people cry when they cut them?"}),
-    "clarify": ({"type": "clarify", "targets": ["book_table"], "missing": "time", "tools": [_TABLE, _WEATHER]},
-                {"values": {"restaurant": "Casa Lola", "people": 4},
-                 "request": "Please book a table for 4 people at Casa Lola."}),
+    "single": [
+        ({"type": "single", "targets": ["search_flights"], "tools": [_FLIGHTS, _RECIPES]},
+         {"values": {"origin": "Lisbon", "destination": "Warsaw", "date": "2025-06-12"},
+          "request": "Can you look for flights from Lisbon to Warsaw on 2025-06-12?"}),
+        ({"type": "single", "targets": ["loan_payment"], "tools": [_LOAN]},
+         {"values": {"principal": 18000, "annual_rate": 4.5, "years": 5},
+          "request": "What would I pay each month on a loan of 18000 at 4.5 percent over 5 years?"}),
+        ({"type": "single", "targets": ["team_standings"], "tools": [_STANDINGS, _WEATHER]},
+         {"values": {"team": "Ajax", "season": 2021},
+          "request": "Where did Ajax finish in the league in 2021?"}),
+    ],
+    "parallel": [
+        ({"type": "parallel", "targets": ["get_forecast"], "tools": [_WEATHER, _TABLE]},
+         {"values": {"first": {"city": "Osaka"}, "second": {"city": "Lima"}},
+          "request": "What's the weather going to be in Osaka, and in Lima?"}),
+        ({"type": "parallel", "targets": ["convert_units"], "tools": [_UNITS]},
+         {"values": {"first": {"value": 12, "from_unit": "mile", "to_unit": "km"},
+                     "second": {"value": 70, "from_unit": "kg", "to_unit": "pound"}},
+          "request": "Convert 12 mile to km, and also 70 kg to pound."}),
+    ],
+    "dependent": [
+        ({"type": "dependent", "targets": ["exchange_rate", "convert_amount"], "tools": [_RATES, _CONVERT]},
+         {"values": {"base": "CHF", "target": "EUR"},
+          "request": "I have 250 Swiss francs (CHF). What is the rate to EUR, and how much is that in euros?"}),
+    ],
+    "non_tool": [
+        ({"type": "non_tool", "targets": [], "tools": [_RECIPES, _FLIGHTS]},
+         {"request": "Why do onions make people cry when they cut them?"}),
+        ({"type": "non_tool", "targets": [], "tools": [_LOAN]},
+         {"request": "Can you recommend a good book about the history of Rome?"}),
+    ],
+    "clarify": [
+        ({"type": "clarify", "targets": ["book_table"], "missing": "time", "tools": [_TABLE, _WEATHER]},
+         {"values": {"restaurant": "Casa Lola", "people": 4},
+          "request": "Please book a table for 4 people at Casa Lola."}),
+        ({"type": "clarify", "targets": ["loan_payment"], "missing": "years", "tools": [_LOAN]},
+         {"values": {"principal": 9500, "annual_rate": 3.9},
+          "request": "How much is the monthly payment for 9500 borrowed at 3.9 percent?"}),
+    ],
 }
+
+
+def _example(plan: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The worked example for ``plan``: one of its type's, drawn by the dialog's id (seeded)."""
+    options = _EXAMPLES[plan["type"]]
+    return options[zlib.crc32(str(plan.get("id", "")).encode()) % len(options)]
 
 
 _SCALARS = ("string", "integer", "number", "boolean")
@@ -89,30 +129,65 @@ def _value_schema(api: dict[str, Any], leave_out: str | None = None) -> dict[str
             "required": names, "additionalProperties": False}
 
 
-def _arguments_schema(api: dict[str, Any], planned: set[str]) -> dict[str, Any]:
+_SCALAR_TYPES = {"string": (str,), "integer": (int,), "number": (int, float)}
+
+
+def _grounded(schema: dict[str, Any], stated: list[Any]) -> dict[str, Any]:
+    """``schema`` with its values restricted to the ``stated`` ones of its JSON type (an enum;
+    for an array of scalars, its items): the assistant still chooses which stated value goes
+    into which argument, but cannot miscopy or invent one. Unchanged when no stated value fits."""
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        items = _grounded(schema["items"], stated)
+        return schema if items is schema["items"] else {**schema, "items": items}
+    if kind not in _SCALAR_TYPES or "enum" in schema or "const" in schema:
+        return schema
+    fits = [v for v in stated if isinstance(v, _SCALAR_TYPES[kind]) and not isinstance(v, bool)]
+    if not fits:
+        return schema
+    loose = {k: v for k, v in schema.items() if k not in ("pattern", "format", "minLength", "maxLength",
+                                                           "minimum", "maximum", "exclusiveMinimum",
+                                                           "exclusiveMaximum", "multipleOf")}
+    return {**loose, "enum": list(dict.fromkeys(fits))}
+
+
+def stated_values(values: Any) -> list[Any]:
+    """The scalar values (typed) among the user's planned ``values``, in order, without repeats."""
+    if isinstance(values, dict):
+        return [x for v in values.values() for x in stated_values(v)]
+    if isinstance(values, list):
+        return [x for v in values for x in stated_values(v)]
+    return [] if isinstance(values, bool) or values is None else [values]
+
+
+def _arguments_schema(api: dict[str, Any], planned: set[str], stated: list[Any] | None = None) -> dict[str, Any]:
     """The arguments the assistant may pass: the required parameters and the ones the user's
     planned values cover; optional parameters nobody asked for are left out, so a call carries
-    no invented optional values. With neither, the API's own parameters."""
+    no invented optional values. With neither, the API's own parameters. With ``stated``, the
+    planned parameters take their values from those the user stated (:func:`_grounded`)."""
     params = api["parameters"]
     props = params.get("properties", {})
     keep = [n for n in props if n in planned or n in params.get("required", [])]
     if not keep:
         return bound_schema({**params, "additionalProperties": False}, _MAX_STRING, _MAX_ITEMS)
-    return bound_schema({**params, "properties": {n: props[n] for n in keep}, "required": keep,
-                         "additionalProperties": False}, _MAX_STRING, _MAX_ITEMS)
+    chosen = {n: _grounded(props[n], stated) if stated and n in planned else props[n] for n in keep}
+    return bound_schema({**params, "properties": chosen, "required": keep, "additionalProperties": False},
+                        _MAX_STRING, _MAX_ITEMS)
 
 
 def planned_arguments(plan: dict[str, Any], values: dict[str, Any] | None) -> dict[str, set[str]]:
     """API name -> the parameters the user's planned ``values`` cover."""
-    if not values or not plan["targets"]:
+    if not plan["targets"] or (not values and plan.get("missing_value") is None):
         return {}
     targets = plan["targets"]
+    values = values or {}
     if plan["type"] == "parallel":
         out: dict[str, set[str]] = {}
         for api, part in ((targets[0], values.get("first")), (targets[-1], values.get("second"))):
             out.setdefault(api, set()).update(part or {})
         return out
-    return {targets[0]: set(values)}
+    missing = {plan["missing"]} if plan.get("missing_value") is not None else set()
+    return {targets[0]: set(values) | missing}
 
 
 def user_values_schema(plan: dict[str, Any]) -> dict[str, Any] | None:
@@ -180,8 +255,13 @@ def user_values(plan: dict[str, Any]) -> tuple[list[dict], dict] | None:
     return messages, {"type": "object", "properties": {"values": schema}, "required": ["values"]}
 
 
+#: a clarifying question: one sentence, no bracketed asides (the 135M model copies its instructions)
+_QUESTION = '^[^"\\\\()?]{8,90}\\?$'
+#: a reply to a request none of the tools can serve opens with a decline; the model words the rest
+_DECLINE = "^(Sorry|I'm sorry|Unfortunately|None of)[^\"\\\\()]{10,90}$"
 _REGEX_SPECIAL = set("\\.^$|?*+()[]{}/")
 _FILL = '[^"\\\\]{%d,%d}'
+_BREAK = '[^A-Za-z0-9"\\\\]'
 
 
 def _stated(values: Any) -> list[str]:
@@ -201,13 +281,17 @@ def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 
     order, with free text around them -- so the request cannot leave a chosen value out. The
     free text is bounded (``lead`` characters before the first value, ``between`` between two,
     ``tail`` after the last): xgrammar's compile time grows with these bounds (≈ 0.55 s at 40
-    everywhere for three values), and an unbounded one lets a small model ramble."""
+    everywhere for three values), and an unbounded one lets a small model ramble. Each value
+    stands as a word of its own: the text before it ends in a space (or an opening bracket) and
+    the character after it is not a letter or digit (the 135M model otherwise glues values to
+    the words around them, ``healthHLT-44574``)."""
     stated = list(dict.fromkeys(_stated(values)))[:6]
     if not stated:
         return None
     escape = lambda t: "".join("\\" + c if c in _REGEX_SPECIAL else c for c in t)  # noqa: E731
-    middle = (_FILL % (1, between)).join(escape(t) for t in stated)
-    return f"^{_FILL % (0, lead)}{middle}{_FILL % (0, tail)}$"
+    before = lambda n: f"(?:{_FILL % (0, n)}[ (])?"  # noqa: E731
+    middle = (_BREAK + before(between)).join(escape(t) for t in stated)
+    return f"^{before(lead)}{middle}(?:{_BREAK}{_FILL % (0, tail)})?$"
 
 
 def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = None) -> tuple[list[dict], dict]:
@@ -216,7 +300,7 @@ def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = 
     constrained to state them: a small model otherwise writes requests without values, and the
     assistant has to invent them."""
     plan = request_view(plan)
-    example, answer = _EXAMPLES[plan["type"]]
+    example, answer = _example(plan)
     instruction = _request_instruction(plan, adjust)
     if values is not None:
         instruction += " The values: " + json.dumps(values)
@@ -266,11 +350,13 @@ def _transcript(dialog: list[dict]) -> list[dict[str, str]]:
 
 
 def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_targets: list[str],
-                     values: dict[str, Any] | None = None) -> tuple[list[dict], dict]:
+                     values: dict[str, Any] | None = None, grounded: bool = False) -> tuple[list[dict], dict]:
     """Prompt and action schema for one assistant phase: ``call`` (tool calls), ``ask`` (ask for
     the missing argument), ``reply`` (answer without tools) or ``answer`` (summarise results).
     A call's arguments are the target API's required parameters and those the user's planned
-    ``values`` cover (:func:`_arguments_schema`)."""
+    ``values`` cover (:func:`_arguments_schema`); ``grounded`` restricts the planned ones to the
+    values the user stated. A reply to a request for an unrelated API (``plan["topic"]``) opens
+    with a decline; a clarifying question is one sentence ending in ``?``."""
     tools = plan["tools"]
     system = ("You are a helpful assistant with these functions:\n" + describe_tools(tools) +
               "\nAnswer in JSON: first a short thought (which function fits, which arguments the user gave, "
@@ -288,9 +374,10 @@ def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_
     if phase == "call":
         by_name = {t["name"]: t for t in tools}
         planned = planned_arguments(plan, values)
+        stated = stated_values([values, plan.get("missing_value")]) if grounded else None
         options = [{"type": "object", "properties": {
             "name": {"type": "string", "const": name},
-            "arguments": _arguments_schema(by_name[name], planned.get(name, set()))},
+            "arguments": _arguments_schema(by_name[name], planned.get(name, set()), stated)},
             "required": ["name", "arguments"]} for name in dict.fromkeys(call_targets)]
         calls = {"type": "array", "items": options[0] if len(options) == 1 else {"anyOf": options},
                  "minItems": plan["calls"] if len(call_targets) == 1 else len(call_targets),
@@ -298,7 +385,12 @@ def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_
         props = {"thought": thought, "calls": calls}
     else:
         key = "question" if phase == "ask" else "answer"
-        props = {"thought": thought, key: {"type": "string", "minLength": 2, "maxLength": 100}}
+        text: dict[str, Any] = {"type": "string", "minLength": 2, "maxLength": 100}
+        if phase == "ask":
+            text = {"type": "string", "pattern": _QUESTION}
+        elif phase == "reply" and plan.get("topic"):
+            text = {"type": "string", "pattern": _DECLINE}
+        props = {"thought": thought, key: text}
     return messages, {"type": "object", "properties": props, "required": list(props)}
 
 

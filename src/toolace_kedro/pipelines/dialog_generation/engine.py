@@ -227,20 +227,24 @@ def _more_samples_needed(answers: list[str | None], consistency: dict[str, Any])
 def _requests(state: DialogState, phase: str, params: dict[str, Any]) -> list[tuple[list[dict], dict, dict]]:
     """The LLM requests of one dialog's phase: ``(prompt, schema, sampling)`` each."""
     tokens = params["max_tokens"]
+    user = {"max_tokens": tokens["user"]}
+    if params.get("user_temperature") is not None:
+        user["temperature"] = float(params["user_temperature"])
     if phase == "user":
         prompt, schema = agents.user_request(state.plan, state.adjust, state.user_values)
-        return [(prompt, schema, {"max_tokens": tokens["user"]})]
+        return [(prompt, schema, user)]
     if phase == "user_reply":
         prompt, schema = agents.user_reply(state.plan, state.messages)
-        return [(prompt, schema, {"max_tokens": tokens["user"]})]
+        return [(prompt, schema, user)]
     if phase == "tool":
         by_name = {t["name"]: t for t in state.plan["tools"]}
         earlier = [r for m in state.messages if m["role"] == "tool" for r in m["content"]]
         return [(*agents.tool_result(by_name[c["name"]], c, earlier), {"max_tokens": tokens["tool"]})
                 for c in state.messages[-1]["tool_calls"]]
     consistency = params["self_consistency"]
+    grounded = params.get("call_values", "free") == "stated" and state.calls_done == 0
     prompt, schema = agents.assistant_action(state.plan, state.messages, phase, state.pending_targets(),
-                                             state.user_values)
+                                             state.user_values, grounded)
     if phase == "call":  # the decision to vote on: which calls, with which arguments
         first = consistency["samples"]
         if consistency.get("adaptive", True):

@@ -73,6 +73,8 @@ class SFTParams(BaseModel):
     seed: int = 0
     test_fraction: float = Field(0.15, ge=0, lt=1)
     min_test_per_type: int = Field(1, ge=0)
+    min_test: int = Field(0, ge=0, description="The held-out set holds at least this many dialogs (the test "
+                                                "fraction is raised for it, to at most one half)")
     format: Literal["prompt", "native", "auto"] = "prompt"
     call_format: Literal["python", "json"] = "python"
     mask_source: Literal["computed", "template", "auto"] = "auto"

@@ -29,7 +29,8 @@ def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, A
     """Seeded split stratified by ``type`` into training dialogs, a held-out synthetic test set,
     and the split's report (``sft_split_report``).
 
-    Each type gives ``round(n * test_fraction)`` dialogs to the test set, at least
+    Each type gives ``round(n * f)`` dialogs to the test set -- ``f`` is ``test_fraction``, raised
+    so that the test set holds at least ``min_test`` dialogs (at most half of them) -- at least
     ``min_test_per_type`` when it has two or more, and always keeps one for training. The types
     in ``exclude_types`` (the data-type ablations: ToolACE trains without parallel or non-tool
     data) are split the same way, so the test set is the one the full data gives, and their
@@ -45,10 +46,12 @@ def split_train_test(verified_dialogs: list[dict[str, Any]], params: dict[str, A
     rng = random.Random(p.seed)
     train, test = [], []
     types = {}
+    # at least min_test dialogs in all (never more than half of them), spread over the types
+    fraction = min(0.5, max(p.test_fraction, p.min_test / len(dialogs))) if p.test_fraction > 0 and dialogs else 0.0
     for kind in sorted(by_type):
         group = list(by_type[kind])
         rng.shuffle(group)
-        n_test = round(len(group) * p.test_fraction)
+        n_test = round(len(group) * fraction)
         if len(group) >= 2 and p.test_fraction > 0:
             n_test = max(n_test, p.min_test_per_type)
         n_test = min(n_test, len(group) - 1)

@@ -25,6 +25,7 @@ from toolace_kedro.datasets.records import locate, validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.pipelines.verification.dedup import deduplicate
 from toolace_kedro.pipelines.verification.judges import JUDGES, judge_dialogs
+from toolace_kedro.pipelines.verification.quality import MEASURES, quality_flags
 from toolace_kedro.pipelines.verification.report import rejection_plot, verification_metrics, verification_report
 from toolace_kedro.pipelines.verification.rules import RULE_IDS, sample_problems
 
@@ -41,7 +42,7 @@ def _kept(dialogs: list, *outcomes: dict[str, Any]) -> list[int]:
     for i in range(len(dialogs)):
         rules = outcomes[0]["outcomes"][i] if len(outcomes) > 0 else None
         dup = outcomes[1]["outcomes"][i] if len(outcomes) > 1 else None
-        if (rules is None or not rules["rules"]) and dup is None:
+        if (rules is None or not (rules["rules"] or rules.get("quality_failed"))) and dup is None:
             keep.append(i)
     return keep
 
@@ -52,11 +53,17 @@ def _dialog_id(dialog: Any, index: int) -> str:
 
 def apply_rules(dialogs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
     """Rule layer: the rule ids (and up to five messages) each dialog breaks, and where the
-    dialog came from (``at``: file and line, or ``dialogs[index]``)."""
+    dialog came from (``at``: file and line, or ``dialogs[index]``); for the dialogs that pass,
+    their data-quality flags (``quality.py``) and the measures of ``quality.require`` they fail
+    (``quality_failed``: rejected like a broken rule)."""
     validate_records(dialogs, None, "dialogs")  # not a list, or no dialog at all: a one-line error
     if not _layer(params, "rules"):
         return {"enabled": False, "seconds": 0.0, "outcomes": [None] * len(dialogs)}
     rule_params = params.get("rules", {})
+    required = list((params.get("quality") or {}).get("require") or [])
+    unknown = sorted(set(required) - set(MEASURES))
+    if unknown:
+        raise ValueError(f"verification.quality.require: unknown measure(s) {unknown}; known: {list(MEASURES)}")
     start = time.perf_counter()
     outcomes = []
     for i, dialog in enumerate(tqdm(dialogs, desc="rules", disable=len(dialogs) < 5000)):
@@ -67,6 +74,9 @@ def apply_rules(dialogs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
                    "problems": [f"{rule}: {message}" for rule, message in problems[:5]]}
         if ids:
             outcome["at"] = locate(dialogs, i, "dialogs")
+        else:  # a canonical dialog: its data-quality flags, and the required ones it fails
+            outcome["quality"] = quality_flags(dialog)
+            outcome["quality_failed"] = [f"quality.{m}" for m in required if outcome["quality"][m] is False]
         outcomes.append(outcome)
     seconds = time.perf_counter() - start
     broken = sum(1 for o in outcomes if o["rules"])
@@ -141,11 +151,12 @@ def split_dialogs(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outco
     verified, rejected = [], []
     for i, dialog in enumerate(dialogs):
         rules = (rule_outcomes["outcomes"][i] or {}).get("rules", [])
+        quality = (rule_outcomes["outcomes"][i] or {}).get("quality_failed", [])
         dup = dedup_outcomes["outcomes"][i]
         judged = judge_outcomes["outcomes"][i]
         judges = _judge_rejections(judged, on_unavailable, reject)
-        if rules or dup or judges:
-            rejection = {"rules": rules, "judges": judges, "dedup": dup}
+        if rules or quality or dup or judges:
+            rejection = {"rules": rules, "quality": quality, "judges": judges, "dedup": dup}
             if not isinstance(dialog, dict):
                 rejected.append({"sample": dialog, "meta": {"rejection": rejection}})
             else:

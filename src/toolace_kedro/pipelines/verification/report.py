@@ -8,6 +8,7 @@ from typing import Any
 from toolace_kedro.datasets.records import EXAMPLES, locate, validate_records
 from toolace_kedro.pipelines.api_synthesis.report import bar_chart
 from toolace_kedro.pipelines.verification.judges import JUDGES
+from toolace_kedro.pipelines.verification.quality import MEASURES
 from toolace_kedro.pipelines.verification.rules import RULE_IDS
 from toolace_kedro.toolcalls import dialog_problem
 from toolace_kedro.tracking import metrics_history
@@ -49,6 +50,16 @@ def _evidence_summary(judged: list[dict]) -> dict[str, Any]:
     }
 
 
+def _quality_shares(flags: list[dict[str, bool | None]]) -> dict[str, Any]:
+    """Per data-quality measure: dialogs it applies to, how many pass, the share."""
+    out = {}
+    for measure in MEASURES:
+        values = [f[measure] for f in flags if f.get(measure) is not None]
+        out[measure] = {"n": len(values), "passed": sum(values),
+                        "share": round(sum(values) / len(values), 4) if values else None}
+    return out
+
+
 def _not_canonical(dialogs: list[Any], rule_outcomes: dict[str, Any]) -> dict[str, Any]:
     """Records that are not canonical dialogs at all, where they came from, and how many the rule
     layer rejected (all of them when it is on: a dialog passing the rules is a DialogSample)."""
@@ -81,6 +92,8 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
     by_type: dict[str, Counter] = defaultdict(Counter)
     examples: dict[str, str] = {}
     passed_rules = passed_dedup = passed_judges = 0
+    quality_count: Counter = Counter({f"quality.{m}": 0 for m in (params.get("quality") or {}).get("require") or []})
+    canonical, verified = [], []
     for i, dialog in enumerate(dialogs):
         kind = _type(dialog)
         by_type[kind]["dialogs"] += 1
@@ -89,6 +102,11 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
             rules_count.update(rules["rules"])
             for problem in rules["problems"]:
                 examples.setdefault(problem.split(":", 1)[0], f"{rules['id']}: {problem.split(': ', 1)[1]}")
+            continue
+        if rules and "quality" in rules:
+            canonical.append(rules["quality"])
+        if rules and rules.get("quality_failed"):
+            quality_count.update(rules["quality_failed"])
             continue
         passed_rules += 1
         by_type[kind]["passed_rules"] += 1
@@ -110,6 +128,8 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
         if not (reject and failing):
             passed_judges += 1
             by_type[kind]["verified"] += 1
+            if rules and "quality" in rules:
+                verified.append(rules["quality"])
     judged_outcomes = [o for o in judge_outcomes["outcomes"] if o]
     layers = {
         "rules": {"enabled": rule_outcomes["enabled"], "checked": n, "passed": passed_rules,
@@ -129,7 +149,8 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
         judges[name] = {"enabled": on,
                         "judged": judged, **counts, "fail_rate": _rate(counts["fail"], judged),
                         "unavailable_rate": _rate(counts["unavailable"], judged)}
-    rejections = {**{f"rule.{k}": v for k, v in rules_count.items()}, **dedup_count, **judge_rejections}
+    rejections = {**{f"rule.{k}": v for k, v in rules_count.items()}, **quality_count, **dedup_count,
+                  **judge_rejections}
     return {
         "dialogs": n, "verified": passed_judges, "rejected": n - passed_judges, "pass_rate": _rate(passed_judges, n),
         "layers": layers,
@@ -141,6 +162,8 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
                            "rules_pass_rate": _rate(c["passed_rules"], c["dialogs"]),
                            "judges_pass_rate": _rate(c["verified"], c["passed_dedup"])}
                     for kind, c in sorted(by_type.items())},
+        "quality": {"required": list((params.get("quality") or {}).get("require") or []),
+                    "dialogs": _quality_shares(canonical), "verified": _quality_shares(verified)},
         "evidence": _evidence_summary(judged_outcomes),
         "timings": {"rules_s": rule_outcomes["seconds"],
                     "rules_ms_per_dialog": round(1000 * rule_outcomes["seconds"] / n, 4) if n else 0.0,
@@ -161,6 +184,7 @@ def verification_metrics(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         **{f"{layer}_pass_rate": v["pass_rate"] for layer, v in report["layers"].items()},
         **{f"{layer}_seconds": v["seconds"] for layer, v in report["layers"].items()},
         **{f"rejected.{k}": v for k, v in report["rejections"].items()},
+        **{f"quality.{m}": q["share"] for m, q in report["quality"]["verified"].items() if q["share"] is not None},
         **{f"judge.{name}.{what}": j[what] for name, j in report["judges"].items()
            for what in ("pass", "fail", "unavailable")},
     }

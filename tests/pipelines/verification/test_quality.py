@@ -1,0 +1,67 @@
+"""Data-quality flags (grounded, relevant, answer uses results) and the filters built on them."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from toolace_kedro.pipelines.verification.nodes import apply_rules, deduplicate_dialogs, split_dialogs
+from toolace_kedro.pipelines.verification.quality import content_words, quality_flags
+
+
+def test_content_words_drop_stop_words_and_plurals():
+    assert content_words("Find me the flights from JFK, please") == {"flight", "jfk"}
+    assert content_words("search_flights") == {"search", "flight"}
+
+
+def test_a_clean_single_call_dialog_is_grounded_relevant_and_uses_its_results(samples):
+    assert quality_flags(samples["single"]) == {"grounded": True, "relevant": True, "answer_uses_results": True}
+
+
+def test_an_invented_argument_value_is_not_grounded(samples):
+    sample = samples["single"]
+    sample["messages"][1]["tool_calls"][0]["arguments"]["destination"] = "SFO"
+    assert quality_flags(sample)["grounded"] is False
+    # a value from an earlier tool result grounds a dependent call
+    assert quality_flags(samples["dependent_nested"])["grounded"] is False  # 525 and the travellers' data: partly
+    dependent = samples["dependent_nested"]
+    dependent["messages"][3]["tool_calls"][0]["arguments"] = {"base": "EUR", "target": "CHF"}
+    dependent["messages"][0]["content"] += " And back from EUR?"
+    assert quality_flags(dependent)["grounded"] is True
+
+
+def test_a_request_sharing_no_word_with_the_called_function_is_not_relevant(samples):
+    sample = samples["single"]
+    sample["messages"][0]["content"] = "JFK to LAX on 2025-03-01."
+    assert quality_flags(sample)["relevant"] is False
+
+
+def test_a_non_tool_request_is_relevant_when_no_shown_tool_fits_it(samples):
+    assert quality_flags(samples["non_tool"]) == {"grounded": None, "relevant": True, "answer_uses_results": None}
+    fitting = samples["non_tool"]
+    fitting["messages"][0]["content"] = "Which recipe uses onions?"  # the recipe finder would serve it
+    assert quality_flags(fitting)["relevant"] is False
+
+
+def test_an_answer_that_ignores_the_results_is_flagged(samples):
+    sample = samples["single"]
+    sample["messages"][-1]["content"] = "Done."
+    assert quality_flags(sample)["answer_uses_results"] is False
+
+
+def test_required_measures_reject_and_are_reported(samples):
+    dialogs = [samples["single"], copy.deepcopy(samples["single"])]
+    dialogs[1]["id"] = "s2"
+    dialogs[1]["messages"][0]["content"] = "Find a flight for me out of JFK toward LAX on the first of March, 2025-03-01"
+    dialogs[1]["messages"][1]["tool_calls"][0]["arguments"]["destination"] = "SFO"
+    params = {"quality": {"require": ["grounded"]}, "layers": {"judges": False}}
+    rules = apply_rules(dialogs, params)
+    assert [o["quality_failed"] for o in rules["outcomes"]] == [[], ["quality.grounded"]]
+    dedup = deduplicate_dialogs(dialogs, rules, params)
+    judges = {"enabled": False, "seconds": 0.0, "outcomes": [None, None]}
+    verified, rejected = split_dialogs(dialogs, rules, dedup, judges, params)
+    assert [d["id"] for d in verified] == ["s1"]
+    assert rejected[0]["meta"]["rejection"]["quality"] == ["quality.grounded"]
+    with pytest.raises(ValueError, match="unknown measure"):
+        apply_rules(dialogs, {"quality": {"require": ["polite"]}})

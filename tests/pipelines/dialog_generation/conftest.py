@@ -82,6 +82,8 @@ def scripted_dialog_answer(conv, params, schema):
         else:
             key = "question" if "question" in props else "answer"
             out[key] = "Which restaurant do you mean?" if key == "question" else "Here is what I found."
+            if props[key].get("pattern", "").startswith("^(Sorry"):  # a decline
+                out[key] = "Sorry, none of my functions can do that."
         return json.dumps(out)
     return json.dumps(fake_value(schema))  # tool agent
 

@@ -119,3 +119,28 @@ def test_dialogs_whose_call_misses_a_stated_value_are_dropped(api_pool, dialog_p
     states, counts = run_dialogs(copy.deepcopy(plans), _copying_llm(change="city"), params)
     assert all(s.dropped == "plan_disagreement" for s in states)
     assert counts["dropped.plan_disagreement"] == len(plans)
+
+
+def test_irrelevance_twins_repeat_a_request_under_tools_that_cannot_serve_it(api_pool, dialog_params):
+    """A twin takes a single-call dialog's request and pairs it with APIs of other domains that share
+    no content word with it; the engine replays the request and asks only for the reply."""
+    from toolace_kedro.pipelines.dialog_generation.sampling import twin_plans
+
+    params = {**_sampler_params(dialog_params), "non_tool": {"twins": 1.0}}
+    source = {"id": "dlg-1", "type": "single", "tools": [api_pool[0]], "meta": {},
+              "messages": [{"role": "user", "content": "What is the weather in Porto for 3 days?"},
+                           {"role": "assistant", "content": "", "tool_calls": [
+                               {"name": "get_weather", "arguments": {"city": "Porto", "days": 3}}]}]}
+    twins = twin_plans([source, {**source, "id": "dlg-2", "type": "non_tool"}], api_pool, params)
+    assert [t["id"] for t in twins] == ["dlg-1-twin"]
+    twin = twins[0]
+    assert twin["request"] == source["messages"][0]["content"] and twin["twin_of"] == "dlg-1"
+    assert twin["topic"]["name"] == "get_weather"
+    assert {t["domain"].split("/")[0] for t in twin["tools"]} == {"Food"}  # not Weather: another domain
+    assert twin_plans([source], api_pool, {**params, "non_tool": {"twins": 0.0}}) == []
+    states, _ = run_dialogs([twin], ScriptedLLM(scripted_dialog_answer), params)
+    sample = to_sample(states[0], "scripted")
+    assert isinstance(sample, dict), sample
+    assert sample["messages"][0]["content"] == source["messages"][0]["content"]
+    assert len(sample["messages"]) == 2 and not sample["messages"][1].get("tool_calls")
+    assert sample["meta"]["twin_of"] == "dlg-1" and sample["meta"]["topic"] == "get_weather"

@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from toolace_kedro.pipelines.verification.nodes import apply_rules, deduplicate_dialogs, split_dialogs
-from toolace_kedro.pipelines.verification.quality import content_words, quality_flags
+from toolace_kedro.pipelines.verification.quality import quality_flags
+from toolace_kedro.toolcalls.words import content_words
 
 
 def test_content_words_drop_stop_words_and_plurals():

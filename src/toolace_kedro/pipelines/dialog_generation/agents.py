@@ -17,6 +17,7 @@ import zlib
 from typing import Any
 
 from toolace_kedro.llm.transformers_backend import bound_schema
+from toolace_kedro.toolcalls.words import content_words
 
 #: bounds on agent-written strings and arrays: a small model tends to fill a string up to its
 #: bound, so these bounds set the token cost of every argument and result value
@@ -259,6 +260,8 @@ def user_values(plan: dict[str, Any]) -> tuple[list[dict], dict] | None:
 _QUESTION = '^[^"\\\\()?]{8,90}\\?$'
 #: a reply to a request none of the tools can serve opens with a decline; the model words the rest
 _DECLINE = "^(Sorry|I'm sorry|Unfortunately|None of)[^\"\\\\()]{10,90}$"
+#: a final answer in words: no echoed JSON or brackets (the 135M model otherwise repeats the results' syntax)
+_ANSWER = '^[A-Z][^"\\\\\\[\\]{}]{9,99}$'
 _REGEX_SPECIAL = set("\\.^$|?*+()[]{}/")
 _FILL = '[^"\\\\]{%d,%d}'
 _BREAK = '[^A-Za-z0-9"\\\\]'
@@ -276,7 +279,22 @@ def _stated(values: Any) -> list[str]:
     return [text] if text and '"' not in text and "\\" not in text and "\n" not in text else []
 
 
-def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 16) -> str | None:
+def topic_pattern(words: list[str]) -> str:
+    """A regular expression for any of ``words`` (lowercase stems), its first letter in either case."""
+    escape = lambda t: "".join("\\" + c if c in _REGEX_SPECIAL else c for c in t)  # noqa: E731
+    return "(?:" + "|".join(f"[{w[0].upper()}{w[0]}]{escape(w[1:])}" for w in words) + ")"
+
+
+def topic_words(api: dict[str, Any], limit: int = 6) -> list[str]:
+    """The words a request for ``api`` must mention one of: its name's content words, then its
+    description's (in order, at most ``limit``)."""
+    name = [w for w in dict.fromkeys(content_words(api["name"].replace(".", " ")))]
+    described = [w for w in content_words(api.get("description", "")) if w not in name]
+    return sorted(name)[:limit] + sorted(described)[: max(0, limit - len(name))]
+
+
+def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 16,
+                    words: list[str] | None = None) -> str | None:
     """A regular expression that admits text stating every scalar value (six at most), in
     order, with free text around them -- so the request cannot leave a chosen value out. The
     free text is bounded (``lead`` characters before the first value, ``between`` between two,
@@ -284,21 +302,29 @@ def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 
     everywhere for three values), and an unbounded one lets a small model ramble. Each value
     stands as a word of its own: the text before it ends in a space (or an opening bracket) and
     the character after it is not a letter or digit (the 135M model otherwise glues values to
-    the words around them, ``healthHLT-44574``)."""
+    the words around them, ``healthHLT-44574``). With ``words``, the text before the first value
+    must mention one of them (the API's topic: a small model otherwise copies the worked
+    example's topic and asks about loans when the function creates podcasts)."""
     stated = list(dict.fromkeys(_stated(values)))[:6]
     if not stated:
         return None
     escape = lambda t: "".join("\\" + c if c in _REGEX_SPECIAL else c for c in t)  # noqa: E731
     before = lambda n: f"(?:{_FILL % (0, n)}[ (])?"  # noqa: E731
     middle = (_BREAK + before(between)).join(escape(t) for t in stated)
-    return f"^{before(lead)}{middle}(?:{_BREAK}{_FILL % (0, tail)})?$"
+    opening = before(lead)
+    if words:
+        half = lead // 2
+        opening = f"{_FILL % (0, half)}{topic_pattern(words)}{_FILL % (0, lead - half)}[ (]"
+    return f"^{opening}{middle}(?:{_BREAK}{_FILL % (0, tail)})?$"
 
 
-def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = None) -> tuple[list[dict], dict]:
+def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = None,
+                 topic: bool = False) -> tuple[list[dict], dict]:
     """The user agent's opening request for the plan's dialog type (and complexity adjustment),
     after one worked example of the same type. With ``values`` (step 1) the request is
     constrained to state them: a small model otherwise writes requests without values, and the
-    assistant has to invent them."""
+    assistant has to invent them; with ``topic`` it must also name its target API's topic
+    (:func:`topic_words`)."""
     plan = request_view(plan)
     example, answer = _example(plan)
     instruction = _request_instruction(plan, adjust)
@@ -311,7 +337,11 @@ def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = 
         {"role": "assistant", "content": json.dumps({"request": answer["request"]})},
         {"role": "user", "content": instruction},
     ]
-    pattern = request_pattern(values) if values is not None else None
+    targets = [t for t in plan["tools"] if t["name"] in plan["targets"]]
+    words = sorted({w for t in targets for w in topic_words(t)}) if topic else None
+    pattern = request_pattern(values, words=words) if values is not None else None
+    if pattern is None and words:  # nothing to state: the request still names the topic
+        pattern = f"^{_FILL % (0, 30)}{topic_pattern(words)}{_FILL % (8, 80)}$"
     # (xgrammar ignores length bounds beside a pattern: the pattern bounds itself)
     request = {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 12,
                                                                          "maxLength": 120}
@@ -388,6 +418,8 @@ def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_
         text: dict[str, Any] = {"type": "string", "minLength": 2, "maxLength": 100}
         if phase == "ask":
             text = {"type": "string", "pattern": _QUESTION}
+        elif phase == "answer":
+            text = {"type": "string", "pattern": _ANSWER}
         elif phase == "reply" and plan.get("topic"):
             text = {"type": "string", "pattern": _DECLINE}
         props = {"thought": thought, key: text}

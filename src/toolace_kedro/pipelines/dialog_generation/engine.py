@@ -63,6 +63,8 @@ def to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
             "user_values": state.user_values}
     if plan.get("topic"):
         meta["topic"] = plan["topic"]["name"]  # a non-tool dialog's request is for this API, not shown
+    if plan.get("twin_of"):
+        meta["twin_of"] = plan["twin_of"]  # the dialog whose request this one declines under other tools
     if state.complexity is not None:
         meta["complexity"] = round(state.complexity, 4)
     if state.complexity_before is not None:
@@ -119,6 +121,9 @@ def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
         state.user_values = json.loads(answers[0])["values"]
     consistency = params["self_consistency"]
     for phase in SCRIPTS[state.plan["type"]]:
+        if phase == "user" and state.plan.get("request"):  # a twin: the request is its source dialog's
+            state.messages.append({"role": "user", "content": state.plan["request"]})
+            continue
         requests = _requests(state, phase, params)
         answers = yield from _sample(requests, phase, consistency)
         retries = int(consistency.get("retries", 0)) if phase == "call" else 0
@@ -231,7 +236,8 @@ def _requests(state: DialogState, phase: str, params: dict[str, Any]) -> list[tu
     if params.get("user_temperature") is not None:
         user["temperature"] = float(params["user_temperature"])
     if phase == "user":
-        prompt, schema = agents.user_request(state.plan, state.adjust, state.user_values)
+        prompt, schema = agents.user_request(state.plan, state.adjust, state.user_values,
+                                             bool(params.get("request_topic", False)))
         return [(prompt, schema, user)]
     if phase == "user_reply":
         prompt, schema = agents.user_reply(state.plan, state.messages)

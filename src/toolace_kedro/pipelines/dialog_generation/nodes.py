@@ -10,10 +10,11 @@ from tqdm.auto import tqdm
 
 from toolace_kedro.datasets.records import BadInputError, validate_records
 from toolace_kedro.llm import ShardCheckpoints, build_llm
+from toolace_kedro.llm.base import add_usage
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, ComplexityLoop
 from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
-from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS, plan_dialogs
+from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS, plan_dialogs, twin_plans
 from toolace_kedro.toolcalls import api_problem, normalize_api
 from toolace_kedro.tracking import llm_metrics, metrics_history
 
@@ -128,8 +129,23 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: d
         evaluator = ComplexityEvaluator(cfg["policy_model"], cfg.get("batch_size", 8), cfg.get("dtype", "auto"))
         loop = ComplexityLoop(evaluator, cfg)
     samples, counts, drops = _generate(plans, llm, params, generator, shards, loop)
+    twin_usage: dict[str, Any] = {}
+    twins = twin_plans([samples[p["id"]] for p in plans if p["id"] in samples], pool, params)
+    if twins:  # their replies, after the dialogs whose requests they reuse (their own shards)
+        logger.info("irrelevance twins: %d of the single-call dialogs", len(twins))
+        twin_shards = ShardCheckpoints.from_params(params.get("checkpoint"), "dialog_generation", llm=llm, identity={
+            "plans": twins, "params": settings, "generator": generator, "llm": llm.identity()}, part="twins")
+        if loop is not None:
+            loop.max_rounds = 0  # scored for the curriculum; the request is the source's, nothing to adjust
+        more, more_counts, more_drops = _generate(twins, llm, params, generator, twin_shards, loop)
+        samples.update(more)
+        counts.update({f"twins.{k}": v for k, v in more_counts.items()})
+        drops.update({f"twins.{k}": v for k, v in more_drops.items()})
+        twin_usage = twin_shards.usage()
+        twin_shards.finish()
+        plans = plans + twins
     report: dict[str, Any] = {"planned": len(plans), "types_planned": dict(Counter(p["type"] for p in plans)),
-                              "skipped_input": {"api_pool": skipped}}
+                              "twins": len(twins), "skipped_input": {"api_pool": skipped}}
     if loop is not None and samples:
         low, high = loop.bounds(final=True)
         scores = [s["meta"]["complexity"] for s in samples.values()]
@@ -139,8 +155,8 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: d
                                                             "kept_original_after_failed_retry")},
             "in_bounds": sum(1 for s in scores if low <= s <= high)}
     dialogs = [samples[p["id"]] for p in plans if p["id"] in samples]
-    report.update(generated=len(dialogs), dropped=dict(drops), counts=dict(counts), llm=shards.usage(),
-                  checkpoint=shards.summary())
+    report.update(generated=len(dialogs), dropped=dict(drops), counts=dict(counts),
+                  llm=add_usage(shards.usage(), twin_usage), checkpoint=shards.summary())
     shards.finish()
     logger.info("dialogs: %d generated of %d planned; dropped %s", len(dialogs), len(plans), dict(drops))
     return dialogs, report

@@ -142,3 +142,40 @@ def plan_dialogs(api_pool: list[dict[str, Any]], params: dict[str, Any]) -> list
                 plan["missing_value"] = sample_values(first, [missing], rng)[missing]
         plans.append(plan)
     return plans
+
+
+def twin_plans(dialogs: list[dict[str, Any]], api_pool: list[dict[str, Any]], params: dict[str, Any]
+               ) -> list[dict[str, Any]]:
+    """Irrelevance twins (ToolACE's non-tool data, as contrast pairs): for a share
+    (``non_tool.twins``) of the single-call dialogs, a non-tool plan with the *same request* and
+    tools that cannot serve it -- 1 to ``distractors`` APIs of other domains than the called one,
+    sharing no content word with the request. The same words then need a call under one tool list
+    and a decline under the other, which is the decision BFCL's irrelevance items test. Seeded
+    by the source dialog's id."""
+    from toolace_kedro.toolcalls.words import api_words, content_words
+
+    share = float((params.get("non_tool") or {}).get("twins", 0.0))
+    if share <= 0:
+        return []
+    by_name = {a["name"]: a for a in api_pool}
+    plans = []
+    for dialog in dialogs:
+        if dialog["type"] != "single" or not dialog["messages"] or dialog["messages"][0]["role"] != "user":
+            continue
+        rng = random.Random(f"{params['seed']}:twin:{dialog['id']}")
+        if rng.random() >= share:
+            continue
+        called = {c["name"] for m in dialog["messages"] for c in m.get("tool_calls") or []}
+        topic = by_name.get(next(iter(called), ""))
+        request = dialog["messages"][0]["content"]
+        words = content_words(request)
+        domains = {_domain(by_name[n]) for n in called if n in by_name}
+        unrelated = [a for a in api_pool if _domain(a) not in domains and a["name"] not in called
+                     and not words & api_words(a)]
+        if topic is None or not unrelated:
+            continue
+        count = max(1, _draw_count(rng, params["distractors"]))
+        plans.append({"id": f"{dialog['id']}-twin", "type": "non_tool", "targets": [], "calls": 1, "missing": None,
+                      "tools": rng.sample(unrelated, min(count, len(unrelated))), "topic": topic,
+                      "request": request, "twin_of": dialog["id"]})
+    return plans

@@ -95,3 +95,38 @@ def test_mining_skips_sft_train_records_that_are_not_dialogs(tmp_path, dialog, t
     path.write_text(lines[1] + "\n")
     with pytest.raises(BadInputError, match=rf"^sft_train \({path}\): no usable record"):
         mine_deficiencies(JSONLinesDataset(filepath=str(path)).load(), "/no/model/loaded", irft_params)
+
+
+def test_answer_verdicts_name_the_failure_kind(dialog):
+    from toolace_kedro.pipelines.irft.deficiency import answer_verdict
+
+    target = search_target(dialog)
+    right = '[search_flights(destination="lax", origin="JFK", date="2025-03-01")]'  # BFCL's string comparison
+    assert answer_verdict(target, right) == (True, None)
+    assert answer_verdict(target, "No flight function fits.") == (False, "declined")
+    assert answer_verdict(target, '[search_flights(origin="JFK"') == (False, "unparseable")
+    assert answer_verdict(target, '[flights.search(origin="JFK", destination="LAX", date="2025-03-01")]') == \
+        (False, "wrong_function")
+    assert answer_verdict(target, '[search_flights(origin="JFK", destination="LAX")]') == (False, "wrong_arguments")
+    assert answer_verdict(target, '[search_flights(origin="JFK", destination="SFO", date="2025-03-01")]') == \
+        (False, "wrong_values")
+    text = search_target(_text_sample(dialog, 0))
+    assert answer_verdict(text, "Any words at all.") == (True, None)
+    assert answer_verdict(text, right) == (False, "called_on_non_tool")
+
+
+def test_failure_mining_keeps_the_wrong_answers_and_every_verdict(dialog):
+    from toolace_kedro.pipelines.irft.deficiency import select_failures
+
+    candidates = [search_target(_call_sample(dialog, i)) for i in range(3)] + [search_target(_text_sample(dialog, 9))]
+    for n, c in enumerate(candidates):
+        c["nll"] = float(n)
+    answers = ['[search_flights(origin="JFK", destination="LAX", date="2025-03-01")]', "I cannot.",
+               '[search_flights(origin="JFK", destination="LAX", date="2025-03-02")]', "[search_flights()]"]
+    mined, report = select_failures(candidates, answers, max_samples=2)
+    assert report["candidates"] == 4 and report["correct"] == 1 and report["failures"] == 3
+    assert report["failure_kinds"]["declined"] == 1 and report["failure_kinds"]["called_on_non_tool"] == 1
+    assert [v["correct"] for v in report["verdicts"]] == [True, False, False, False]
+    assert len(mined) == 2 and {m["kind"] for m in mined} == {"tool_call", "non_tool"}
+    assert all(m["policy_answer"] and m["failure"] for m in mined)
+    assert mined[0]["id"] == "c2"  # within a group, the highest perplexity first

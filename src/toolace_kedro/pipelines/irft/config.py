@@ -16,6 +16,12 @@ class _Strict(BaseModel):
 
 
 class MiningParams(_Strict):
+    strategy: Literal["perplexity", "failures"] = Field(
+        "perplexity", description="perplexity: iTool's top ratio by perplexity; failures: the candidates "
+        "(the highest-perplexity ones) whose greedy answer is wrong")
+    candidates: int | None = Field(None, ge=1, description="failures: answers decoded (the highest-perplexity "
+                                   "samples, split over tool-call and non-tool); null: every sample")
+    answer_tokens: int = Field(96, ge=8, description="failures: tokens of a greedy answer")
     ratio: float = Field(0.3, gt=0, le=1)
     max_samples: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)
@@ -47,6 +53,8 @@ class PairParams(_Strict):
     max_word_overlap: float = Field(0.95, ge=0, le=1)
     min_chosen_value: float = -0.3
     answer_pairs: bool = True
+    policy_answer_pairs: bool = Field(True, description="failures mining: the ground truth against the "
+                                      "policy's own wrong greedy answer, one pair per mined sample")
 
 
 class LoraParams(_Strict):

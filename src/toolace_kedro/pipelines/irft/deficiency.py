@@ -1,4 +1,5 @@
-"""iTool's deficiency mining: the training samples the current policy finds hardest.
+"""iTool's deficiency mining: the training samples the current policy finds hardest -- by
+perplexity (iTool), or by the policy's own wrong answers (``strategy: failures``).
 
 The policy's perplexity is computed on every training sample (teacher-forced, batched:
 ``models.scoring.assistant_nll``) and the samples are split into those whose answer calls tools
@@ -17,9 +18,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from toolace_kedro.toolcalls import training_messages
+from toolace_kedro.toolcalls import ToolCallParseError, parse_calls, training_messages
 
-__all__ = ["GROUPS", "search_target", "select_deficient"]
+__all__ = ["FAILURE_KINDS", "GROUPS", "answer_verdict", "search_target", "select_deficient", "select_failures"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,4 +101,63 @@ def select_deficient(samples: list[dict[str, Any]], score: Callable[[list[list[d
         logger.info("deficiency mining: %s: kept %d of %d (perplexity >= %s)", group, len(chosen), len(members),
                     report["groups"][group]["perplexity_threshold"])
     report["mined"] = len(mined)
+    return mined, report
+
+
+#: what went wrong with a policy's answer, in the order they are checked
+FAILURE_KINDS = ("called_on_non_tool", "declined", "unparseable", "wrong_function", "wrong_arguments",
+                 "wrong_values")
+
+
+def answer_verdict(target: dict[str, Any], answer: str) -> tuple[bool, str | None]:
+    """``(correct, failure kind)`` of ``answer`` for a search target: a call answer is correct when
+    its calls equal the true ones (order-free, values compared as BFCL's checker does); a non-tool
+    answer when it calls nothing. The kinds are :data:`FAILURE_KINDS`."""
+    from toolace_kedro.pipelines.irft.reward import normalise_value
+
+    try:
+        predicted, parsed = parse_calls(answer), True
+    except ToolCallParseError:
+        predicted, parsed = [], False
+    truth = target.get("calls") or []
+    if not truth:
+        return (False, "called_on_non_tool") if predicted else (True, None)
+    if not predicted:
+        return False, ("declined" if parsed or not answer.lstrip().startswith(("[", "{")) else "unparseable")
+    key = lambda calls: sorted((c["name"], str(sorted(normalise_value(c.get("arguments") or {}).items())))  # noqa: E731
+                               for c in calls)
+    if sorted(c["name"] for c in truth) != sorted(c["name"] for c in predicted):
+        return False, "wrong_function"
+    names = lambda calls: sorted((c["name"], tuple(sorted(c.get("arguments") or {}))) for c in calls)  # noqa: E731
+    if names(truth) != names(predicted):
+        return False, "wrong_arguments"
+    return (True, None) if key(truth) == key(predicted) else (False, "wrong_values")
+
+
+def select_failures(candidates: list[dict[str, Any]], answers: list[str], max_samples: int | None = None
+                    ) -> tuple[list[dict], dict[str, Any]]:
+    """The ``candidates`` (search targets) whose ``answers`` (the policy's greedy answers) are
+    wrong, with ``policy_answer`` and ``failure``; at most ``max_samples``, split over the
+    tool-call and non-tool groups in proportion to their failures (highest NLL first). The report
+    holds every candidate's verdict, so the round's policy can be rechecked on the same items."""
+    verdicts, failures = [], []
+    for target, answer in zip(candidates, answers):
+        ok, kind = answer_verdict(target, answer)
+        verdicts.append({"id": target["id"], "kind": target["kind"], "correct": ok, "failure": kind})
+        if not ok:
+            failures.append({**target, "policy_answer": answer, "failure": kind})
+    sizes = {g: sum(t["kind"] == g for t in failures) for g in GROUPS}
+    quotas = _quotas(sizes, max_samples) if max_samples is not None else sizes
+    mined = []
+    for group in GROUPS:
+        members = sorted((t for t in failures if t["kind"] == group), key=lambda t: t.get("nll", 0.0), reverse=True)
+        mined.extend(members[: quotas[group]])
+    correct = sum(v["correct"] for v in verdicts)
+    report = {"candidates": len(candidates), "correct": correct, "failures": len(failures), "mined": len(mined),
+              "failure_kinds": {k: sum(v["failure"] == k for v in verdicts) for k in FAILURE_KINDS},
+              "by_group": {g: {"candidates": sum(v["kind"] == g for v in verdicts),
+                               "correct": sum(v["correct"] for v in verdicts if v["kind"] == g)} for g in GROUPS},
+              "verdicts": verdicts}
+    logger.info("failure mining: %d of %d candidates answered wrong (%s); %d mined", len(failures), len(candidates),
+                {k: n for k, n in report["failure_kinds"].items() if n}, len(mined))
     return mined, report

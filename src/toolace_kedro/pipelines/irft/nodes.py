@@ -22,7 +22,7 @@ from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype,
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
-from toolace_kedro.pipelines.irft.deficiency import select_deficient
+from toolace_kedro.pipelines.irft.deficiency import answer_verdict, search_target, select_deficient, select_failures
 from toolace_kedro.pipelines.irft.mcts import run_searches
 from toolace_kedro.pipelines.irft.optimisation import (
     fit_pairs,
@@ -31,9 +31,10 @@ from toolace_kedro.pipelines.irft.optimisation import (
     trains_a_bf16_copy,
     trains_bf16_from_disk,
 )
-from toolace_kedro.pipelines.irft.preference import answer_pair, step_pairs
+from toolace_kedro.pipelines.irft.preference import answer_pair, policy_answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
 from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
+from toolace_kedro.stats import paired_comparison
 from toolace_kedro.toolcalls import dialog_problem
 from toolace_kedro.tracking import metrics_history
 
@@ -101,13 +102,61 @@ def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, A
     started = time.perf_counter()
     model, tokenizer = _load(policy)
     scorer = _in_dtype(model, cfg.get("dtype", "auto_bf16"))
-    mined, report = select_deficient(
-        samples, lambda convs: assistant_nll(scorer, tokenizer, convs, int(cfg.get("batch_size", 8))),
-        float(cfg.get("ratio", 0.3)), cfg.get("max_samples"))
+    score = lambda convs: assistant_nll(scorer, tokenizer, convs, int(cfg.get("batch_size", 8)))  # noqa: E731
+    if cfg["strategy"] == "failures":  # the highest-perplexity candidates the policy answers wrongly
+        candidates, report = select_deficient(samples, score, 1.0, cfg["candidates"])
+        answers = greedy_answers(scorer, tokenizer, [c["context"] for c in candidates], cfg["answer_tokens"])
+        mined, report["failures"] = select_failures(candidates, answers, cfg["max_samples"])
+        report.update(strategy="failures", mined=len(mined))
+    else:
+        mined, report = select_deficient(samples, score, float(cfg.get("ratio", 0.3)), cfg.get("max_samples"))
+        report["strategy"] = "perplexity"
     report["policy_fingerprint"] = policy_fingerprint(model)
     report["seconds"] = round(time.perf_counter() - started, 2)
     report["skipped_input"] = {"sft_train": skipped}
     return mined, report
+
+
+def greedy_answers(model: Any, tokenizer: Any, contexts: list[list[dict]], max_tokens: int, batch: int = 8
+                   ) -> list[str]:
+    """The policy's greedy answer to each context (chat messages up to the answer), ``batch`` at a time."""
+    sampler = StepSampler(model, tokenizer, max_new_tokens=max_tokens, simulation_tokens=0, temperature=0.0,
+                          simulation_temperature=0.0)
+    answers: list[str] = []
+    for start in range(0, len(contexts), batch):
+        states = [sampler.prompt_state(sampler.prompt_ids(c)) for c in contexts[start: start + batch]]
+        rollouts = sampler.expand([(state, [], 1, 0) for state in states])
+        answers += [tokenizer.decode(r[0].tokens, skip_special_tokens=True) for r in rollouts]
+    return answers
+
+
+def recheck_round(sft_train: list[dict], policy: Policy, mining_report: dict[str, Any], params: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """iTool's claim, checked: the round's policy answers the candidates its mining decoded (the
+    ones it failed and the ones it got right) again, greedily; the paired comparison with the
+    verdicts before the round (exact McNemar test), overall and on the mined failures. Empty
+    without failure mining."""
+    before = (mining_report.get("failures") or {}).get("verdicts") or []
+    if not before:
+        return {"skipped": "no failure-mining verdicts (mining.strategy is not 'failures')"}
+    cfg = validated(params)["mining"]
+    started = time.perf_counter()
+    samples, _ = validate_records(sft_train, dialog_problem, "sft_train")
+    targets = {t["id"]: t for t in (search_target(s) for s in samples) if t is not None}
+    items = [v for v in before if v["id"] in targets]
+    model, tokenizer = _load(policy)
+    answers = greedy_answers(_in_dtype(model, cfg.get("dtype", "auto_bf16")), tokenizer,
+                             [targets[v["id"]]["context"] for v in items], cfg["answer_tokens"])
+    after = [answer_verdict(targets[v["id"]], a) for v, a in zip(items, answers)]
+    report = {"candidates": paired_comparison([v["correct"] for v in items], [ok for ok, _ in after])}
+    failed = [n for n, v in enumerate(items) if not v["correct"]]
+    report["mined_failures"] = paired_comparison([False] * len(failed), [after[n][0] for n in failed])
+    report["failure_kinds_after"] = dict(Counter(kind for _, kind in after if kind))
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    logger.info("round recheck: candidates %d -> %d of %d correct (p=%.3g); mined failures now right: %d of %d",
+                report["candidates"]["first_correct"], report["candidates"]["second_correct"], len(items),
+                report["candidates"]["p_value"], report["mined_failures"]["second_correct"], len(failed))
+    return report
 
 
 def search_steps(deficient_samples: list[dict], policy: Policy, params: dict[str, Any]
@@ -162,8 +211,15 @@ def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> 
                 pairs.append(pair)
             else:
                 dropped[f"answer.{reason}"] += 1
+        if cfg.get("policy_answer_pairs", True) and tree["target"].get("policy_answer") is not None:
+            pair, reason = policy_answer_pair(tree, cfg, build_reward("match", tree["target"]))
+            if pair:
+                pairs.append(pair)
+            else:
+                dropped[f"policy.{reason}"] += 1
     kinds = Counter(p["kind"] for p in pairs)
     report = {"pairs": len(pairs), "step_pairs": kinds["step"], "answer_pairs": kinds["answer"],
+              "policy_answer_pairs": kinds["policy"],
               "samples_with_pairs": len({p["sample_id"] for p in pairs}), "dropped": dict(sorted(dropped.items())),
               "value_gap": reward_summary([p["value_gap"] for p in pairs]),
               "chosen_value": reward_summary([p["chosen_value"] for p in pairs]),
@@ -238,10 +294,11 @@ def _optimise(preference_pairs: list[dict], policy: Policy, sft_policy: Policy, 
 
 
 def report_round(mining_report: dict[str, Any], search_report: dict[str, Any], pair_report: dict[str, Any],
-                 training_report: dict[str, Any], round_index: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
+                 training_report: dict[str, Any], recheck_report: dict[str, Any] | None = None, round_index: int = 1
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The round's report (``irft_report``) and its headline figures for MLflow."""
     report = {"round": round_index, "mining": mining_report, "search": search_report, "pairs": pair_report,
-              "training": training_report}
+              "training": training_report, "recheck": recheck_report or {}}
     figures = {"mined_samples": mining_report.get("mined", 0), "pairs": pair_report["pairs"],
                "skipped_input": mining_report.get("skipped_input", {}).get("sft_train", {}).get("skipped", 0),
                "step_pairs": pair_report["step_pairs"], "answer_pairs": pair_report["answer_pairs"],
@@ -250,6 +307,12 @@ def report_round(mining_report: dict[str, Any], search_report: dict[str, Any], p
     for stat, value in search_report["rollout_reward"].items():
         if stat != "count":
             figures[f"rollout_reward_{stat}"] = value
+    for part in ("candidates", "mined_failures"):
+        comparison = (recheck_report or {}).get(part)
+        if comparison:
+            figures.update({f"recheck_{part}_before": comparison["first_correct"],
+                            f"recheck_{part}_after": comparison["second_correct"],
+                            f"recheck_{part}_p_value": comparison["p_value"]})
     for key in ("train_loss", "last_rewards_margins", "last_rewards_accuracies", "mean_rewards_margins", "runtime_s",
                 "pairs_before_reward_margin", "pairs_after_reward_margin", "pairs_before_accuracy",
                 "pairs_after_accuracy"):

@@ -28,6 +28,7 @@ from toolace_kedro.pipelines.irft.nodes import (
     merge_sft_policy,
     mine_deficiencies,
     optimise_policy,
+    recheck_round,
     report_round,
     search_steps,
 )
@@ -55,9 +56,11 @@ def round_template(round_index: int) -> Pipeline:
         node(_with_round(optimise_policy, round_index),
              ["preference_pairs", "policy", "sft_policy", "pair_report", "search_report", "params:irft"],
              ["merged_policy", "training_report"], name="optimise_policy"),
+        node(recheck_round, ["sft_train", "merged_policy", "mining_report", "params:irft"], "recheck_report",
+             name="recheck_round"),
         node(_with_round(report_round, round_index),
-             ["mining_report", "search_report", "pair_report", "training_report"], ["irft_report", "irft_metrics"],
-             name="report_round"),
+             ["mining_report", "search_report", "pair_report", "training_report", "recheck_report"],
+             ["irft_report", "irft_metrics"], name="report_round"),
     ])
 
 

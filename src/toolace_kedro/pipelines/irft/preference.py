@@ -14,6 +14,10 @@ policy's worst answer of the search (rejected), from the empty prefix — so eve
 sample the policy gets wrong yields signal even when its tree has no useful branching. The same
 filters apply.
 
+**Policy-answer pair** (failure mining): the ground truth against the policy's own wrong greedy
+answer -- the exact mistake it makes (a wrong name, a number as a string, an invented argument, a
+call on a request no tool serves, a decline where a call was due) -- valued by the same reward.
+
 Word overlap is the multiset Jaccard index of the lowercased words: shared words (with
 multiplicity) over all words; identical wordings score 1.
 """
@@ -24,7 +28,7 @@ import re
 from collections import Counter
 from typing import Any
 
-__all__ = ["answer_pair", "pair_filter", "step_pairs", "word_overlap"]
+__all__ = ["answer_pair", "pair_filter", "policy_answer_pair", "step_pairs", "word_overlap"]
 
 _WORDS = re.compile(r"\w+")
 
@@ -108,3 +112,20 @@ def answer_pair(tree: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str,
     if reason:
         return None, reason
     return _record(tree, "answer", None, 0, "", truth, worst["answer"], truth_value, worst["reward"], overlap), None
+
+
+def policy_answer_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
+                       ) -> tuple[dict[str, Any] | None, str | None]:
+    """The ground truth against the policy's own wrong greedy answer (``target.policy_answer``,
+    valued by ``reward``), or the reason there is none."""
+    answer = tree["target"].get("policy_answer")
+    if answer is None:
+        return None, "no_policy_answer"
+    truth, truth_value = tree["target"]["answer"], tree["truth_reward"]
+    value = float(reward(answer))
+    overlap = word_overlap(truth, answer)
+    reason = pair_filter(truth_value, value, overlap, params)
+    if reason:
+        return None, reason
+    return _record(tree, "policy", None, 0, "", truth, answer, truth_value, value, overlap,
+                   failure=tree["target"].get("failure")), None

@@ -8,6 +8,7 @@ import pytest
 
 from toolace_kedro.pipelines.verification.nodes import apply_rules, deduplicate_dialogs, split_dialogs
 from toolace_kedro.pipelines.verification.quality import quality_flags
+from toolace_kedro.pipelines.verification.report import verification_metrics, verification_report
 from toolace_kedro.toolcalls.words import content_words
 
 
@@ -64,5 +65,10 @@ def test_required_measures_reject_and_are_reported(samples):
     verified, rejected = split_dialogs(dialogs, rules, dedup, judges, params)
     assert [d["id"] for d in verified] == ["s1"]
     assert rejected[0]["meta"]["rejection"]["quality"] == ["quality.grounded"]
+    report = verification_report(dialogs, rules, dedup, judges, params)
+    assert report["rejections"]["quality.grounded"] == 1 and report["verified"] == 1
+    assert report["quality"]["dialogs"]["grounded"] == {"n": 2, "passed": 1, "share": 0.5}
+    assert report["quality"]["verified"]["grounded"] == {"n": 1, "passed": 1, "share": 1.0}
+    assert verification_metrics(report)["quality.grounded"]["value"] == 1.0
     with pytest.raises(ValueError, match="unknown measure"):
         apply_rules(dialogs, {"quality": {"require": ["polite"]}})

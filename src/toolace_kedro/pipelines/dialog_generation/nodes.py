@@ -166,7 +166,7 @@ def summarise_dialogs(dialogs: list[dict], generation_report: dict[str, Any]):
     """``dialog_stats`` (versioned JSON), MLflow metrics, and the two plots."""
     stats = dialog_statistics(dialogs, generation_report)
     metrics = metrics_history({
-        "dialogs": stats["dialogs"], "types_covered": len(stats["type_mix"]),
+        "dialogs": stats["dialogs"], "types_covered": len(stats["type_mix"]), "twins": stats["twins"],
         "mean_turns": stats["mean_messages"], "mean_apis_per_dialog": stats["mean_candidate_apis"],
         "consistency_rejection_rate": stats["consistency_rejection_rate"],
         "mean_complexity": stats["complexity"]["mean"] if stats["complexity"] else float("nan"),

@@ -1,0 +1,217 @@
+"""The learning curve: how BFCL accuracy and held-out exact-call accuracy grow with the number of
+training dialogs, with one recipe throughout.
+
+One pool of dialogs (a ``dialogs``/``verified_dialogs`` JSONL file, e.g. from
+``kedro run --pipelines dialog_generation,verification --params dialog_generation.n_dialogs=1200``)
+is split once (seeded, stratified: the held-out synthetic set is the same for every size); the
+training dialogs are shuffled once and nested subsets of the first 25, 50, 100, ... are each
+trained with the sft stage's own nodes and parameters (``conf/base/parameters_sft.yml``, no
+MLflow) and scored on the same items as the evaluation stage (BFCL's prompt, ≥ 40 items of
+simple_python, irrelevance and live_simple; the held-out dialogs) -- with Wilson intervals and,
+against the base policy, exact McNemar tests. Each size's scores are saved as it ends, so a
+killed run resumes where it stopped.
+
+    .venv/bin/python benchmarks/learning_curve.py --pool data/04_feature/verified_dialogs.jsonl/<v>/verified_dialogs.jsonl \\
+        --sizes 25,50,100,200,400 --out benchmarks/results/learning_curve
+
+prints the table and writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+CATEGORIES = {"simple_python": 40, "irrelevance": 40, "live_simple": 40}
+
+
+def _params(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+
+
+def _llm_params() -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["llm"]
+
+
+def nested_subsets(train: list[dict], sizes: list[int], seed: int) -> dict[int, list[dict]]:
+    """The first ``n`` of one seeded shuffle of ``train`` for each size (each subset contains the
+    smaller ones); a size beyond the pool is left out."""
+    order = list(train)
+    random.Random(seed).shuffle(order)
+    return {n: order[:n] for n in sizes if n <= len(order)}
+
+
+def evaluation_params(per_category: int) -> dict:
+    params = copy.deepcopy(_params("evaluation"))
+    params["bfcl"]["categories"] = list(CATEGORIES)
+    params["bfcl"]["sample_size"] = {c: max(n, per_category) for c, n in CATEGORIES.items()}
+    return params
+
+
+def score(items: list[dict], adapter: str | None, eval_params: dict, label: str) -> dict:
+    from toolace_kedro.pipelines.evaluation.nodes import _predict, score_model
+
+    predictions = _predict(items, _llm_params(), eval_params, _params("sft")["policy_model"], adapter, label)
+    return score_model(items, predictions)
+
+
+def summary(scores: dict) -> dict:
+    """Accuracy, n and interval per BFCL category and for held-out exact calls / no-calls."""
+    from toolace_kedro.stats import wilson_interval
+
+    out = {}
+    for category, cat in scores["bfcl"].items():
+        low, high = wilson_interval(cat["correct"], cat["n"])
+        out[category] = {"n": cat["n"], "correct": cat["correct"], "low": low, "high": high}
+    for kind in ("call", "no_call"):
+        verdicts = [v["correct"] for v in scores["verdicts"] if v["source"] == "synthetic" and v.get("kind") == kind]
+        if verdicts:
+            low, high = wilson_interval(sum(verdicts), len(verdicts))
+            out[f"heldout_{kind}"] = {"n": len(verdicts), "correct": sum(verdicts), "low": low, "high": high}
+    return out
+
+
+def versus_base(base: dict, other: dict) -> dict:
+    from toolace_kedro.stats import paired_comparison
+
+    a = {(v["source"], v["id"]): v["correct"] for v in base["verdicts"]}
+    b = {(v["source"], v["id"]): v["correct"] for v in other["verdicts"]}
+    out = {}
+    for category in sorted({v["category"] for v in base["verdicts"] if v["source"] == "bfcl"}):
+        keys = [k for k, v in ((("bfcl", x["id"]), x) for x in base["verdicts"] if x["source"] == "bfcl")
+                if v["category"] == category]
+        out[category] = paired_comparison([a[k] for k in keys], [b[k] for k in keys])
+    return out
+
+
+def table(results: dict) -> str:
+    columns = [*CATEGORIES, "heldout_call", "heldout_no_call"]
+    lines = ["| training dialogs | " + " | ".join(columns) + " | minutes |", "|---" * (len(columns) + 2) + "|"]
+    for size in sorted(results, key=int):
+        row = results[size]
+        cells = []
+        for c in columns:
+            s = row["summary"].get(c)
+            if s is None:
+                cells.append("–")
+                continue
+            mark = ""
+            cmp = row.get("versus_base", {}).get(c)
+            if cmp and cmp["verdict"] != "no significant difference":
+                mark = " ↑" if cmp["verdict"] == "better" else " ↓"
+            cells.append(f"{s['correct']}/{s['n']} ({100 * s['correct'] / s['n']:.0f} %, "
+                         f"{100 * s['low']:.0f}–{100 * s['high']:.0f}){mark}")
+        lines.append(f"| {size} | " + " | ".join(cells) + f" | {row.get('minutes', '')} |")
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(results, key=int)
+    xs = [max(int(s), 1) for s in sizes]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for column in [*CATEGORIES, "heldout_call", "heldout_no_call"]:
+        points = [(x, results[s]["summary"].get(column)) for x, s in zip(xs, sizes)]
+        points = [(x, p) for x, p in points if p]
+        if not points:
+            continue
+        acc = [100 * p["correct"] / p["n"] for _, p in points]
+        err = [[a - 100 * p["low"] for a, (_, p) in zip(acc, points)],
+               [100 * p["high"] - a for a, (_, p) in zip(acc, points)]]
+        ax.errorbar([x for x, _ in points], acc, yerr=err, marker="o", capsize=3, label=column)
+    ax.set_xscale("symlog", linthresh=25)
+    ax.set_xlabel("training dialogs (0 = base policy)")
+    ax.set_ylabel("accuracy (%), Wilson 95 % interval")
+    ax.set_ylim(0, 100)
+    ax.set_title("Learning curve: sft on nested subsets of one pool")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pool", required=True, help="dialogs JSONL (canonical dialogs)")
+    ap.add_argument("--sizes", default="25,50,100,200,400")
+    ap.add_argument("--per-category", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", nargs="*", default=[], help="sft parameter overrides, e.g. training.epochs=2")
+    ap.add_argument("--out", default="benchmarks/results/learning_curve")
+    args = ap.parse_args()
+
+    import yaml
+
+    from toolace_kedro.datasets.bfcl import BFCLDataset
+    from toolace_kedro.pipelines.evaluation.nodes import build_items
+    from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test, train_sft
+
+    pool = [json.loads(line) for line in Path(args.pool).read_text().splitlines() if line.strip()]
+    sft = copy.deepcopy(_params("sft"))
+    sft["training"].update(report_to="none", system_metrics=False)
+    sft["measure_test_nll"] = False
+    for item in args.set:
+        key, value = item.split("=", 1)
+        node = sft
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = yaml.safe_load(value)
+    train, test, split = split_train_test(pool, sft)
+    eval_params = evaluation_params(args.per_category)
+    items, _ = build_items(BFCLDataset(categories=list(CATEGORIES)).load(), test, eval_params)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state_file = out.with_suffix(".json")
+    results = json.loads(state_file.read_text())["results"] if state_file.exists() else {}
+    print(f"pool {len(pool)} dialogs: {len(train)} training, {len(test)} held out; {len(items)} items", flush=True)
+
+    def save() -> None:
+        state_file.write_text(json.dumps({"pool": args.pool, "pool_size": len(pool), "split": split,
+                                          "sizes": args.sizes, "overrides": args.set, "results": results}, indent=1))
+
+    if "0" not in results:
+        started = time.perf_counter()
+        base = score(items, None, eval_params, "base")
+        results["0"] = {"scores": base, "summary": summary(base), "minutes": round((time.perf_counter() - started) / 60, 1)}
+        save()
+    base = results["0"]["scores"]
+    for size, subset in nested_subsets(train, [int(s) for s in args.sizes.split(",")], args.seed).items():
+        if str(size) in results:
+            continue
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="curve-") as work:
+            adapter, report, _ = train_sft(order_curriculum(subset, sft), test, sft)
+            adapter["model"].save_pretrained(work)
+            adapter["tokenizer"].save_pretrained(work)
+            scores = score(items, work, eval_params, f"sft-{size}")
+        results[str(size)] = {"scores": scores, "summary": summary(scores), "versus_base": versus_base(base, scores),
+                              "minutes": round((time.perf_counter() - started) / 60, 1)}
+        save()
+        print(table(results), flush=True)
+    md = table(results)
+    out.with_suffix(".md").write_text(md + "\n")
+    plot(results, out.with_suffix(".png"))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

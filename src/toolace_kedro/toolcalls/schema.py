@@ -96,6 +96,8 @@ def _normalize_type(value: Any) -> Any:
             return None
         return TYPE_ALIASES.get(lowered, lowered if lowered in JSON_TYPES else value)
     if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            return value  # not a type list: left for the meta-schema to reject
         names = [_normalize_type(v) for v in value]
         return None if any(n is None for n in names) else list(dict.fromkeys(names))
     return value
@@ -112,7 +114,7 @@ def to_dialect(schema: Any, object_name: str = "dict", number_name: str = "float
         if key == "type" and isinstance(value, str):
             value = names.get(value, value)
         elif key == "type" and isinstance(value, list):
-            value = [names.get(v, v) for v in value]
+            value = [names.get(v, v) if isinstance(v, str) else v for v in value]
         elif key in _SUBSCHEMA_ONE and isinstance(value, dict):
             value = to_dialect(value, object_name, number_name)
         elif key in _SUBSCHEMA_MANY and isinstance(value, list):

@@ -20,7 +20,10 @@ from toolace_kedro.toolcalls import DialogSample
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE = yaml.safe_load((ROOT / "conf/base/parameters_verification.yml").read_text())["verification"]
-REJECTING = {**BASE, "judges": {**BASE["judges"], "reject": True}}
+# judges on and rejecting (the GPU setting; the CPU default only records them), and requests compared
+# across tool sets, so the multi-turn dialog repeating s1's request under more tools is a repeat
+REJECTING = {**BASE, "layers": {**BASE["layers"], "judges": True}, "judges": {**BASE["judges"], "reject": True},
+             "dedup": {**BASE["dedup"], "scope": "global"}}
 
 
 def respond(messages, sampling, schema):

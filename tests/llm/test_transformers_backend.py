@@ -145,3 +145,19 @@ def test_cache_keys_tell_base_adapter_and_merged_weights_apart(tiny_model_dir, t
     assert rewritten.usage.cache_hits == 0 and rewritten.fingerprint() != sft.fingerprint()
     # and the same adapter again: its answers are reused
     assert client(adapter=adapter).fingerprint() == rewritten.fingerprint()
+
+
+def test_a_stop_rule_ends_a_row_as_soon_as_it_holds(tiny_model_dir, monkeypatch):
+    from toolace_kedro.llm import stop_rules
+
+    seen = []
+    monkeypatch.setitem(stop_rules.STOP_RULES, "three_chars", lambda text: seen.append(text) or len(text) >= 3)
+    prompts = [[{"role": "user", "content": f"say {i}"}] for i in range(3)]
+    whole = build_llm({"model": tiny_model_dir, "progress": False, "temperature": 0.0, "max_tokens": 24})
+    full = whole.chat_batch(prompts)
+    ruled = build_llm({"model": tiny_model_dir, "progress": False, "temperature": 0.0, "max_tokens": 24})
+    cut = ruled.chat_batch(prompts, per_request=[{"stop_when": "three_chars"}, None, {"stop_when": "three_chars"}])
+    assert cut[1] == full[1] and all(whole.startswith(short) for whole, short in zip(full, cut))
+    # each ruled row stopped at its first text of three characters; the other row was never checked
+    assert sum(len(t) >= 3 for t in seen) == 2
+    assert ruled.usage.completion_tokens < whole.usage.completion_tokens

@@ -28,6 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from toolace_kedro.llm.base import Completion, LLMClient, LLMConfig
+from toolace_kedro.llm.stop_rules import stop_rule
 from toolace_kedro.models import cpu_has_bf16, load_policy, resolve_model
 
 __all__ = ["TransformersClient", "bound_schema"]
@@ -195,7 +196,8 @@ class TransformersClient(LLMClient):
         return GenRequest(prompt_ids=tok(prompt, add_special_tokens=False).input_ids,
                           max_tokens=sampling["max_tokens"], temperature=sampling["temperature"] or 0.0,
                           top_p=sampling["top_p"], seed=sampling.get("seed"),
-                          grammar=self._compiled(schema) if schema is not None else None, stop=sampling.get("stop"))
+                          grammar=self._compiled(schema) if schema is not None else None, stop=sampling.get("stop"),
+                          stop_when=stop_rule(sampling.get("stop_when")))
 
     def _completion(self, request, sampling, ids: list[int], truncated: bool) -> Completion:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)

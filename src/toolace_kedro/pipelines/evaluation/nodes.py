@@ -28,6 +28,7 @@ from toolace_kedro.pipelines.evaluation.synthetic import (
     score_synthetic,
 )
 from toolace_kedro.toolcalls import dialog_problem
+from toolace_kedro.toolcalls.call_prefix import never_python_calls
 from toolace_kedro.tracking import metrics_history
 
 logger = logging.getLogger(__name__)
@@ -85,8 +86,11 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
     return items, {"skipped_input": skipped, "bfcl_sample": sample}
 
 
-def _token_limits(items: list[dict], generation: dict[str, Any]) -> list[dict[str, int] | None]:
-    """Per-item ``max_tokens`` overrides from ``generation.max_tokens_by_category`` (BFCL items)."""
+def _request_options(items: list[dict], generation: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Per-item options: ``max_tokens`` from ``generation.max_tokens_by_category`` and, with
+    ``generation.early_stop`` (default on), the ``python_calls`` stop rule for BFCL items -- an
+    answer ends once it can no longer become a list of calls, which leaves BFCL's verdict as it
+    would be on the whole answer (``toolcalls.call_prefix``)."""
     limits = generation.get("max_tokens_by_category") or {}
     for category, limit in limits.items():
         if category not in CATEGORIES:
@@ -94,14 +98,29 @@ def _token_limits(items: list[dict], generation: dict[str, Any]) -> list[dict[st
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"evaluation.generation.max_tokens_by_category.{category} must be a positive "
                              f"integer, got {limit!r}")
-    return [{"max_tokens": limits[i["category"]]} if i["source"] == "bfcl" and i["category"] in limits else None
-            for i in items]
+    early = generation.get("early_stop", True)
+    if not isinstance(early, bool):
+        raise ValueError(f"evaluation.generation.early_stop must be true or false, got {early!r}")
+    options = []
+    for item in items:
+        option = {}
+        if item["source"] == "bfcl":
+            if item["category"] in limits:
+                option["max_tokens"] = limits[item["category"]]
+            if early:
+                option["stop_when"] = "python_calls"
+        options.append(option or None)
+    return options
+
+
+#: evaluation-only keys of ``generation`` (the rest is merged over the ``llm`` block)
+_GENERATION_OPTIONS = ("max_tokens_by_category", "early_stop")
 
 
 def _predict(items: list[dict], llm_params: dict[str, Any], params: dict[str, Any], model: str,
              adapter: str | None, label: str) -> list[dict]:
-    generation = {k: v for k, v in params["generation"].items() if k != "max_tokens_by_category"}
-    per_request = _token_limits(items, params["generation"])
+    generation = {k: v for k, v in params["generation"].items() if k not in _GENERATION_OPTIONS}
+    per_request = _request_options(items, params["generation"])
     config = {**llm_params, **generation, "model": model, "adapter": adapter, "temperature": 0.0}
     start = time.perf_counter()
     llm = build_llm(config)
@@ -111,8 +130,13 @@ def _predict(items: list[dict], llm_params: dict[str, Any], params: dict[str, An
         llm.close()
     logger.info("%s: %d predictions in %.0f s (%s)", label, len(items), time.perf_counter() - start,
                 llm.usage.as_dict())
-    return [{"id": i["id"], "source": i["source"], "category": i["category"], "output": o or ""}
-            for i, o in zip(items, outputs)]
+    predictions = []
+    for item, output in zip(items, outputs):
+        prediction = {"id": item["id"], "source": item["source"], "category": item["category"], "output": output or ""}
+        if item["source"] == "bfcl":  # whether the text (maybe cut short by early_stop) can still be calls
+            prediction["never_calls"] = never_python_calls(prediction["output"])
+        predictions.append(prediction)
+    return predictions
 
 
 def predict_base(items: list[dict], policy_model: str, llm_params: dict, params: dict) -> list[dict]:

@@ -231,3 +231,29 @@ def test_a_category_without_usable_entries_is_a_clear_error(tmp_path):
     (tmp_path / "BFCL_v4_irrelevance.json").write_text('{"id": "x", "question": [], "function": []}\n[1]\n')
     with pytest.raises(DatasetError, match=r"bad JSON line .*BFCL_v4_irrelevance.json:2"):
         BFCLDataset(categories=["irrelevance"], data_dir=str(tmp_path), on_error="raise").load()
+
+
+def test_per_category_sizes_and_the_training_prompt(bfcl_data, dialog, monkeypatch):
+    """A mapping of sizes (0 leaves a category out of the items), the sft stage's prompt named in
+    the report, a synthetic-only evaluation still reported."""
+    from toolace_kedro.toolcalls import system_prompt
+
+    monkeypatch.setattr(nodes, "log_model_runs", lambda scores: None)
+    params = {**PARAMS, "prompt": "training",
+              "bfcl": {**PARAMS["bfcl"], "sample_size": {"simple_python": 2, "irrelevance": 0, "default": 1}}}
+    items, report = nodes.build_items(bfcl_data, [dialog], params)
+    assert [i["category"] for i in items] == ["simple_python"] * 2 + ["parallel", "live_relevance", "single"]
+    assert report["bfcl_sample"]["irrelevance"] == {"items": 0, "available": 240}
+    first = items[0]
+    assert first["prompt"] == "training" and first["messages"][0]["content"].startswith(
+        system_prompt(first["entry"]["function"], "python"))
+    silent = [{"id": i["id"], "source": i["source"], "category": i["category"], "output": "no"} for i in items]
+    scores, markdown, *_ = nodes.evaluate_policies(items, params, report, predictions_base=silent,
+                                                   predictions_sft=silent)
+    assert scores["comparisons"]["sft_vs_base"]["bfcl_ast"]["verdict"] == "no significant difference"
+    assert "BFCL prompt: the sft stage's training prompt" in markdown
+    assert "simple_python 2 of 400" in markdown and "irrelevance 0 of 240" in markdown
+    none = {**params, "bfcl": {**params["bfcl"], "sample_size": 0}}
+    items, report = nodes.build_items(bfcl_data, [dialog], none)
+    scores, markdown, *_ = nodes.evaluate_policies(items, none, report, predictions_base=silent[-1:])
+    assert scores["prompt"] == {"name": [], "description": None} and "BFCL prompt" not in markdown

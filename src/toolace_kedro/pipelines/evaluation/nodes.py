@@ -240,7 +240,7 @@ def evaluate_policies(items: list[dict], params: dict[str, Any], items_report: d
                    else params["bfcl"]["sample_size"] is not None),
         "sample_size": params["bfcl"]["sample_size"], "bfcl_sample": sample,
         "prompt": {"name": prompts[0] if len(prompts) == 1 else prompts,
-                   "description": "; ".join(prompt_description(p) for p in prompts)},
+                   "description": "; ".join(prompt_description(p) for p in prompts) or None},
         "models": {}, "skipped_input": report.get("skipped_input", {})}
     for name in (m for m in MODELS if f"predictions_{m}" in predictions):
         model_scores = score_model(items, predictions[f"predictions_{name}"])

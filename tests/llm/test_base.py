@@ -33,6 +33,22 @@ def test_cache_key_covers_sampling_schema_and_model(tmp_path):
     assert len(llm.calls) == 3 and len(other_model.calls) == 1
 
 
+def test_stop_when_names_a_rule_and_keys_only_the_requests_that_use_it(tmp_path):
+    from toolace_kedro.llm.cache import request_key
+
+    llm = ScriptedLLM(lambda c, p, s: json.dumps(p, sort_keys=True), cache_dir=str(tmp_path))
+    plain, ruled = llm.chat_batch([conv("q"), conv("q")], per_request=[None, {"stop_when": "python_calls"}])
+    assert "stop_when" not in json.loads(plain) and json.loads(ruled)["stop_when"] == "python_calls"
+    assert len(llm.calls) == 2  # two requests, two cache entries
+    # a request without a rule keeps the key it had before rules existed: old caches stay valid
+    sampling = {k: getattr(llm.config, k) for k in ("temperature", "top_p", "max_tokens", "seed", "stop")}
+    old_key = request_key({"backend": "scripted", "model": "scripted", "messages": conv("q"), "sampling": sampling,
+                           "schema": None, "occurrence": 0})
+    assert llm.cache.get_many([old_key])[old_key][0] == plain
+    with pytest.raises(ValueError, match=r"unknown stop_when rule 'sometimes'; known: \['python_calls'\]"):
+        llm.chat_batch([conv("q")], stop_when="sometimes")
+
+
 def test_repeated_requests_are_separate_samples(tmp_path):
     seen = []
 

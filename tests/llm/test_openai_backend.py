@@ -148,3 +148,10 @@ def test_a_flow_that_raises_stops_the_batch_and_leaves_no_task_behind(caplog):
             client(url).run_flows([flow(i) for i in range(8)])
     gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+def test_an_adapter_is_refused_not_ignored():
+    """The server cannot apply a local adapter: ignoring it would hand back (and cache) the base
+    model's answers as the adapter's."""
+    with pytest.raises(ValueError, match="cannot apply the adapter '/models/sft_adapter'.*--lora-modules"):
+        client("http://localhost:1/v1", adapter="/models/sft_adapter")

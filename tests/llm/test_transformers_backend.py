@@ -92,3 +92,72 @@ def test_properties_are_generated_in_schema_order(tiny_model_dir):
               "required": ["thought", "answer", "count"]}
     out = llm.chat_batch([[{"role": "user", "content": "x"}]], json_schema=schema)[0]
     assert list(json.loads(out)) == ["thought", "answer", "count"]
+
+
+def _adapter(model_dir: str, folder, seed: int) -> str:
+    """A small random LoRA adapter for ``model_dir`` saved into ``folder``."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    peft = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
+                          LoraConfig(r=2, lora_alpha=64, target_modules="all-linear", init_lora_weights=False))
+    peft.save_pretrained(folder)
+    return str(folder)
+
+
+def test_cache_keys_tell_base_adapter_and_merged_weights_apart(tiny_model_dir, tmp_path):
+    """Base answers are reused by a later run of the base model; base + adapter and a merged
+    directory never replay them, nor one adapter another's rewritten in place."""
+    import shutil
+
+    cache = str(tmp_path / "cache")
+    prompts = [[{"role": "user", "content": f"question {i}"}] for i in range(3)]
+    greedy = dict(temperature=0.0, max_tokens=6)
+
+    def client(**config):
+        return build_llm({"model": tiny_model_dir, "progress": False, "cache_dir": cache, **config})
+
+    base = client()
+    base.chat_batch(prompts, **greedy)
+    again = client()
+    again.chat_batch(prompts, **greedy)
+    assert again.usage.cache_hits == 3 and again.fingerprint() == base.fingerprint()
+
+    adapter = _adapter(tiny_model_dir, tmp_path / "adapter", seed=1)
+    sft = client(adapter=adapter)
+    sft.chat_batch(prompts, **greedy)
+    assert sft.usage.cache_hits == 0 and sft.fingerprint() != base.fingerprint()
+
+    merged_dir = tmp_path / "merged"
+    sft.model.save_pretrained(merged_dir)  # the adapter merged in: what the irft stage hands over
+    sft.tokenizer.save_pretrained(merged_dir)
+    merged = client(model=str(merged_dir))
+    merged.chat_batch(prompts, **greedy)
+    assert merged.usage.cache_hits == 0 and len({base.fingerprint(), sft.fingerprint(), merged.fingerprint()}) == 3
+
+    # another adapter written to the same path (same size, possibly the same second): a new key
+    shutil.rmtree(adapter)
+    _adapter(tiny_model_dir, tmp_path / "adapter", seed=2)
+    rewritten = client(adapter=adapter)
+    rewritten.chat_batch(prompts, **greedy)
+    assert rewritten.usage.cache_hits == 0 and rewritten.fingerprint() != sft.fingerprint()
+    # and the same adapter again: its answers are reused
+    assert client(adapter=adapter).fingerprint() == rewritten.fingerprint()
+
+
+def test_a_stop_rule_ends_a_row_as_soon_as_it_holds(tiny_model_dir, monkeypatch):
+    from toolace_kedro.llm import stop_rules
+
+    seen = []
+    monkeypatch.setitem(stop_rules.STOP_RULES, "three_chars", lambda text: seen.append(text) or len(text) >= 3)
+    prompts = [[{"role": "user", "content": f"say {i}"}] for i in range(3)]
+    whole = build_llm({"model": tiny_model_dir, "progress": False, "temperature": 0.0, "max_tokens": 24})
+    full = whole.chat_batch(prompts)
+    ruled = build_llm({"model": tiny_model_dir, "progress": False, "temperature": 0.0, "max_tokens": 24})
+    cut = ruled.chat_batch(prompts, per_request=[{"stop_when": "three_chars"}, None, {"stop_when": "three_chars"}])
+    assert cut[1] == full[1] and all(whole.startswith(short) for whole, short in zip(full, cut))
+    # each ruled row stopped at its first text of three characters; the other row was never checked
+    assert sum(len(t) >= 3 for t in seen) == 2
+    assert ruled.usage.completion_tokens < whole.usage.completion_tokens

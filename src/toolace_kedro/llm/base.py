@@ -6,7 +6,8 @@ chat conversations (lists of ``{"role", "content"}``) and returns one string per
 What the base class does for every backend:
 
 * merges per-call sampling (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``) over
-  the configured defaults;
+  the configured defaults; a request may also name a ``stop_when`` rule
+  (:mod:`~toolace_kedro.llm.stop_rules`), part of its cache key only when set;
 * looks each request up in the on-disk :class:`~toolace_kedro.llm.cache.ResponseCache` and sends
   only the misses; identical requests within one batch are told apart by an occurrence index, so
   n samples of one prompt (self-consistency) stay n different samples and are each cached;
@@ -36,6 +37,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolace_kedro.llm.cache import ResponseCache, request_key
+from toolace_kedro.llm.stop_rules import stop_rule
 
 __all__ = ["WAIT", "Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage", "add_usage",
            "transport_failures"]
@@ -43,6 +45,9 @@ __all__ = ["WAIT", "Answers", "ChatRequest", "Completion", "LLMBatchError", "LLM
 logger = logging.getLogger(__name__)
 
 SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed", "stop")
+#: per-request options besides the sampling defaults: ``stop_when`` names a rule of
+#: :mod:`toolace_kedro.llm.stop_rules` that ends an answer once its scoring is settled
+REQUEST_KEYS = SAMPLING_KEYS + ("stop_when",)
 
 #: ``LLMConfig`` settings that never change the answer a request gets -- where it is sent, how many
 #: at once, how long to wait, how often to retry, where answers are cached. Everything else is
@@ -306,9 +311,10 @@ class LLMClient(ABC):
                 seen: Counter = Counter()
                 work = []
                 for slot, req in enumerate(requests):
-                    unknown = set(req.sampling or {}) - set(SAMPLING_KEYS)
+                    unknown = set(req.sampling or {}) - set(REQUEST_KEYS)
                     if unknown:
-                        raise TypeError(f"unknown sampling options {sorted(unknown)}; allowed: {SAMPLING_KEYS}")
+                        raise TypeError(f"unknown sampling options {sorted(unknown)}; allowed: {REQUEST_KEYS}")
+                    stop_rule((req.sampling or {}).get("stop_when"))  # an unknown rule fails before any request
                     base = {k: getattr(self.config, k) for k in SAMPLING_KEYS}
                     base.update({k: v for k, v in (req.sampling or {}).items()
                                  if v is not None or k in ("seed", "stop")})

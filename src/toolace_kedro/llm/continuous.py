@@ -91,6 +91,7 @@ class GenRequest:
     seed: int | None = None  # random stream of this request (None: derived from its queue item)
     grammar: Any = None  # a compiled xgrammar grammar, or None
     stop: list[str] | None = None
+    stop_when: Callable[[str], bool] | None = None  # ends the row once true of the text so far
 
 
 @dataclass
@@ -548,10 +549,12 @@ class ContinuousBatcher:
                 r.done = True
             elif len(r.tokens) >= r.request.max_tokens:
                 r.done, r.truncated = True, True
-            elif r.request.stop and decode_text is not None:
-                tail = decode_text(r.tokens[-16:])
-                if any(s in tail for s in r.request.stop):
-                    r.done = True
+            elif r.request.stop and decode_text is not None and any(s in decode_text(r.tokens[-16:])
+                                                                    for s in r.request.stop):
+                r.done = True
+            elif r.request.stop_when is not None and decode_text is not None and r.request.stop_when(
+                    decode_text(r.tokens)):
+                r.done = True
         return chosen
 
 

@@ -37,6 +37,10 @@ class OpenAIClient(LLMClient):
     def __init__(self, config: LLMConfig) -> None:
         if not config.base_url:
             raise ValueError("the openai backend needs base_url (e.g. http://localhost:8000/v1)")
+        if config.adapter:  # it would be ignored: base answers (and base's cache entries) under the adapter's name
+            raise ValueError(f"the openai backend cannot apply the adapter {config.adapter!r}: serve it under a name "
+                             "(vLLM: --enable-lora --lora-modules <name>=<path>) and ask for that model, or use the "
+                             "transformers backend")
         super().__init__(config)
         self._url = config.base_url.rstrip("/") + "/chat/completions"
         self.__api_key = resolve_api_key(config.api_key_env, config.credentials)

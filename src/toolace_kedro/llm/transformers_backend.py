@@ -16,6 +16,7 @@ at ``max_tokens`` is reported as ``schema_invalid`` by the base class and re-ask
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections import OrderedDict
 import logging
@@ -27,6 +28,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from toolace_kedro.llm.base import Completion, LLMClient, LLMConfig
+from toolace_kedro.llm.stop_rules import stop_rule
 from toolace_kedro.models import cpu_has_bf16, load_policy, resolve_model
 
 __all__ = ["TransformersClient", "bound_schema"]
@@ -72,6 +74,24 @@ def bound_schema(schema: Any, max_string_length: int, max_array_items: int) -> A
     return out
 
 
+def _weight_files(folder: Path) -> list[Path]:
+    """The weight files of a model or adapter directory (safetensors, else PyTorch pickles)."""
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+
+
+def _digest(files: list[Path]) -> str:
+    """SHA-256 over the files' names and contents (adapters: megabytes, read in ~0.1 s)."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0")
+        with f.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
 def _no_autograd():
     """Generation runs without autograd; scoped, so training later in the same process (a
     default ``kedro run`` trains after synthesising) keeps its gradients."""
@@ -97,16 +117,24 @@ class TransformersClient(LLMClient):
         self._grammars: OrderedDict[str, Any] = OrderedDict()
         self.grammar_stats = {"compiled": 0, "seconds": 0.0}  # xgrammar compilations (cache misses)
         self._engine = None
+        self._fingerprint: str | None = None
 
     def fingerprint(self) -> str:
-        """Model name plus the size and time of its weight files (and the adapter's): cached
-        answers of other weights are never reused."""
-        stamps = []
-        for folder in (resolve_model(self.config.model), self.config.adapter):
-            path = Path(folder) if folder else None
-            weights = sorted(path.glob("*.safetensors")) if path is not None and path.is_dir() else []
-            stamps.append(",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights))
-        return f"{self.config.model}|{stamps[0]}" + (f"|{self.config.adapter}|{stamps[1]}" if self.config.adapter else "")
+        """Model name plus the size and time of its weight files, and for an adapter its path and
+        a digest of its weights: cached answers of other weights are never reused -- base, base
+        + adapter and a merged directory each have their own, and an adapter rewritten in place
+        (same path, size and second) is told apart by its content. Computed once per client."""
+        if self._fingerprint is None:
+            self._fingerprint = self._weights_identity()
+        return self._fingerprint
+
+    def _weights_identity(self) -> str:
+        weights = _weight_files(Path(resolve_model(self.config.model)))
+        model = f"{self.config.model}|" + ",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}"
+                                                     for w in weights)
+        if not self.config.adapter:
+            return model
+        return f"{model}|{self.config.adapter}|{_digest(_weight_files(Path(self.config.adapter)))}"
 
     # ------------------------------------------------------------------ structured output
     def _compiled(self, schema: dict[str, Any]) -> Any:
@@ -168,7 +196,8 @@ class TransformersClient(LLMClient):
         return GenRequest(prompt_ids=tok(prompt, add_special_tokens=False).input_ids,
                           max_tokens=sampling["max_tokens"], temperature=sampling["temperature"] or 0.0,
                           top_p=sampling["top_p"], seed=sampling.get("seed"),
-                          grammar=self._compiled(schema) if schema is not None else None, stop=sampling.get("stop"))
+                          grammar=self._compiled(schema) if schema is not None else None, stop=sampling.get("stop"),
+                          stop_when=stop_rule(sampling.get("stop_when")))
 
     def _completion(self, request, sampling, ids: list[int], truncated: bool) -> Completion:
         text = self.tokenizer.decode(ids, skip_special_tokens=True)

@@ -4,14 +4,17 @@
 registry; it is installed with ``--no-deps``, so those SDKs are absent. The ``official_bfcl``
 fixture puts stub modules for exactly those SDK names on ``sys.meta_path`` while it imports the
 checker and the prompt-mode decoder, and removes them (and every ``bfcl_eval`` module) afterwards.
-The decoder's module-level ``eval`` is wrapped so that each verdict records whether BFCL evaluated
-part of the output, and so that verdicts can also be taken with that ``eval`` replaced by an opaque
-value that equals nothing -- what our decoder does with the same expressions.
+It also builds BFCL's prompt-mode messages (``messages``, ``system_prompt``) as references for the
+evaluation's prompts. The decoder's module-level ``eval`` is wrapped so that each verdict records
+whether BFCL evaluated part of the output, and so that verdicts can also be taken with that
+``eval`` replaced by an opaque value that equals nothing -- what our decoder does with the same
+expressions.
 """
 
 from __future__ import annotations
 
 import builtins
+import copy
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -105,6 +108,18 @@ class OfficialBfcl:
         if not self.evaluate:
             return Opaque()
         return builtins.eval(source, vars(self.decoder))
+
+    def messages(self, entry: dict, category: str) -> list[dict]:
+        """The messages BFCL's prompt-mode handlers send for an entry's first turn: the language
+        hint added to the function docs as its data loader does, then the system prompt of the
+        format the entry's id names (the default one for plain ids)."""
+        functions = self.utils._func_doc_language_specific_pre_processing(copy.deepcopy(entry["function"]), category)
+        return self.decoder.system_prompt_pre_processing_chat_model(copy.deepcopy(entry["question"][0]), functions,
+                                                                     entry["id"])
+
+    def system_prompt(self, functions: list[dict], prompt_format: str) -> str:
+        """BFCL's ``formulate_system_prompt`` for a format string (the functions taken as given)."""
+        return self.decoder.formulate_system_prompt(prompt_format, copy.deepcopy(functions))
 
     def decode(self, output: str, evaluate: bool = True):
         self.evaluate = evaluate

@@ -11,11 +11,12 @@ from tests.support.fakes import ScriptedLLM
 from tests.support.kedro_runs import run_in_memory
 from toolace_kedro.datasets import BFCLDataset
 from toolace_kedro.pipelines.evaluation import create_pipeline
+from toolace_kedro.pipelines.evaluation.items import bfcl_messages
 from toolace_kedro.pipelines.evaluation.report import aggregate
 from toolace_kedro.toolcalls import render_calls
 
-PARAMS = {"seed": 0, "bfcl": {"categories": ["simple_python", "parallel", "irrelevance", "live_relevance"],
-                              "sample_size": 3},
+PARAMS = {"seed": 0, "prompt": "bfcl",
+          "bfcl": {"categories": ["simple_python", "parallel", "irrelevance", "live_relevance"], "sample_size": 3},
           "synthetic": True, "call_format": "python", "generation": {"max_tokens": 32, "batch_size": 4},
           "decontamination": {"n": 8, "threshold": 0.5}}
 
@@ -40,7 +41,7 @@ def _policies(bfcl_data, dialog):
     by_prompt = {}
     for entries in bfcl_data.values():
         for e in entries:
-            by_prompt[nodes.bfcl_messages(e)[-1]["content"]] = e
+            by_prompt[bfcl_messages(e)[-1]["content"]] = e
     first_call = render_calls(dialog["messages"][1]["tool_calls"])
 
     def oracle(messages, sampling, schema):
@@ -82,11 +83,36 @@ def test_pipeline_scores_known_policies(monkeypatch, bfcl_data, dialog):
     # the always-calling policy passes relevance only
     assert irft["bfcl"]["live_relevance"]["accuracy"] == 1.0 and irft["bfcl"]["irrelevance"]["accuracy"] == 0.0
     assert irft["bfcl"]["parallel"]["failures"] == {"wrong_count": 3}
+    # per-item verdicts, intervals, pooled groups
+    assert [v["id"] for v in sft["verdicts"]] == [i["id"] for i in catalog.load("evaluation_items")]
+    assert irft["verdicts"][3]["category"] == "parallel" and not irft["verdicts"][3]["correct"]
+    assert irft["verdicts"][3]["reason"].startswith("wrong_count: 1 call(s) for")
+    assert sft["verdicts"][-1] == {"id": "d1", "source": "synthetic", "category": "single", "kind": "call",
+                                   "correct": True, "reason": None}
+    assert base["bfcl"]["simple_python"]["ci_high"] == pytest.approx(0.5615, abs=1e-4)
+    assert base["groups"]["irrelevance"] == {"categories": ["irrelevance"], "n": 3, "correct": 3, "accuracy": 1.0,
+                                             "ci_low": pytest.approx(0.4385, abs=1e-4), "ci_high": 1.0}
+    assert base["synthetic"]["intervals"]["exact_call_accuracy"]["n"] == 1
+    # paired comparisons on the same items: the oracle (sft) gains every AST item over silence (base)
+    assert list(scores["comparisons"]) == ["sft_vs_base", "irft_vs_sft", "irft_vs_base"]
+    ast = scores["comparisons"]["sft_vs_base"]["bfcl_ast"]
+    assert (ast["n"], ast["gained"], ast["lost"], ast["verdict"]) == (6, 6, 0, "better")
+    assert ast["p_value"] == pytest.approx(2 / 2 ** 6)
+    assert scores["comparisons"]["irft_vs_sft"]["irrelevance"]["lost"] == 3
+    assert scores["prompt"]["name"] == "bfcl" and scores["bfcl_sample"]["parallel"] == {"items": 3, "available": 200}
     report = catalog.load("evaluation_report")
-    assert "seeded subset: 3 items per category" in report and "| simple_python | 3 | 0.0 | 100.0 | 0.0 |" in report
+    assert "seeded subset: 3 items per category" in report
+    assert ("| simple_python | 3 | 0/3 = 0.0 % [0.0–56.1] | 3/3 = 100.0 % [43.9–100.0] | 0/3 = 0.0 % [0.0–56.1] |"
+            in report)
+    assert "| sft vs base | BFCL AST items (pooled) | 6 | 0 | 6 | 6 | 0 | 0.0312 | better |" in report
+    assert "BFCL prompt: BFCL's default prompt-mode system prompt (`ret_fmt=python&tool_call_tag=False" in report
     assert "<table>" in catalog.load("evaluation_report_html")
     metrics = catalog.load("evaluation_metrics")
     assert metrics["sft.bfcl.non_live"]["value"] == 1.0 and metrics["base.bfcl.irrelevance"]["value"] == 1.0
+    assert metrics["base.bfcl.simple_python.n"]["value"] == 3
+    assert metrics["base.bfcl.simple_python.ci_high"]["value"] == pytest.approx(0.5615, abs=1e-4)
+    assert metrics["compare.sft_vs_base.bfcl_ast.p_value"]["value"] == pytest.approx(2 / 2 ** 6)
+    assert metrics["compare.irft_vs_base.simple_python.p_value"]["value"] == 1.0
     predictions = catalog.load("predictions_sft")
     assert len(predictions) == 4 * 3 + 1 and {p["source"] for p in predictions} == {"bfcl", "synthetic"}
     contamination = catalog.load("decontamination_report")
@@ -109,8 +135,12 @@ def test_a_pipeline_of_fewer_policies_needs_no_irft_policy(monkeypatch, bfcl_dat
     assert list(scores["models"]) == ["base", "sft"]  # report order, whatever order they were asked in
     assert scores["models"]["sft"]["aggregates"]["non_live"] == 1.0
     assert scores["models"]["base"]["synthetic"]["overall"]["exact_call_accuracy"] == 0.0
-    assert "| simple_python | 3 | 0.0 | 100.0 |" in catalog.load("evaluation_report")
-    assert set(catalog.load("evaluation_metrics")) >= {"base.bfcl.overall", "sft.bfcl.overall"}
+    assert "| simple_python | 3 | 0/3 = 0.0 % [0.0–56.1] | 3/3 = 100.0 % [43.9–100.0] |" in catalog.load(
+        "evaluation_report")
+    assert list(scores["comparisons"]) == ["sft_vs_base"]
+    metrics = catalog.load("evaluation_metrics")
+    assert set(metrics) >= {"base.bfcl.overall", "sft.bfcl.overall", "compare.sft_vs_base.simple_python.p_value"}
+    assert not any(k.startswith("compare.irft") for k in metrics)
     with pytest.raises(ValueError, match="non-empty subset"):
         create_pipeline(policies=("sft", "dpo"))
     with pytest.raises(ValueError, match="predictions_<policy>"):
@@ -201,3 +231,29 @@ def test_a_category_without_usable_entries_is_a_clear_error(tmp_path):
     (tmp_path / "BFCL_v4_irrelevance.json").write_text('{"id": "x", "question": [], "function": []}\n[1]\n')
     with pytest.raises(DatasetError, match=r"bad JSON line .*BFCL_v4_irrelevance.json:2"):
         BFCLDataset(categories=["irrelevance"], data_dir=str(tmp_path), on_error="raise").load()
+
+
+def test_per_category_sizes_and_the_training_prompt(bfcl_data, dialog, monkeypatch):
+    """A mapping of sizes (0 leaves a category out of the items), the sft stage's prompt named in
+    the report, a synthetic-only evaluation still reported."""
+    from toolace_kedro.toolcalls import system_prompt
+
+    monkeypatch.setattr(nodes, "log_model_runs", lambda scores: None)
+    params = {**PARAMS, "prompt": "training",
+              "bfcl": {**PARAMS["bfcl"], "sample_size": {"simple_python": 2, "irrelevance": 0, "default": 1}}}
+    items, report = nodes.build_items(bfcl_data, [dialog], params)
+    assert [i["category"] for i in items] == ["simple_python"] * 2 + ["parallel", "live_relevance", "single"]
+    assert report["bfcl_sample"]["irrelevance"] == {"items": 0, "available": 240}
+    first = items[0]
+    assert first["prompt"] == "training" and first["messages"][0]["content"].startswith(
+        system_prompt(first["entry"]["function"], "python"))
+    silent = [{"id": i["id"], "source": i["source"], "category": i["category"], "output": "no"} for i in items]
+    scores, markdown, *_ = nodes.evaluate_policies(items, params, report, predictions_base=silent,
+                                                   predictions_sft=silent)
+    assert scores["comparisons"]["sft_vs_base"]["bfcl_ast"]["verdict"] == "no significant difference"
+    assert "BFCL prompt: the sft stage's training prompt" in markdown
+    assert "simple_python 2 of 400" in markdown and "irrelevance 0 of 240" in markdown
+    none = {**params, "bfcl": {**params["bfcl"], "sample_size": 0}}
+    items, report = nodes.build_items(bfcl_data, [dialog], none)
+    scores, markdown, *_ = nodes.evaluate_policies(items, none, report, predictions_base=silent[-1:])
+    assert scores["prompt"] == {"name": [], "description": None} and "BFCL prompt" not in markdown

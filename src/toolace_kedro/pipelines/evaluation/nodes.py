@@ -4,36 +4,37 @@ synthetic test set), the same prompts for every policy, greedy predictions, exac
 from __future__ import annotations
 
 import logging
-import random
 import time
 from typing import Any
 
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, check_output, entry_problem
+from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
 from toolace_kedro.pipelines.evaluation.decontamination import contamination_report
+from toolace_kedro.pipelines.evaluation.items import (
+    PROMPTS,
+    bfcl_messages,
+    prompt_description,
+    sample_sizes,
+    seeded_subset,
+)
 from toolace_kedro.pipelines.evaluation.report import aggregate, plots, render_report, log_model_runs
-from toolace_kedro.pipelines.evaluation.synthetic import first_action_prompt, score_synthetic
-from toolace_kedro.toolcalls import dialog_problem, system_prompt
+from toolace_kedro.pipelines.evaluation.synthetic import (
+    action_verdict,
+    first_action,
+    first_action_prompt,
+    predicted_calls,
+    score_synthetic,
+)
+from toolace_kedro.toolcalls import dialog_problem
+from toolace_kedro.toolcalls.call_prefix import never_python_calls
 from toolace_kedro.tracking import metrics_history
 
 logger = logging.getLogger(__name__)
 
 #: the policies compared, in report order
 MODELS = ("base", "sft", "irft")
-
-
-def bfcl_messages(entry: dict[str, Any]) -> list[dict[str, str]]:
-    """BFCL prompt mode in the format the sft stage trains on: the functions (BFCL's own ``dict``
-    dialect) in the system prompt, asking for ``[func(a=1)]``; then the first turn's messages (a
-    system message of the entry is appended to ours)."""
-    turn = entry["question"][0] if entry["question"] else []
-    system = system_prompt(entry["function"], "python")
-    extra = [m["content"] for m in turn if m.get("role") == "system"]
-    if extra:
-        system += "\n" + "\n".join(extra)
-    return [{"role": "system", "content": system}] + [
-        {"role": m["role"], "content": m["content"]} for m in turn if m.get("role") != "system"]
 
 
 def usable_bfcl(bfcl_data: dict[str, list[dict]], categories: list[str] | None = None
@@ -53,45 +54,89 @@ def usable_bfcl(bfcl_data: dict[str, list[dict]], categories: list[str] | None =
 def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: dict[str, Any]
                 ) -> tuple[list[dict], dict[str, Any]]:
     """The items every policy answers: ``{"id", "source", "category", "messages"}`` plus what the
-    scorer needs (the BFCL entry, or the reference dialog). ``bfcl.sample_size`` items per
-    category (seeded; null = all), the whole held-out synthetic set. Entries and dialogs that
-    cannot be asked or scored are skipped and counted with file and line: the second output,
-    ``{"skipped_input": {...}}``, goes into ``evaluation_scores``."""
+    scorer needs (the BFCL entry, or the reference dialog); BFCL items also name their ``prompt``.
+    ``bfcl.sample_size`` items per category (an int, null = all, or a mapping per category with a
+    ``default``; seeded), asked with ``prompt`` (``bfcl``: BFCL's own prompt, ``training``: the
+    sft format); the whole held-out synthetic set. Entries and dialogs that cannot be asked or
+    scored are skipped and counted with file and line: the second output, ``{"skipped_input":
+    {...}, "bfcl_sample": {category: {items, available}}}``, goes into ``evaluation_scores``."""
     cfg = params["bfcl"]
-    rng = random.Random(params["seed"])
-    bfcl, skipped = usable_bfcl(bfcl_data, list(cfg["categories"] or CATEGORIES))
-    items = []
+    prompt = params.get("prompt", "bfcl")
+    if prompt not in PROMPTS:
+        raise ValueError(f"evaluation.prompt must be one of {PROMPTS}, got {prompt!r}")
+    categories = list(cfg["categories"] or CATEGORIES)
+    sizes = sample_sizes(cfg["sample_size"], categories)
+    bfcl, skipped = usable_bfcl(bfcl_data, categories)
+    items, sample = [], {}
     for category, entries in bfcl.items():
-        size = cfg["sample_size"]
-        if size is not None and size < len(entries):
-            entries = [entries[i] for i in sorted(rng.sample(range(len(entries)), size))]
-        items += [{"id": e["id"], "source": "bfcl", "category": category, "messages": bfcl_messages(e), "entry": e}
-                  for e in entries]
+        chosen = seeded_subset(entries, sizes[category], params["seed"], category)
+        sample[category] = {"items": len(chosen), "available": len(entries)}
+        items += [{"id": e["id"], "source": "bfcl", "category": category, "prompt": prompt,
+                   "messages": bfcl_messages(e, prompt), "entry": e}
+                  for e in chosen]
     if params["synthetic"]:
         dialogs, skipped["sft_test"] = validate_records(sft_test, dialog_problem, "sft_test", allow_empty=True)
         for dialog in dialogs:
             items.append({"id": dialog["id"], "source": "synthetic", "category": dialog["type"],
                           "messages": first_action_prompt(dialog, params.get("call_format", "python")),
                           "reference": dialog})
-    logger.info("evaluation items: %d BFCL (%d categories), %d synthetic", sum(i["source"] == "bfcl" for i in items),
-                len({i["category"] for i in items if i["source"] == "bfcl"}),
-                sum(i["source"] == "synthetic" for i in items))
-    return items, {"skipped_input": skipped}
+    logger.info("evaluation items: %d BFCL (%d categories, prompt %s), %d synthetic",
+                sum(i["source"] == "bfcl" for i in items), len({i["category"] for i in items if i["source"] == "bfcl"}),
+                prompt, sum(i["source"] == "synthetic" for i in items))
+    return items, {"skipped_input": skipped, "bfcl_sample": sample}
+
+
+def _request_options(items: list[dict], generation: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Per-item options: ``max_tokens`` from ``generation.max_tokens_by_category`` and, with
+    ``generation.early_stop`` (default on), the ``python_calls`` stop rule for BFCL items -- an
+    answer ends once it can no longer become a list of calls, which leaves BFCL's verdict as it
+    would be on the whole answer (``toolcalls.call_prefix``)."""
+    limits = generation.get("max_tokens_by_category") or {}
+    for category, limit in limits.items():
+        if category not in CATEGORIES:
+            raise ValueError(f"evaluation.generation.max_tokens_by_category.{category}: not a BFCL category")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"evaluation.generation.max_tokens_by_category.{category} must be a positive "
+                             f"integer, got {limit!r}")
+    early = generation.get("early_stop", True)
+    if not isinstance(early, bool):
+        raise ValueError(f"evaluation.generation.early_stop must be true or false, got {early!r}")
+    options = []
+    for item in items:
+        option = {}
+        if item["source"] == "bfcl":
+            if item["category"] in limits:
+                option["max_tokens"] = limits[item["category"]]
+            if early:
+                option["stop_when"] = "python_calls"
+        options.append(option or None)
+    return options
+
+
+#: evaluation-only keys of ``generation`` (the rest is merged over the ``llm`` block)
+_GENERATION_OPTIONS = ("max_tokens_by_category", "early_stop")
 
 
 def _predict(items: list[dict], llm_params: dict[str, Any], params: dict[str, Any], model: str,
              adapter: str | None, label: str) -> list[dict]:
-    config = {**llm_params, **params["generation"], "model": model, "adapter": adapter, "temperature": 0.0}
+    generation = {k: v for k, v in params["generation"].items() if k not in _GENERATION_OPTIONS}
+    per_request = _request_options(items, params["generation"])
+    config = {**llm_params, **generation, "model": model, "adapter": adapter, "temperature": 0.0}
     start = time.perf_counter()
     llm = build_llm(config)
     try:
-        outputs = llm.chat_batch([i["messages"] for i in items], errors="skip")
+        outputs = llm.chat_batch([i["messages"] for i in items], errors="skip", per_request=per_request)
     finally:
         llm.close()
     logger.info("%s: %d predictions in %.0f s (%s)", label, len(items), time.perf_counter() - start,
                 llm.usage.as_dict())
-    return [{"id": i["id"], "source": i["source"], "category": i["category"], "output": o or ""}
-            for i, o in zip(items, outputs)]
+    predictions = []
+    for item, output in zip(items, outputs):
+        prediction = {"id": item["id"], "source": item["source"], "category": item["category"], "output": output or ""}
+        if item["source"] == "bfcl":  # whether the text (maybe cut short by early_stop) can still be calls
+            prediction["never_calls"] = never_python_calls(prediction["output"])
+        predictions.append(prediction)
+    return predictions
 
 
 def predict_base(items: list[dict], policy_model: str, llm_params: dict, params: dict) -> list[dict]:
@@ -110,28 +155,45 @@ def predict_irft(items: list[dict], irft_policy: str, llm_params: dict, params: 
 
 
 def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
-    """BFCL accuracy per category (with failure reasons) and the synthetic metrics of one policy."""
+    """One policy's scores: BFCL accuracy per category with n, correct, the Wilson 95 % interval
+    and failures by reason; the synthetic metrics (with intervals of exact-call and no-call
+    accuracy); and ``verdicts``, one per item (``{id, source, category, correct, reason}``, the
+    synthetic ones with ``kind`` call/no_call), so that policies can be compared item by item."""
     by_id = {(p["source"], p["id"]): p["output"] for p in predictions}
     missing = [i["id"] for i in items if (i["source"], i["id"]) not in by_id]
     if missing:
         raise ValueError(f"predictions lack {len(missing)} evaluation items, e.g. {missing[:3]}: "
                          "they were made for another item set")
     bfcl: dict[str, dict[str, Any]] = {}
+    verdicts: list[dict[str, Any]] = []
     for item in (i for i in items if i["source"] == "bfcl"):
         ok, reason = check_output(item["category"], item["entry"], item["entry"]["possible_answer"],
                                   by_id[("bfcl", item["id"])])
+        verdicts.append({"id": item["id"], "source": "bfcl", "category": item["category"], "correct": ok,
+                         "reason": None if ok else reason})
         cat = bfcl.setdefault(item["category"], {"n": 0, "correct": 0, "failures": {}})
         cat["n"] += 1
         cat["correct"] += ok
         if not ok:
             kind = reason.split(":", 1)[0]
             cat["failures"][kind] = cat["failures"].get(kind, 0) + 1
-    for cat in bfcl.values():
-        cat["accuracy"] = cat["correct"] / cat["n"]
+    for category, cat in bfcl.items():
+        bfcl[category] = {**interval(cat["correct"], cat["n"]), "failures": cat["failures"]}
     synthetic = [i for i in items if i["source"] == "synthetic"]
-    return {"bfcl": bfcl,
-            "synthetic": score_synthetic([i["reference"] for i in synthetic],
-                                         [by_id[("synthetic", i["id"])] for i in synthetic]) if synthetic else None}
+    synthetic_scores = None
+    if synthetic:
+        outputs = [by_id[("synthetic", i["id"])] for i in synthetic]
+        synthetic_scores = score_synthetic([i["reference"] for i in synthetic], outputs)
+        counts: dict[str, list[int]] = {"call": [0, 0], "no_call": [0, 0]}
+        for item, output in zip(synthetic, outputs):
+            kind, ok = action_verdict(first_action(item["reference"])[1], predicted_calls(output))
+            verdicts.append({"id": item["id"], "source": "synthetic", "category": item["category"], "kind": kind,
+                             "correct": ok, "reason": None if ok else ("wrong_call" if kind == "call" else "called")})
+            counts[kind][0] += ok
+            counts[kind][1] += 1
+        synthetic_scores["intervals"] = {"exact_call_accuracy": interval(*counts["call"]),
+                                         "no_call_accuracy": interval(*counts["no_call"])}
+    return {"bfcl": bfcl, "synthetic": synthetic_scores, "verdicts": verdicts}
 
 
 def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: list[dict],
@@ -142,32 +204,57 @@ def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: l
                              predictions_sft=predictions_sft, predictions_irft=predictions_irft)
 
 
+def _flat_metrics(scores: dict[str, Any]) -> dict[str, float]:
+    """The Kedro run's metrics: per policy the BFCL groups, each category's accuracy, n and
+    interval, the synthetic metrics; the paired comparisons' p-values."""
+    flat: dict[str, float] = {}
+    for name, model_scores in scores["models"].items():
+        flat.update({f"{name}.bfcl.{k}": v for k, v in model_scores["aggregates"].items() if v is not None})
+        for category, cat in model_scores["bfcl"].items():
+            flat.update({f"{name}.bfcl.{category}": cat["accuracy"], f"{name}.bfcl.{category}.n": cat["n"],
+                         f"{name}.bfcl.{category}.ci_low": cat["ci_low"],
+                         f"{name}.bfcl.{category}.ci_high": cat["ci_high"]})
+        overall = (model_scores["synthetic"] or {}).get("overall", {})
+        flat.update({f"{name}.synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))})
+    for pair, by_scope in scores["comparisons"].items():
+        flat.update({f"compare.{pair}.{scope}.p_value": c["p_value"] for scope, c in by_scope.items()})
+    flat["skipped_input"] = sum(b["skipped"] for b in scores["skipped_input"].values())
+    return flat
+
+
 def evaluate_policies(items: list[dict], params: dict[str, Any], items_report: dict[str, Any] | None = None,
                       **predictions: list[dict]):
     """:func:`evaluate` for the policies given as ``predictions_<policy>=...`` (any of
     :data:`MODELS`, reported in that order): the pipelines that evaluate fewer policies
-    (``create_pipeline(policies=("base", "sft"))``) wire this node."""
+    (``create_pipeline(policies=("base", "sft"))``) wire this node. Beside each policy's scores
+    (:func:`score_model`, BFCL's group means in ``aggregates``, the same groups pooled with
+    intervals in ``groups``), ``comparisons`` pairs the policies item by item (exact McNemar)."""
     unknown = sorted(set(predictions) - {f"predictions_{m}" for m in MODELS})
     if unknown or not predictions:
         raise ValueError(f"evaluate_policies takes predictions_<policy> for policies {MODELS}, got {sorted(predictions)}")
-    scores: dict[str, Any] = {"subset": params["bfcl"]["sample_size"] is not None,
-                              "sample_size": params["bfcl"]["sample_size"], "models": {},
-                              "skipped_input": (items_report or {}).get("skipped_input", {})}
+    report = items_report or {}
+    sample = report.get("bfcl_sample") or {}
+    prompts = sorted({i.get("prompt", "bfcl") for i in items if i["source"] == "bfcl"})
+    scores: dict[str, Any] = {
+        "subset": (any(s["items"] < s["available"] for s in sample.values()) if sample
+                   else params["bfcl"]["sample_size"] is not None),
+        "sample_size": params["bfcl"]["sample_size"], "bfcl_sample": sample,
+        "prompt": {"name": prompts[0] if len(prompts) == 1 else prompts,
+                   "description": "; ".join(prompt_description(p) for p in prompts) or None},
+        "models": {}, "skipped_input": report.get("skipped_input", {})}
     for name in (m for m in MODELS if f"predictions_{m}" in predictions):
         model_scores = score_model(items, predictions[f"predictions_{name}"])
         model_scores["aggregates"] = aggregate(model_scores["bfcl"])
+        model_scores["groups"] = pooled_groups(model_scores["bfcl"])
         scores["models"][name] = model_scores
         logger.info("%s: BFCL %s", name, {k: round(v, 3) for k, v in model_scores["aggregates"].items()
                                          if v is not None})
+    scores["comparisons"] = paired_comparisons({m: s["verdicts"] for m, s in scores["models"].items()})
+    for pair, by_scope in scores["comparisons"].items():
+        logger.info("%s: %s", pair, {s: f"{c['gained']}+/{c['lost']}- p={c['p_value']:.3g}" for s, c in by_scope.items()})
     log_model_runs(scores)
-    flat = {}
-    for name, model_scores in scores["models"].items():
-        flat.update({f"{name}.bfcl.{k}": v for k, v in model_scores["aggregates"].items() if v is not None})
-        overall = (model_scores["synthetic"] or {}).get("overall", {})
-        flat.update({f"{name}.synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))})
-    flat["skipped_input"] = sum(b["skipped"] for b in scores["skipped_input"].values())
     markdown, html = render_report(scores)
-    return scores, markdown, html, plots(scores), metrics_history(flat)
+    return scores, markdown, html, plots(scores), metrics_history(_flat_metrics(scores))
 
 
 def decontaminate(sft_train: list[dict], bfcl_data: dict[str, list[dict]], params: dict[str, Any]) -> dict:

@@ -9,6 +9,11 @@ live_irrelevance; *overall* the unweighted mean of the groups present. BFCL's le
 also weights in multi-turn, agentic and other languages, which are not run here: compare the
 groups, not this overall, with published numbers. With ``sample_size`` set every figure is a
 seeded subset and says so.
+
+Every accuracy is shown with its count and Wilson 95 % interval (``k/n = acc % [lo–hi]``); each
+group's BFCL figure with its items pooled; the paired comparisons (exact McNemar, see
+:mod:`~toolace_kedro.pipelines.evaluation.comparison`) in a table of their own. The report names
+the prompt the BFCL items were asked with.
 """
 
 from __future__ import annotations
@@ -46,56 +51,114 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def _tables(scores: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+def _count(c: dict[str, Any] | None) -> str:
+    """``k/n = acc % [lo–hi]`` (the Wilson 95 % interval)."""
+    if not c or not c["n"]:
+        return "–"
+    return f"{c['correct']}/{c['n']} = {_pct(c['accuracy'])} % [{_pct(c['ci_low'])}–{_pct(c['ci_high'])}]"
+
+
+def _group_cell(mean: float | None, pooled: dict[str, Any] | None) -> str:
+    if mean is None or not pooled:
+        return "–"
+    return f"{_pct(mean)} % · {pooled['correct']}/{pooled['n']} [{_pct(pooled['ci_low'])}–{_pct(pooled['ci_high'])}]"
+
+
+_SCOPES = {"bfcl_ast": "BFCL AST items (pooled)", "bfcl_relevance": "BFCL relevance-type items (pooled)",
+           "synthetic_exact_call": "synthetic call dialogs (exact call)",
+           "synthetic_no_call": "synthetic text dialogs (no call)"}
+
+
+def _tables(scores: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
+    """``(caption, header, rows, note)`` of every table of the report."""
     models = list(scores["models"])
     first = scores["models"][models[0]]
     categories = list(first["bfcl"])
-    rows = [[c, str(first["bfcl"][c]["n"])] + [_pct(scores["models"][m]["bfcl"][c]["accuracy"]) for m in models]
+    rows = [[c, str(first["bfcl"][c]["n"])] + [_count(scores["models"][m]["bfcl"][c]) for m in models]
             for c in categories]
-    groups = [[g, ""] + [_pct(scores["models"][m]["aggregates"][g]) for m in models]
-              for g in ("non_live", "live", "relevance", "irrelevance", "overall")]
-    tables = [("BFCL accuracy (%) per category", ["category", "n"] + models, rows),
-              ("BFCL groups (%)", ["group", ""] + models, groups)]
+    tables = [("BFCL accuracy per category", ["category", "n"] + models, rows,
+               "Cells: correct/n = accuracy [Wilson 95 % interval].")]
+    groups = [g for g in ("non_live", "live", "relevance", "irrelevance", "overall")
+              if first["aggregates"].get(g) is not None]
+    tables.append(("BFCL groups", ["group", "n"] + models,
+                   [[g, str(first.get("groups", {}).get(g, {}).get("n", ""))]
+                    + [_group_cell(scores["models"][m]["aggregates"][g], scores["models"][m].get("groups", {}).get(g))
+                       for m in models] for g in groups],
+                   "Cells: BFCL's group figure over the categories run (see `pipelines/evaluation/report.py`) · "
+                   "the group's items pooled, correct/n [Wilson 95 % interval]. BFCL's leaderboard overall also "
+                   "counts multi-turn and agentic categories, which are not run."))
     synthetic = {m: s["synthetic"] for m, s in scores["models"].items() if s.get("synthetic")}
     if synthetic:
         n = synthetic[models[0]]["overall"].get("dialogs", "") if models[0] in synthetic else ""
-        tables.append((f"Held-out synthetic test set ({n} dialogs), overall (%)", ["metric", ""] + models,
-                       [[k, ""] + [_pct(synthetic[m]["overall"].get(k)) if m in synthetic else "–" for m in models]
-                        for k in SYNTHETIC_COLUMNS]))
+
+        def cell(m: str, key: str) -> str:
+            if m not in synthetic:
+                return "–"
+            counted = synthetic[m].get("intervals", {}).get(key)
+            return _count(counted) if counted else _pct(synthetic[m]["overall"].get(key))
+
+        tables.append((f"Held-out synthetic test set ({n} dialogs), overall", ["metric"] + models,
+                       [[k] + [cell(m, k) for m in models] for k in SYNTHETIC_COLUMNS],
+                       "Percent; exact-call and no-call accuracy as correct/n = accuracy [Wilson 95 % interval]."))
+    comparisons = scores.get("comparisons") or {}
+    if comparisons:
+        rows = []
+        for pair, by_scope in comparisons.items():
+            later, earlier = pair.split("_vs_")
+            rows += [[f"{later} vs {earlier}", _SCOPES.get(scope, scope), str(c["n"]), str(c["first_correct"]),
+                      str(c["second_correct"]), str(c["gained"]), str(c["lost"]), f"{c['p_value']:.3g}",
+                      c["verdict"]] for scope, c in by_scope.items()]
+        tables.append(("Paired comparisons (same items)",
+                       ["comparison", "items", "n", "earlier ✓", "later ✓", "gained", "lost", "p", "verdict"], rows,
+                       "gained: items only the later policy got right; lost: only the earlier one. p: two-sided "
+                       "exact McNemar test on these discordant items; better/worse only at p < 0.05."))
     return tables
+
+
+def _subset_label(scores: dict[str, Any]) -> str:
+    if not scores["subset"]:
+        return "all items of each category"
+    sample = scores.get("bfcl_sample") or {}
+    sizes = sorted({s["items"] for s in sample.values()})
+    if len(sizes) == 1:
+        return f"seeded subset: {sizes[0]} items per category"
+    if sizes:
+        return "seeded subset: " + ", ".join(f"{c} {s['items']} of {s['available']}" for c, s in sample.items())
+    return f"seeded subset: {scores['sample_size']} items per category"
 
 
 def render_report(scores: dict[str, Any]) -> tuple[str, str]:
     """The same tables as Markdown and as a small standalone HTML page."""
-    label = (f"seeded subset: {scores['sample_size']} items per category" if scores["subset"]
-             else "all items of each category")
-    title = f"Evaluation: {' vs '.join(scores['models'])} ({label})"
+    title = f"Evaluation: {' vs '.join(scores['models'])} ({_subset_label(scores)})"
     md = [f"# {title}", ""]
     page = [f"<html><head><meta charset='utf-8'><title>{html_lib.escape(title)}</title>",
-            "<style>table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #bbb;"
-            "padding:3px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>",
-            f"<h1>{html_lib.escape(title)}</h1>"]
+            "<style>table{border-collapse:collapse;margin-bottom:0.5em}td,th{border:1px solid #bbb;"
+            "padding:3px 8px;text-align:right}td:first-child{text-align:left}p.note{color:#555;margin-top:0}"
+            "</style></head><body>", f"<h1>{html_lib.escape(title)}</h1>"]
+    notes = []
+    prompt = (scores.get("prompt") or {}).get("description")
+    if prompt:
+        notes.append(f"BFCL prompt: {prompt}. Synthetic items: the sft training format.")
     skipped = {name: b["skipped"] for name, b in scores.get("skipped_input", {}).items() if b["skipped"]}
     if skipped:
-        note = ("Input records skipped, not scored (file and line in `evaluation_scores.skipped_input`): "
-                + ", ".join(f"{name}: {n}" for name, n in skipped.items()) + ".")
+        notes.append("Input records skipped, not scored (file and line in `evaluation_scores.skipped_input`): "
+                     + ", ".join(f"{name}: {n}" for name, n in skipped.items()) + ".")
+    for note in notes:
         md += [note, ""]
         page.append(f"<p>{html_lib.escape(note)}</p>")
-    for caption, header, rows in _tables(scores):
+    for caption, header, rows, note in _tables(scores):
         md += [f"## {caption}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        md += ["| " + " | ".join(r) + " |" for r in rows] + [""]
+        md += ["| " + " | ".join(r) + " |" for r in rows] + ["", note, ""]
         page.append(f"<h2>{html_lib.escape(caption)}</h2><table><tr>"
                     + "".join(f"<th>{html_lib.escape(h)}</th>" for h in header) + "</tr>")
         page += ["<tr>" + "".join(f"<td>{html_lib.escape(c)}</td>" for c in r) + "</tr>" for r in rows]
-        page.append("</table>")
-    md.append("Groups as in BFCL over the categories run (see `pipelines/evaluation/report.py`); BFCL's "
-              "leaderboard overall also counts multi-turn and agentic categories, which are not run.")
+        page.append(f"</table><p class='note'>{html_lib.escape(note)}</p>")
     page.append("</body></html>")
-    return "\n".join(md) + "\n", "\n".join(page) + "\n"
+    return "\n".join(md), "\n".join(page) + "\n"
 
 
 def plots(scores: dict[str, Any]):
-    """Grouped bars: accuracy per BFCL category, one bar per policy."""
+    """Grouped bars: accuracy per BFCL category, one bar per policy, with its Wilson interval."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,13 +169,16 @@ def plots(scores: dict[str, Any]):
     width = 0.8 / max(1, len(models))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(categories) + 2), 4))
     for k, model in enumerate(models):
-        values = [100 * scores["models"][model]["bfcl"][c]["accuracy"] for c in categories]
-        ax.bar([i + k * width for i in range(len(categories))], values, width, label=model)
+        cats = [scores["models"][model]["bfcl"][c] for c in categories]
+        values = [100 * c["accuracy"] for c in cats]
+        errors = [[max(0.0, 100 * (c["accuracy"] - c.get("ci_low", c["accuracy"]))) for c in cats],
+                  [max(0.0, 100 * (c.get("ci_high", c["accuracy"]) - c["accuracy"])) for c in cats]]
+        ax.bar([i + k * width for i in range(len(categories))], values, width, label=model, yerr=errors, capsize=2)
     ax.set_xticks([i + width * (len(models) - 1) / 2 for i in range(len(categories))])
     ax.set_xticklabels(categories, rotation=35, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title("BFCL per category" + (f" (subset of {scores['sample_size']})" if scores["subset"] else ""))
+    ax.set_title("BFCL per category, Wilson 95 % intervals" + (" (seeded subset)" if scores["subset"] else ""))
     ax.legend()
     fig.tight_layout()
     return fig
@@ -130,7 +196,9 @@ def log_model_runs(scores: dict[str, Any]) -> None:
         with mlflow.start_run(run_name=f"eval-{name}", nested=True,
                               tags={"stage": name, "evaluation.subset": str(scores["subset"])}):
             metrics = {f"bfcl.{k}": v for k, v in model_scores["aggregates"].items() if v is not None}
-            metrics |= {f"bfcl.{c}": s["accuracy"] for c, s in model_scores["bfcl"].items()}
+            for c, s in model_scores["bfcl"].items():
+                metrics |= {f"bfcl.{c}": s["accuracy"], f"bfcl.{c}.n": s["n"]}
+                metrics |= {f"bfcl.{c}.{k}": s[k] for k in ("ci_low", "ci_high") if k in s}
             overall = (model_scores["synthetic"] or {}).get("overall", {})
             metrics |= {f"synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))}
             mlflow.log_metrics(metrics)

@@ -35,7 +35,8 @@ from toolace_kedro.toolcalls import ToolCallParseError, parse_calls, training_me
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["first_action", "first_action_prompt", "normalise_value", "predicted_calls", "score_synthetic"]
+__all__ = ["action_verdict", "first_action", "first_action_prompt", "normalise_value", "predicted_calls",
+           "score_synthetic"]
 
 
 def normalise_value(value: Any) -> Any:
@@ -86,6 +87,14 @@ def _call_key(call: Mapping[str, Any]) -> str:
                       sort_keys=True, ensure_ascii=False)
 
 
+def action_verdict(reference: list[dict[str, Any]] | None, predicted: list[dict[str, Any]]) -> tuple[str, bool]:
+    """``("call", exact match)`` for a call reference, ``("no_call", abstained)`` for a text one:
+    the per-dialog verdict behind ``exact_call_accuracy`` and ``no_call_accuracy``."""
+    if reference is None:
+        return "no_call", not predicted
+    return "call", Counter(map(_call_key, reference)) == Counter(map(_call_key, predicted))
+
+
 def _triples(calls: list[dict[str, Any]]) -> Counter:
     return Counter((c["name"], arg, _key(v)) for c in calls for arg, v in (c.get("arguments") or {}).items())
 
@@ -107,7 +116,7 @@ class _Tally:
             c["action_correct"] += not predicted
             return
         c["call_dialogs"] += 1
-        exact = Counter(map(_call_key, reference)) == Counter(map(_call_key, predicted))
+        exact = action_verdict(reference, predicted)[1]
         c["exact"] += exact
         c["action_correct"] += exact
         c["names"] += Counter(x["name"] for x in reference) == Counter(x["name"] for x in predicted)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 CATEGORIES = {"simple_python": 40, "irrelevance": 40, "live_simple": 40}
+HELD_OUT = ("synthetic_exact_call", "synthetic_no_call")
 
 
 def _params(name: str) -> dict:
@@ -71,36 +72,27 @@ def score(items: list[dict], adapter: str | None, eval_params: dict, label: str)
 
 
 def summary(scores: dict) -> dict:
-    """Accuracy, n and interval per BFCL category and for held-out exact calls / no-calls."""
-    from toolace_kedro.stats import wilson_interval
-
-    out = {}
-    for category, cat in scores["bfcl"].items():
-        low, high = wilson_interval(cat["correct"], cat["n"])
-        out[category] = {"n": cat["n"], "correct": cat["correct"], "low": low, "high": high}
-    for kind in ("call", "no_call"):
-        verdicts = [v["correct"] for v in scores["verdicts"] if v["source"] == "synthetic" and v.get("kind") == kind]
-        if verdicts:
-            low, high = wilson_interval(sum(verdicts), len(verdicts))
-            out[f"heldout_{kind}"] = {"n": len(verdicts), "correct": sum(verdicts), "low": low, "high": high}
+    """n, correct and the Wilson interval per BFCL category and for held-out exact calls / no-calls
+    (the evaluation stage's own figures), keyed like the stage's comparison scopes."""
+    out = {c: {"n": s["n"], "correct": s["correct"], "low": s["ci_low"], "high": s["ci_high"]}
+           for c, s in scores["bfcl"].items()}
+    intervals = (scores.get("synthetic") or {}).get("intervals", {})
+    for scope, key in (("synthetic_exact_call", "exact_call_accuracy"), ("synthetic_no_call", "no_call_accuracy")):
+        s = intervals.get(key)
+        if s and s["n"]:
+            out[scope] = {"n": s["n"], "correct": s["correct"], "low": s["ci_low"], "high": s["ci_high"]}
     return out
 
 
 def versus_base(base: dict, other: dict) -> dict:
-    from toolace_kedro.stats import paired_comparison
+    """Exact McNemar comparisons against the base policy on the same items, per scope."""
+    from toolace_kedro.pipelines.evaluation.comparison import paired_comparisons
 
-    a = {(v["source"], v["id"]): v["correct"] for v in base["verdicts"]}
-    b = {(v["source"], v["id"]): v["correct"] for v in other["verdicts"]}
-    out = {}
-    for category in sorted({v["category"] for v in base["verdicts"] if v["source"] == "bfcl"}):
-        keys = [k for k, v in ((("bfcl", x["id"]), x) for x in base["verdicts"] if x["source"] == "bfcl")
-                if v["category"] == category]
-        out[category] = paired_comparison([a[k] for k in keys], [b[k] for k in keys])
-    return out
+    return paired_comparisons({"base": base["verdicts"], "sft": other["verdicts"]})["sft_vs_base"]
 
 
 def table(results: dict) -> str:
-    columns = [*CATEGORIES, "heldout_call", "heldout_no_call"]
+    columns = [*CATEGORIES, *HELD_OUT]
     lines = ["| training dialogs | " + " | ".join(columns) + " | minutes |", "|---" * (len(columns) + 2) + "|"]
     for size in sorted(results, key=int):
         row = results[size]
@@ -129,7 +121,7 @@ def plot(results: dict, path: Path) -> None:
     sizes = sorted(results, key=int)
     xs = [max(int(s), 1) for s in sizes]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for column in [*CATEGORIES, "heldout_call", "heldout_no_call"]:
+    for column in [*CATEGORIES, *HELD_OUT]:
         points = [(x, results[s]["summary"].get(column)) for x, s in zip(xs, sizes)]
         points = [(x, p) for x, p in points if p]
         if not points:

@@ -74,6 +74,13 @@ def test_two_rounds_each_mining_with_the_previous_policy(irft_dialogs, sft_adapt
         assert training["pairs_after_reward_margin"] != training["pairs_before_reward_margin"]
         metrics = catalog.load(f"irft_round_{k}.irft_metrics")
         assert metrics["pairs"] == {"value": float(len(pairs)), "step": k}
+        # failure mining (the default): the round's policy answers the decoded candidates again
+        before = report["mining"]["failures"]["verdicts"]
+        recheck = catalog.load(f"irft_round_{k}.recheck_report")
+        assert recheck == report["recheck"] and recheck["candidates"]["n"] == len(before) > 0
+        assert recheck["candidates"]["first_correct"] == sum(v["correct"] for v in before)
+        assert recheck["mined_failures"]["n"] == sum(not v["correct"] for v in before)
+        assert metrics["recheck_candidates_before"]["value"] == recheck["candidates"]["first_correct"]
 
 
 def test_dpo_with_the_sft_policy_as_reference(irft_dialogs, sft_adapter, tiny_model_dir, irft_params):

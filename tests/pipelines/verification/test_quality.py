@@ -18,7 +18,8 @@ def test_content_words_drop_stop_words_and_plurals():
 
 
 def test_a_clean_single_call_dialog_is_grounded_relevant_and_uses_its_results(samples):
-    assert quality_flags(samples["single"]) == {"grounded": True, "relevant": True, "answer_uses_results": True}
+    assert quality_flags(samples["single"]) == {"grounded": True, "relevant": True, "answer_uses_results": True,
+                                                "fluent": True}
 
 
 def test_an_invented_argument_value_is_not_grounded(samples):
@@ -40,7 +41,8 @@ def test_a_request_sharing_no_word_with_the_called_function_is_not_relevant(samp
 
 
 def test_a_non_tool_request_is_relevant_when_no_shown_tool_fits_it(samples):
-    assert quality_flags(samples["non_tool"]) == {"grounded": None, "relevant": True, "answer_uses_results": None}
+    assert quality_flags(samples["non_tool"]) == {"grounded": None, "relevant": True, "answer_uses_results": None,
+                                                  "fluent": True}
     fitting = samples["non_tool"]
     fitting["messages"][0]["content"] = "Which recipe uses onions?"  # the recipe finder would serve it
     assert quality_flags(fitting)["relevant"] is False
@@ -50,6 +52,17 @@ def test_an_answer_that_ignores_the_results_is_flagged(samples):
     sample = samples["single"]
     sample["messages"][-1]["content"] = "Done."
     assert quality_flags(sample)["answer_uses_results"] is False
+
+
+def test_a_looping_message_is_not_fluent(samples):
+    from toolace_kedro.pipelines.verification.quality import looping
+
+    assert looping("The tool results: The tool results: The tool results: The tool's")
+    assert not looping("The tool results: the flight UA1 leaves JFK, and the tool results say it is on time.")
+    sample = samples["single"]
+    sample["messages"][-1]["content"] = "20c, 20c, 20c, 20c, 20c, 20c"
+    assert quality_flags(sample)["fluent"] is False
+    assert quality_flags(samples["non_tool"])["fluent"] is True
 
 
 def test_required_measures_reject_and_are_reported(samples):

@@ -259,7 +259,8 @@ def user_values(plan: dict[str, Any]) -> tuple[list[dict], dict] | None:
 #: a clarifying question: one sentence, no bracketed asides (the 135M model copies its instructions)
 _QUESTION = '^[^"\\\\()?]{8,90}\\?$'
 #: a reply to a request none of the tools can serve opens with a decline; the model words the rest
-_DECLINE = "^(Sorry|I'm sorry|Unfortunately|None of)[^\"\\\\()]{10,90}$"
+#: (not "None of": the model then copies its instruction, "None of the functions can do ...: say so")
+_DECLINE = "^(Sorry|I'm sorry|Unfortunately)[^\"\\\\():]{10,90}$"
 #: a final answer in words: no echoed JSON or brackets (the 135M model otherwise repeats the results' syntax)
 _ANSWER = '^[A-Z][^"\\\\\\[\\]{}]{9,99}$'
 _REGEX_SPECIAL = set("\\.^$|?*+()[]{}/")

@@ -7,7 +7,9 @@ built on them (where the 135M judges are noise):
   description or parameter names (tool dialogs); for a non-tool dialog, it shares none with any
   shown tool (its tools really do not fit);
 * **answer uses results** -- the final answer of a tool dialog repeats at least one scalar value
-  of the tool results.
+  of the tool results;
+* **fluent** -- no user or assistant text says one word trigram three times or more (the 135M
+  model's loops, "The tool results: The tool results: ...").
 
 Words are ``toolcalls.words.content_words``.
 """
@@ -22,7 +24,22 @@ from toolace_kedro.toolcalls.words import api_words, content_words
 __all__ = ["MEASURES", "quality_flags"]
 
 #: the measures, each a boolean flag per dialog (None where it does not apply)
-MEASURES = ("grounded", "relevant", "answer_uses_results")
+MEASURES = ("grounded", "relevant", "answer_uses_results", "fluent")
+
+#: a word trigram said this often in one message is a loop
+LOOP_REPEATS = 3
+
+
+def looping(text: str) -> bool:
+    """Whether ``text`` says some word trigram :data:`LOOP_REPEATS` times or more."""
+    words = text.lower().split()
+    counts: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - 2):
+        key = tuple(words[i: i + 3])
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] >= LOOP_REPEATS:
+            return True
+    return False
 
 
 def _scalars(value: Any) -> list[str]:
@@ -54,4 +71,6 @@ def quality_flags(sample: dict[str, Any]) -> dict[str, bool | None]:
         flags["answer_uses_results"] = any(v in final for v in results if len(v) >= 2) if results else None
     elif sample.get("type") == "non_tool":
         flags["relevant"] = not any(request & api_words(t) for t in tools.values())
+    flags["fluent"] = not any(looping(str(m.get("content") or "")) for m in messages
+                              if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str))
     return flags

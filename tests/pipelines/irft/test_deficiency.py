@@ -130,3 +130,25 @@ def test_failure_mining_keeps_the_wrong_answers_and_every_verdict(dialog):
     assert len(mined) == 2 and {m["kind"] for m in mined} == {"tool_call", "non_tool"}
     assert all(m["policy_answer"] and m["failure"] for m in mined)
     assert mined[0]["id"] == "c2"  # within a group, the highest perplexity first
+
+
+def test_balanced_failures_fill_a_group_with_what_it_got_right(dialog):
+    """Four tool-call failures and two right non-tool answers: unbalanced, all four mined samples
+    push towards calling; balanced, half are non-tool samples the policy got right (retained)."""
+    from toolace_kedro.pipelines.irft.deficiency import select_failures
+
+    candidates = [search_target(_call_sample(dialog, i)) for i in range(4)]
+    candidates += [search_target(_text_sample(dialog, i)) for i in (7, 8)]
+    for n, c in enumerate(candidates):
+        c["nll"] = float(n)
+    answers = ["I cannot."] * 4 + ["Sorry, no tool does that."] * 2
+    mined, report = select_failures(candidates, answers, max_samples=4)
+    assert [m["kind"] for m in mined] == ["tool_call"] * 4 and report["retained"] == 0
+    mined, report = select_failures(candidates, answers, max_samples=4, balance=True)
+    assert [m["kind"] for m in mined] == ["tool_call", "tool_call", "non_tool", "non_tool"]
+    assert report["retained"] == 2 and all(m.get("retained") and "policy_answer" not in m for m in mined[2:])
+    assert [m["id"] for m in mined[:2]] == ["c3", "c2"]  # the failures with the highest perplexity
+    # a group short of candidates leaves its share to the other; null max_samples mines every candidate
+    mined, _ = select_failures(candidates[:5], answers[:5], max_samples=4, balance=True)
+    assert [m["kind"] for m in mined] == ["tool_call", "tool_call", "tool_call", "non_tool"]
+    assert len(select_failures(candidates, answers, balance=True)[0]) == 6

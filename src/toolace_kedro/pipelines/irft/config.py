@@ -22,6 +22,9 @@ class MiningParams(_Strict):
     candidates: int | None = Field(None, ge=1, description="failures: answers decoded (the highest-perplexity "
                                    "samples, split over tool-call and non-tool); null: every sample")
     answer_tokens: int = Field(96, ge=8, description="failures: tokens of a greedy answer")
+    balance: bool = Field(False, description="failures: max_samples split evenly over tool-call and non-tool; "
+                          "a group with fewer failures than its half is filled with candidates it answered "
+                          "right (highest perplexity first), so pairs push both ways, not only towards calling")
     ratio: float = Field(0.3, gt=0, le=1)
     max_samples: int | None = Field(None, ge=1)
     batch_size: int = Field(8, ge=1)

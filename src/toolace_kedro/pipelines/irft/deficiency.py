@@ -134,26 +134,49 @@ def answer_verdict(target: dict[str, Any], answer: str) -> tuple[bool, str | Non
     return (True, None) if key(truth) == key(predicted) else (False, "wrong_values")
 
 
-def select_failures(candidates: list[dict[str, Any]], answers: list[str], max_samples: int | None = None
-                    ) -> tuple[list[dict], dict[str, Any]]:
+def select_failures(candidates: list[dict[str, Any]], answers: list[str], max_samples: int | None = None,
+                    balance: bool = False) -> tuple[list[dict], dict[str, Any]]:
     """The ``candidates`` (search targets) whose ``answers`` (the policy's greedy answers) are
     wrong, with ``policy_answer`` and ``failure``; at most ``max_samples``, split over the
-    tool-call and non-tool groups in proportion to their failures (highest NLL first). The report
-    holds every candidate's verdict, so the round's policy can be rechecked on the same items."""
-    verdicts, failures = [], []
+    tool-call and non-tool groups in proportion to their failures (highest NLL first). With
+    ``balance`` each group gets half of ``max_samples`` (all its candidates when null), and a group
+    with fewer failures is filled with candidates it answered right (``retained``, no
+    ``policy_answer``): a round mined only where the policy fails to call learns to call
+    everywhere. The report holds every candidate's verdict, so the round's policy can be rechecked
+    on the same items."""
+    verdicts, failures, right = [], [], []
     for target, answer in zip(candidates, answers):
         ok, kind = answer_verdict(target, answer)
         verdicts.append({"id": target["id"], "kind": target["kind"], "correct": ok, "failure": kind})
         if not ok:
             failures.append({**target, "policy_answer": answer, "failure": kind})
-    sizes = {g: sum(t["kind"] == g for t in failures) for g in GROUPS}
-    quotas = _quotas(sizes, max_samples) if max_samples is not None else sizes
-    mined = []
-    for group in GROUPS:
-        members = sorted((t for t in failures if t["kind"] == group), key=lambda t: t.get("nll", 0.0), reverse=True)
-        mined.extend(members[: quotas[group]])
+        else:
+            right.append({**target, "retained": True})
+    by_nll = lambda pool, group: sorted((t for t in pool if t["kind"] == group),  # noqa: E731
+                                        key=lambda t: t.get("nll", 0.0), reverse=True)
+    mined, retained = [], 0
+    if balance:
+        sizes = {g: sum(t["kind"] == g for t in candidates) for g in GROUPS}
+        quotas, left = dict.fromkeys(GROUPS, 0), max_samples if max_samples is not None else len(candidates)
+        while left and any(quotas[g] < sizes[g] for g in GROUPS):  # round robin: even, unless a group runs out
+            for group in GROUPS:
+                if left and quotas[group] < sizes[group]:
+                    quotas[group] += 1
+                    left -= 1
+        for group in GROUPS:
+            quota = quotas[group]
+            chosen = by_nll(failures, group)[:quota]
+            fill = by_nll(right, group)[: quota - len(chosen)]
+            retained += len(fill)
+            mined.extend(chosen + fill)
+    else:
+        sizes = {g: sum(t["kind"] == g for t in failures) for g in GROUPS}
+        quotas = _quotas(sizes, max_samples) if max_samples is not None else sizes
+        for group in GROUPS:
+            mined.extend(by_nll(failures, group)[: quotas[group]])
     correct = sum(v["correct"] for v in verdicts)
     report = {"candidates": len(candidates), "correct": correct, "failures": len(failures), "mined": len(mined),
+              "retained": retained,
               "failure_kinds": {k: sum(v["failure"] == k for v in verdicts) for k in FAILURE_KINDS},
               "by_group": {g: {"candidates": sum(v["kind"] == g for v in verdicts),
                                "correct": sum(v["correct"] for v in verdicts if v["kind"] == g)} for g in GROUPS},

@@ -106,7 +106,7 @@ def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, A
     if cfg["strategy"] == "failures":  # the highest-perplexity candidates the policy answers wrongly
         candidates, report = select_deficient(samples, score, 1.0, cfg["candidates"])
         answers = greedy_answers(scorer, tokenizer, [c["context"] for c in candidates], cfg["answer_tokens"])
-        mined, report["failures"] = select_failures(candidates, answers, cfg["max_samples"])
+        mined, report["failures"] = select_failures(candidates, answers, cfg["max_samples"], cfg["balance"])
         report.update(strategy="failures", mined=len(mined))
     else:
         mined, report = select_deficient(samples, score, float(cfg.get("ratio", 0.3)), cfg.get("max_samples"))
@@ -201,7 +201,9 @@ def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> 
     cfg = validated(params)["pairs"]
     pairs: list[dict] = []
     dropped: Counter = Counter()
+    by_kind: Counter = Counter()  # pairs on tool-call samples (they push towards calling) and non-tool ones
     for tree in search_trees:
+        before = len(pairs)
         found, why = step_pairs(tree, cfg)
         pairs.extend(found)
         dropped.update({f"step.{k}": v for k, v in why.items()})
@@ -217,9 +219,10 @@ def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> 
                 pairs.append(pair)
             else:
                 dropped[f"policy.{reason}"] += 1
+        by_kind[tree["target"].get("kind", "unknown")] += len(pairs) - before
     kinds = Counter(p["kind"] for p in pairs)
     report = {"pairs": len(pairs), "step_pairs": kinds["step"], "answer_pairs": kinds["answer"],
-              "policy_answer_pairs": kinds["policy"],
+              "policy_answer_pairs": kinds["policy"], "pairs_by_sample_kind": dict(sorted(by_kind.items())),
               "samples_with_pairs": len({p["sample_id"] for p in pairs}), "dropped": dict(sorted(dropped.items())),
               "value_gap": reward_summary([p["value_gap"] for p in pairs]),
               "chosen_value": reward_summary([p["chosen_value"] for p in pairs]),

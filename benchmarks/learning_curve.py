@@ -127,8 +127,8 @@ def plot(results: dict, path: Path) -> None:
         if not points:
             continue
         acc = [100 * p["correct"] / p["n"] for _, p in points]
-        err = [[a - 100 * p["low"] for a, (_, p) in zip(acc, points)],
-               [100 * p["high"] - a for a, (_, p) in zip(acc, points)]]
+        err = [[max(0.0, a - 100 * p["low"]) for a, (_, p) in zip(acc, points)],  # (rounding at 0 and 100 %)
+               [max(0.0, 100 * p["high"] - a) for a, (_, p) in zip(acc, points)]]
         ax.errorbar([x for x, _ in points], acc, yerr=err, marker="o", capsize=3, label=column)
     ax.set_xscale("symlog", linthresh=25)
     ax.set_xlabel("training dialogs (0 = base policy)")

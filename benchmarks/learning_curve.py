@@ -14,13 +14,15 @@ killed run resumes where it stopped.
     .venv/bin/python benchmarks/learning_curve.py --pool data/04_feature/verified_dialogs.jsonl/<v>/verified_dialogs.jsonl \\
         --sizes 25,50,100,200,400 --out benchmarks/results/learning_curve
 
-prints the table and writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
+prints the table and writes ``<out>.json``, ``<out>.md`` and ``<out>.png``. The committed curve's
+pool is ``benchmarks/results/learning_curve_pool.jsonl.gz`` (its rows in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gzip
 import json
 import os
 import random
@@ -142,7 +144,7 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", required=True, help="dialogs JSONL (canonical dialogs)")
+    ap.add_argument("--pool", required=True, help="dialogs JSONL (canonical dialogs), optionally .gz")
     ap.add_argument("--sizes", default="25,50,100,200,400")
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
@@ -156,7 +158,9 @@ def main() -> None:
     from toolace_kedro.pipelines.evaluation.nodes import build_items
     from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test, train_sft
 
-    pool = [json.loads(line) for line in Path(args.pool).read_text().splitlines() if line.strip()]
+    path = Path(args.pool)
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    pool = [json.loads(line) for line in text.splitlines() if line.strip()]
     sft = copy.deepcopy(_params("sft"))
     sft["training"].update(report_to="none", system_metrics=False)
     sft["measure_test_nll"] = False

@@ -1,0 +1,32 @@
+"""benchmarks/learning_curve.py: nested subsets and the table it prints."""
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "benchmarks" / "learning_curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_subsets_are_nested_and_sizes_beyond_the_pool_left_out():
+    curve = _module()
+    train = [{"id": str(i)} for i in range(10)]
+    subsets = curve.nested_subsets(train, [3, 6, 20], seed=0)
+    assert sorted(subsets) == [3, 6]
+    assert subsets[6][:3] == subsets[3] and len({d["id"] for d in subsets[6]}) == 6
+
+
+def test_table_marks_significant_changes_against_base():
+    curve = _module()
+    cell = {"n": 40, "correct": 8, "low": 0.1, "high": 0.35}
+    results = {"0": {"summary": {"simple_python": {**cell, "correct": 0, "low": 0.0, "high": 0.09}}},
+               "80": {"summary": {"simple_python": cell}, "minutes": 4.0,
+                      "versus_base": {"simple_python": {"verdict": "better"}}}}
+    lines = curve.table(results).splitlines()
+    assert lines[2].startswith("| 0 | 0/40 (0 %, 0–9) |")
+    assert "| 80 | 8/40 (20 %, 10–35) ↑ |" in lines[3] and lines[3].endswith("| 4.0 |")

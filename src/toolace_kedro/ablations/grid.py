@@ -47,10 +47,9 @@ __all__ = ["Project", "expected_minutes", "main", "run_grid"]
 
 logger = logging.getLogger(__name__)
 
-#: minutes per pipeline in a grid, embedded default on the 2-core CPU, with its start-up: verification
-#: (judges in one variant of three), sft and evaluation_base_sft (the base policy's answers come from
-#: the response cache after the first variant) from grid 2026-11-23T11.57.37 (20.4 min for the six
-#: variants); irft and evaluation (three policies) from their stage runs (benchmarks/README.md)
+#: estimated minutes per pipeline in a grid (embedded default, 2-core CPU, with start-up; the base
+#: policy's answers come from the response cache after the first variant), for the dry run's
+#: estimate only; the measurements behind them are in benchmarks/README.md
 STAGE_MINUTES = {"verification": 0.6, "sft": 2.2, "irft": 4.3, "evaluation": 4.5, "evaluation_base_sft": 1.2}
 #: datasets read back from each variant's save version for the table
 REPORTS = ("sft_split_report", "sft_report", "evaluation_scores")

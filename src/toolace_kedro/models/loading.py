@@ -223,11 +223,10 @@ def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
     top of the heap is trimmed first); yields whether it did. By default glibc raises that
     threshold as large blocks are freed (up to 32 MiB), so a training step's activation tensors of
     a few MiB end up in the heap, where freeing them can leave holes that later tensors do not fit:
-    the resident set grows beyond what is alive. Set to 1 MiB for a whole process, it lowered irft's
-    ``optimise_policy`` alone from about 4.0 to 3.55 GB peak RSS in the same time, and ``train_sft``
-    from 4.7 to 3.5 GB, but made that one a third slower (its many 2-4 MiB tensors are mapped and
-    faulted in afresh at every step), so it is a per-node choice
-    (``irft.optimisation.mmap_threshold_mib``, 256 KiB since 2026-12-03), not a process-wide one.
+    the resident set grows beyond what is alive. For a whole process it lowers the peak of both
+    trainers but slows ``train_sft`` (its many 2-4 MiB tensors are mapped and faulted in afresh at
+    every step; figures in benchmarks/README.md), so it is a per-node choice
+    (``irft.optimisation.mmap_threshold_mib``), not a process-wide one.
     glibc's adjustment cannot be switched back on: afterwards the threshold stays fixed at its
     ceiling, 32 MiB. Nothing happens for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_``
     is set (the user's own choice)."""

@@ -70,9 +70,8 @@ def cuda_in_use() -> bool:
 
 def use_bf16(params: SFTParams) -> bool:
     """``training.bf16: auto`` → bf16 on CUDA and on a CPU with native bf16, else fp32. bf16 means
-    frozen bf16 base weights, float32 LoRA weights and bf16 autocast; on the 2-core dev CPU that
-    trained the default SFT 1.45x faster with 1.7 GB less peak memory than fp32, to the same
-    held-out NLL (0.639 vs 0.634; benchmarks/README.md)."""
+    frozen bf16 base weights, float32 LoRA weights and bf16 autocast: faster and smaller than fp32
+    on such CPUs at the same held-out NLL (figures in benchmarks/README.md)."""
     setting = params.training.bf16
     return (cuda_in_use() or cpu_has_bf16()) if setting == "auto" else bool(setting)
 

@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
+from _overrides import apply_overrides
 
 from toolace_kedro.pipelines.dialog_generation import nodes
 
@@ -32,13 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _override(llm: dict, params: dict, assignments: str) -> None:
-    for item in filter(None, (a.strip() for a in assignments.split(","))):
-        key, value = item.split("=", 1)
-        block, *path = key.split(".")
-        target = {"llm": llm, "dialog_generation": params}[block]
-        for part in path[:-1]:
-            target = target[part]
-        target[path[-1]] = yaml.safe_load(value)
+    apply_overrides({"llm": llm, "dialog_generation": params}, filter(None, (a.strip() for a in assignments.split(","))))
 
 
 def latest_pool() -> tuple[str, list[dict]]:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import yaml
+from _overrides import apply_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,13 +54,7 @@ def main() -> None:
         policy = {"model": model, "tokenizer": tokenizer}
     params = yaml.safe_load((ROOT / "conf/base/parameters_irft.yml").read_text())["irft"]
     params["optimisation"]["report_to"] = "none"
-    for item in args.set:
-        key, value = item.split("=", 1)
-        *path, last = key.split(".")
-        target = params
-        for part in path:
-            target = target[part]
-        target[last] = yaml.safe_load(value)
+    apply_overrides(params, args.set)
     print(f"{len(pairs)} pairs{' with ' + ', '.join(args.set) if args.set else ''} ({pairs_file.parent.name}); policy {policy_dir.parent.name} "
           f"{'in memory' if args.in_memory else 'from its model directory'}")
     started = time.perf_counter()

@@ -152,7 +152,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/learning_curve")
     args = ap.parse_args()
 
-    import yaml
+    from _overrides import apply_overrides
 
     from toolace_kedro.datasets.bfcl import BFCLDataset
     from toolace_kedro.pipelines.evaluation.nodes import build_items
@@ -164,13 +164,7 @@ def main() -> None:
     sft = copy.deepcopy(_params("sft"))
     sft["training"].update(report_to="none", system_metrics=False)
     sft["measure_test_nll"] = False
-    for item in args.set:
-        key, value = item.split("=", 1)
-        node = sft
-        *path, last = key.split(".")
-        for part in path:
-            node = node[part]
-        node[last] = yaml.safe_load(value)
+    apply_overrides(sft, args.set)
     train, test, split = split_train_test(pool, sft)
     eval_params = evaluation_params(args.per_category)
     items, _ = build_items(BFCLDataset(categories=list(CATEGORIES)).load(), test, eval_params)

@@ -30,3 +30,16 @@ def test_table_marks_significant_changes_against_base():
     lines = curve.table(results).splitlines()
     assert lines[2].startswith("| 0 | 0/40 (0 %, 0–9) |")
     assert "| 80 | 8/40 (20 %, 10–35) ↑ |" in lines[3] and lines[3].endswith("| 4.0 |")
+
+
+def test_benchmark_overrides_set_yaml_values_at_dotted_paths():
+    spec = importlib.util.spec_from_file_location("_overrides", ROOT / "benchmarks" / "_overrides.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    params = {"training": {"epochs": 1}, "curriculum": True}
+    module.apply_overrides(params, ["training.epochs=3", "curriculum=false", "training.lr=0.0001"])
+    assert params == {"training": {"epochs": 3, "lr": 0.0001}, "curriculum": False}
+    import pytest
+
+    with pytest.raises(KeyError, match="no mapping at lora"):
+        module.apply_overrides(params, ["lora.r=4"])

@@ -33,7 +33,7 @@ viz: $(STAMP)
 	$(BIN)/kedro viz build
 
 # The papers' ablation grid, one kedro run per variant, table in data/08_reporting/ablations.md
-# (README, "Ablations"), e.g.  make ablations ABLATION_ARGS="--variants no_parallel --dry-run"
+# (docs/ablations.md), e.g.  make ablations ABLATION_ARGS="--variants no_parallel --dry-run"
 ablations: $(STAMP)
 	$(BIN)/python scripts/ablations.py $(ABLATION_ARGS)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The ablation grid in one command (README, "Ablations"): every variant as its own ``kedro run``,
+"""The ablation grid in one command (docs/ablations.md): every variant as its own ``kedro run``,
 tagged ``ablation.variant`` in MLflow, and the comparison table in ``data/08_reporting/ablations.md``.
 
     python scripts/ablations.py --dry-run

@@ -1,6 +1,6 @@
 """The papers' ablation grid (ToolACE: verification layers, data types; iTool: the easy-to-hard
-warm-up) as one command: ``python scripts/ablations.py`` / ``make ablations``. See the README,
-"Ablations"."""
+warm-up) as one command: ``python scripts/ablations.py`` / ``make ablations``. See docs/ablations.md.
+"""
 
 from toolace_kedro.ablations.grid import main, run_grid
 from toolace_kedro.ablations.table import build_table

@@ -49,7 +49,7 @@ class TrainingParams(BaseModel):
 
 
 class DistributedParams(BaseModel):
-    """Multi-GPU training under ``accelerate launch`` (see README, "sft", scale out)."""
+    """Multi-GPU training under ``accelerate launch`` (see docs/sft.md, "Scale out")."""
 
     model_config = ConfigDict(extra="forbid")
 

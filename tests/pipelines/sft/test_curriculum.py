@@ -42,3 +42,16 @@ def test_stages_of_groups_in_stage_order_and_names_bad_records():
     assert [[s["id"] for s in st] for st in stages_of(curriculum)] == [["b"], ["a", "c"]]
     with pytest.raises(ValueError, match="dialog 'x': meta.curriculum_stage"):
         stages_of([{"id": "x", "meta": {}}])
+
+
+def test_stratified_stages_hold_each_type_in_proportion_easy_to_hard_within_it():
+    samples = [{"id": i, "type": "non_tool" if i % 3 == 0 else "single"} for i in range(12)]
+    scores = [float(12 - i) for i in range(12)]  # later ids are easier
+    stages = split_stages(samples, scores, 3, strata=[s["type"] for s in samples])
+    assert sorted(sum(s["type"] == "non_tool" for s in stage) for stage in stages) == [1, 1, 2]
+    assert [len(stage) for stage in stages] == [4, 4, 4]  # remainders go to the smaller stages
+    for kind in ("single", "non_tool"):
+        seen = [s["id"] for stage in stages for s in stage if s["type"] == kind]
+        assert seen == sorted(seen, reverse=True)
+    with pytest.raises(ValueError, match="strata"):
+        split_stages(samples, scores, 3, strata=["single"])

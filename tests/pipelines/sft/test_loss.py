@@ -71,3 +71,30 @@ def test_varlen_attention_matches_the_masked_row(tiny_model_dir):
     assert torch.allclose(from_positions, ours, atol=1e-6)
     assert torch.allclose(pad_ours[0, :5], pad_sdpa[0, :5], atol=1e-5)
     assert torch.allclose(pad_ours[1], pad_sdpa[1], atol=1e-5)
+
+
+def test_turn_starts_marks_the_first_target_of_each_assistant_turn():
+    from toolace_kedro.pipelines.sft.loss import turn_starts
+
+    labels = torch.tensor([[-100, -100, 5, 6, 7, -100, -100, 8, 9, -100],
+                           [1, 2, -100, 3, -100, -100, -100, -100, -100, -100]])
+    assert turn_starts(labels).nonzero().tolist() == [[0, 1], [0, 6], [1, 2]]
+
+
+@pytest.mark.parametrize("padding_free", [False, True])
+def test_decision_weight_scales_the_loss_of_turn_openings_only(tiny_model_dir, sft_dialogs, padding_free, tmp_path):
+    from toolace_kedro.pipelines.sft.loss import compact_loss, turn_starts
+
+    trainer, batch, n = _batch(AssistantOnlySFTTrainer, tiny_model_dir, sft_dialogs[:3], padding_free, tmp_path)
+    labels = batch["labels"]
+    starts = turn_starts(labels)
+    assert 0 < int(starts.sum()) < n
+    model_inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        logits = trainer.model(**model_inputs, use_cache=False).logits[:, :-1].float()
+        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                                                reduction="none", ignore_index=-100).reshape(labels[:, 1:].shape)
+        plain, _ = compact_loss(trainer.model, dict(batch), n)
+        weighted, _ = compact_loss(trainer.model, dict(batch), n, decision_weight=4.0)
+    assert plain.item() == pytest.approx(nll.sum().item() / n, rel=1e-5)
+    assert weighted.item() == pytest.approx((nll.sum() + 3.0 * nll[starts].sum()).item() / n, rel=1e-5)

@@ -51,8 +51,10 @@ def test_curriculum_orders_by_policy_nll(sft_dialogs, sft_params):
     curriculum = order_curriculum(sft_dialogs, sft_params)
     assert sorted(d["id"] for d in curriculum) == sorted(d["id"] for d in sft_dialogs)
     stages = [d["meta"]["curriculum_stage"] for d in curriculum]
-    scores = [d["meta"]["difficulty"] for d in curriculum]
-    assert stages == sorted(stages) and set(stages) == {1, 2} and scores == sorted(scores)
+    assert stages == sorted(stages) and set(stages) == {1, 2}
+    for kind in {d["type"] for d in curriculum}:  # stratified (default): easy-to-hard within each type
+        scores = [d["meta"]["difficulty"] for d in curriculum if d["type"] == kind]
+        assert scores == sorted(scores), kind
     assert all(d["meta"]["difficulty_source"] == f"policy:{sft_params['policy_model']}" for d in curriculum)
     # meta.complexity of the generator is not the difficulty under this policy
     assert [d["meta"]["difficulty"] for d in curriculum] != [d["meta"]["complexity"] for d in curriculum]
@@ -61,15 +63,21 @@ def test_curriculum_orders_by_policy_nll(sft_dialogs, sft_params):
 
 def test_meta_difficulty_and_the_shuffled_ablation_load_no_model(sft_dialogs, sft_params):
     params = {**sft_params, "policy_model": "/nonexistent/model", "difficulty": "meta", "n_stages": 4}
-    curriculum = order_curriculum(sft_dialogs, params)
+    curriculum = order_curriculum(sft_dialogs, {**params, "stratify_stages": False})
     assert [d["meta"]["difficulty"] for d in curriculum] == sorted(d["meta"]["complexity"] for d in sft_dialogs)
     assert Counter(d["meta"]["curriculum_stage"] for d in curriculum) == {1: 4, 2: 4, 3: 4, 4: 4}
+    stratified = order_curriculum(sft_dialogs, params)
+    per_stage = Counter((d["meta"]["curriculum_stage"], d["type"]) for d in stratified)
+    for kind, total in Counter(d["type"] for d in sft_dialogs).items():
+        assert max(per_stage[k, kind] for k in range(1, 5)) - min(per_stage[k, kind] for k in range(1, 5)) <= 1
+        assert sum(per_stage[k, kind] for k in range(1, 5)) == total
     ablation = order_curriculum(sft_dialogs, {**params, "curriculum": False})
     assert {d["meta"]["curriculum_stage"] for d in ablation} == {1}
     assert [d["id"] for d in ablation] != [d["id"] for d in sft_dialogs]
 
 
 def test_train_sft_trains_each_stage_on_one_adapter(sft_dialogs, sft_params):
+    sft_params = {**sft_params, "stratify_stages": False}  # one global order: stage 2 starts where stage 1 ends
     train, test, split = split_train_test(sft_dialogs, sft_params)
     curriculum = order_curriculum(train, sft_params)
     adapter, report, metrics = train_sft(curriculum, test, sft_params, split)

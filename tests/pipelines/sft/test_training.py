@@ -32,6 +32,11 @@ def test_stage_config_on_cpu(tmp_path, monkeypatch):
     assert stage_config(packed, "x", str(tmp_path)).max_length == 2048
     with pytest.raises(ValueError, match="packing needs sft.max_length"):
         SFTParams.model_validate({"max_length": None, "training": {"packing": True}})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU: TRL's fused head, unless weighted
+    assert not compact_loss_for(params)
+    assert compact_loss_for(SFTParams.model_validate({"training": {"decision_weight": 3}}))
+    with pytest.raises(ValueError, match="decision_weight needs"):
+        SFTParams.model_validate({"training": {"decision_weight": 3, "loss": "fused"}})
 
 
 def test_lora_on_the_top_layers_only(tiny_model_dir):

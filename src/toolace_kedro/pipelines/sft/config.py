@@ -42,6 +42,8 @@ class TrainingParams(BaseModel):
     attn_implementation: str = "auto"  # auto: sdpa_varlen for padding-free, else sdpa; or any HF name
     bf16: Literal["auto", True, False] = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
     loss: Literal["auto", "compact", "fused"] = "auto"  # auto: compact head on CPU, TRL's fused head on CUDA
+    decision_weight: float = Field(1.0, gt=0, description="Loss weight of the first token of each assistant "
+                                   "turn (call or answer in text); needs the compact loss head")
     logging_steps: int = Field(1, gt=0)
     report_to: str | list[str] = "mlflow"
     system_metrics: bool = True        # mlflow.enable_system_metrics_logging() for the stage runs
@@ -89,6 +91,8 @@ class SFTParams(BaseModel):
     max_length: int | None = Field(1024, gt=0)
     curriculum: bool = True
     n_stages: int = Field(3, gt=0)
+    stratify_stages: bool = Field(True, description="Every curriculum stage holds each dialog type in the pool's "
+                                  "proportions (easy-to-hard within each type); false: one global order")
     difficulty: Literal["policy", "meta"] = "policy"
     difficulty_batch_size: int = Field(4, gt=0)
     difficulty_dtype: str = "auto"     # auto: bfloat16 on CPUs with native bf16, else the training dtype
@@ -127,6 +131,13 @@ class SFTParams(BaseModel):
         if bfcl and (self.call_format != "python" or self.format == "native"):
             raise ValueError(f"prompt variants {bfcl} are BFCL's wordings: they need format prompt and "
                              f"call_format python (got format {self.format}, call_format {self.call_format})")
+        return self
+
+    @model_validator(mode="after")
+    def _decision_weight_needs_compact(self) -> SFTParams:
+        if self.training.decision_weight != 1.0 and self.training.loss == "fused":
+            raise ValueError("sft.training.decision_weight needs sft.training.loss auto or compact "
+                             "(TRL's fused head has no per-token weights)")
         return self
 
     @model_validator(mode="after")

@@ -41,27 +41,38 @@ def difficulty_scores(samples: list[dict[str, Any]], model: Any, tokenizer: Any,
 
 
 def split_stages(samples: list[dict[str, Any]], scores: list[float], n_stages: int, curriculum: bool = True,
-                 seed: int = 0) -> list[list[dict[str, Any]]]:
+                 seed: int = 0, strata: list[str] | None = None) -> list[list[dict[str, Any]]]:
     """Easy-to-hard stages: samples sorted by score (ties and NaN scores last, in input order) and
-    cut into ``n_stages`` contiguous parts whose sizes differ by at most one. With
+    cut into ``n_stages`` contiguous parts whose sizes differ by at most one. With ``strata`` (one
+    key per sample, e.g. its dialog type) each stratum is sorted and cut on its own and stage ``k``
+    joins the ``k``-th parts, so every stage holds the strata in the pool's proportions. With
     ``curriculum=False`` one stage holding all samples in a seeded shuffle (the ablation)."""
     if len(samples) != len(scores):
         raise ValueError(f"{len(samples)} samples but {len(scores)} scores")
+    if strata is not None and len(strata) != len(samples):
+        raise ValueError(f"{len(samples)} samples but {len(strata)} strata")
     if not curriculum:
         shuffled = list(samples)
         random.Random(seed).shuffle(shuffled)
         return [shuffled] if shuffled else []
     if n_stages < 1:
         raise ValueError(f"sft.curriculum.n_stages must be >= 1, got {n_stages}")
-    order = sorted(range(len(samples)), key=lambda i: (not math.isfinite(scores[i]),
-                                                       scores[i] if math.isfinite(scores[i]) else 0.0, i))
-    n_stages = min(n_stages, len(order)) or 1
-    size, extra = divmod(len(order), n_stages)
-    stages, start = [], 0
-    for k in range(n_stages):
-        end = start + size + (1 if k < extra else 0)
-        stages.append([samples[i] for i in order[start:end]])
-        start = end
+    n_stages = min(n_stages, len(samples)) or 1
+    groups: dict[str, list[int]] = {}
+    for i in range(len(samples)):
+        groups.setdefault(strata[i] if strata is not None else "", []).append(i)
+    stages: list[list[dict[str, Any]]] = [[] for _ in range(n_stages)]
+    for members in groups.values():
+        order = sorted(members, key=lambda i: (not math.isfinite(scores[i]),
+                                               scores[i] if math.isfinite(scores[i]) else 0.0, i))
+        size, extra = divmod(len(order), n_stages)
+        # a stratum's remainder goes to the stages holding the fewest samples so far (earlier first)
+        bigger = set(sorted(range(n_stages), key=lambda k: (len(stages[k]), k))[:extra])
+        start = 0
+        for k in range(n_stages):
+            end = start + size + (k in bigger)
+            stages[k].extend(samples[i] for i in order[start:end])
+            start = end
     return [s for s in stages if s]
 
 

@@ -8,6 +8,11 @@ tool list: about 7 % carry loss, so on a CPU most of the head's work is thrown a
 (transformers' ``logits_to_keep`` with a boolean mask) and takes the cross-entropy there: the same
 loss — sum of token NLLs over the batch's loss tokens / ``num_items_in_batch`` — computed through
 the model's ordinary forward (so PEFT, DDP and DeepSpeed wrappers see a normal call).
+
+``decision_weight`` (``sft.training.decision_weight``) multiplies the loss of the first token of
+every assistant turn: the token that decides between calling (``[`` / ``{``) and answering in
+text. With the mean over all assistant tokens that choice is one token in tens, while it decides
+whether a request is served or declined.
 """
 
 from __future__ import annotations
@@ -16,12 +21,25 @@ from typing import Any
 
 from trl import SFTTrainer
 
-__all__ = ["AssistantOnlySFTTrainer", "compact_loss"]
+__all__ = ["AssistantOnlySFTTrainer", "compact_loss", "turn_starts"]
 
 
-def compact_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> tuple[Any, dict[str, Any]]:
-    """``(loss, stats)``: summed NLL of the positions whose shifted label is not -100, divided by
-    ``num_items_in_batch`` (or their count); stats: ``n`` tokens, ``correct`` top-1, ``entropy`` sum."""
+def turn_starts(labels: Any) -> Any:
+    """Boolean mask over ``labels[:, 1:]`` of the loss positions that open an assistant turn (the
+    label before them is -100, or they are the row's first target)."""
+    import torch
+
+    targets_mask = labels[:, 1:] != -100
+    before = torch.cat([torch.zeros_like(targets_mask[:, :1]), targets_mask[:, :-1]], dim=1)
+    before[:, 0] = labels[:, 0] != -100
+    return targets_mask & ~before
+
+
+def compact_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None,
+                 decision_weight: float = 1.0) -> tuple[Any, dict[str, Any]]:
+    """``(loss, stats)``: summed NLL of the positions whose shifted label is not -100 (the first
+    token of each assistant turn weighted ``decision_weight``), divided by ``num_items_in_batch``
+    (or their count); stats: ``n`` tokens, ``correct`` top-1, ``entropy`` sum."""
     import torch
     import torch.nn.functional as F
 
@@ -34,7 +52,11 @@ def compact_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any = N
     logits = model(**model_inputs, logits_to_keep=keep).logits
     logits = logits.reshape(-1, logits.shape[-1]).float()
     targets = labels[:, 1:][targets_mask].to(logits.device)
-    total = F.cross_entropy(logits, targets, reduction="sum")
+    if decision_weight == 1.0:
+        total = F.cross_entropy(logits, targets, reduction="sum")
+    else:
+        weights = 1.0 + (decision_weight - 1.0) * turn_starts(labels)[targets_mask].to(logits.device, logits.dtype)
+        total = (F.cross_entropy(logits, targets, reduction="none") * weights).sum()
     count = targets.numel()
     denominator = num_items_in_batch if num_items_in_batch is not None else max(count, 1)
     loss = total / torch.as_tensor(denominator, device=total.device).clamp(min=1)
@@ -49,12 +71,16 @@ class AssistantOnlySFTTrainer(SFTTrainer):
     """``SFTTrainer`` whose loss projects only the loss-carrying positions (see module doc).
     Logs ``mean_token_accuracy``, ``entropy`` and ``num_tokens`` like TRL does."""
 
+    def __init__(self, *args: Any, decision_weight: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decision_weight = float(decision_weight)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         import torch
 
         if return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        loss, stats = compact_loss(model, inputs, num_items_in_batch)
+        loss, stats = compact_loss(model, inputs, num_items_in_batch, self.decision_weight)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         mode = "train" if self.model.training else "eval"

@@ -93,7 +93,8 @@ def order_curriculum(sft_train: list[dict[str, Any]], params: dict[str, Any]) ->
                         time.perf_counter() - start)
         for sample, score in zip(samples, scores):
             sample.setdefault("meta", {})["difficulty"] = round(score, 4) if math.isfinite(score) else None
-        stages = split_stages(samples, scores, p.n_stages, curriculum=True)
+        strata = [str(s.get("type", "")) for s in samples] if p.stratify_stages else None
+        stages = split_stages(samples, scores, p.n_stages, curriculum=True, strata=strata)
     ordered = []
     for k, stage in enumerate(stages, start=1):
         for sample in stage:

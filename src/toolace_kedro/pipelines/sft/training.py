@@ -93,10 +93,10 @@ def attention_for(params: SFTParams) -> str:
 
 def compact_loss_for(params: SFTParams) -> bool:
     """``training.loss: auto`` → the compact assistant-only head (``loss.py``) where TRL's fused head
-    has no Triton kernel (CPUs), TRL's own elsewhere."""
+    has no Triton kernel (CPUs) or a ``decision_weight`` is set, TRL's own elsewhere."""
     setting = params.training.loss
     if setting == "auto":
-        return not cuda_in_use()
+        return not cuda_in_use() or params.training.decision_weight != 1.0
     return setting == "compact"
 
 
@@ -208,10 +208,12 @@ def train_stages(model: Any, tokenizer: Any, stages: list[list[dict[str, Any]]],
             dataset = Dataset.from_list([{"input_ids": r["input_ids"], "assistant_masks": r["assistant_masks"]}
                                          for r in rows])
             telemetry = StageTelemetry()
-            trainer_class = AssistantOnlySFTTrainer if compact_loss_for(params) else SFTTrainer
+            compact = compact_loss_for(params)
+            trainer_class = AssistantOnlySFTTrainer if compact else SFTTrainer
+            extra = {"decision_weight": params.training.decision_weight} if compact else {}
             trainer = trainer_class(model=model, args=stage_config(params, name, os.path.join(output_dir, name)),
                                     train_dataset=dataset, processing_class=tokenizer,
-                                    callbacks=[telemetry, frozen_inputs_callback()])
+                                    callbacks=[telemetry, frozen_inputs_callback()], **extra)
             logger.info("%s: %d dialogs, %d tokens", name, len(rows), sum(len(r["input_ids"]) for r in rows))
             start = time.perf_counter()
             try:

@@ -152,3 +152,20 @@ def test_balanced_failures_fill_a_group_with_what_it_got_right(dialog):
     mined, _ = select_failures(candidates[:5], answers[:5], max_samples=4, balance=True)
     assert [m["kind"] for m in mined] == ["tool_call", "tool_call", "tool_call", "non_tool"]
     assert len(select_failures(candidates, answers, balance=True)[0]) == 6
+
+
+def test_contrasts_are_the_other_decision_under_the_same_tools(dialog):
+    """A tool-call target gets the decline of a non-tool sample with its tool list (its twin); a
+    non-tool target the call of a sample with its tools; a target with no such sample gets none."""
+    from toolace_kedro.pipelines.irft.deficiency import attach_contrasts
+
+    call, twin = _call_sample(dialog, 1), _text_sample(dialog, 2)  # same tools (the fixture's)
+    alone = _text_sample(dialog, 3)
+    alone["tools"] = [{"name": "weather", "description": "Weather of a city.",
+                       "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    samples = [call, twin, alone]
+    mined = [search_target(s) for s in samples]
+    assert attach_contrasts(mined, samples) == 2
+    assert mined[0]["contrast"] == {"id": "t2", "answer": "Here is joke 2."}
+    assert mined[1]["contrast"] == {"id": "c1", "answer": search_target(call)["answer"]}
+    assert "contrast" not in mined[2]

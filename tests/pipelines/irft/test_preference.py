@@ -65,3 +65,22 @@ def test_word_overlap():
     assert word_overlap("a b", "c d") == 0.0
     assert word_overlap("a a b", "a b") == pytest.approx(2 / 3)
     assert word_overlap("", "") == 1.0
+
+
+def test_decision_pair_opposes_the_truth_with_the_other_decision():
+    from toolace_kedro.pipelines.irft.preference import decision_pair
+    from toolace_kedro.pipelines.irft.reward import build_reward
+
+    target = {"id": "s1", "kind": "tool_call", "context": [], "answer": '[get_weather(city="Paris")]',
+              "calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}],
+              "contrast": {"id": "s2", "answer": "None of the tools can tell you that."}}
+    tree = {"id": "s1", "target": target, "truth_reward": 1.0}
+    pair, reason = decision_pair(tree, {}, build_reward("match", target))
+    assert reason is None and pair["kind"] == "decision" and pair["contrast_id"] == "s2"
+    assert pair["chosen"] == target["answer"] and pair["rejected"] == target["contrast"]["answer"]
+    assert pair["chosen_value"] - pair["rejected_value"] >= 0.1
+    # the policy already declined: its own policy pair opposes the two decisions
+    tree["target"] = {**target, "failure": "declined"}
+    assert decision_pair(tree, {}, build_reward("match", target)) == (None, "policy_pair_decides")
+    tree["target"] = {k: v for k, v in target.items() if k != "contrast"}
+    assert decision_pair(tree, {}, build_reward("match", target)) == (None, "no_contrast")

@@ -20,7 +20,8 @@ from typing import Any
 
 from toolace_kedro.toolcalls import ToolCallParseError, parse_calls, training_messages
 
-__all__ = ["FAILURE_KINDS", "GROUPS", "answer_verdict", "search_target", "select_deficient", "select_failures"]
+__all__ = ["FAILURE_KINDS", "GROUPS", "answer_verdict", "attach_contrasts", "search_target", "select_deficient",
+           "select_failures"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,3 +185,37 @@ def select_failures(candidates: list[dict[str, Any]], answers: list[str], max_sa
     logger.info("failure mining: %d of %d candidates answered wrong (%s); %d mined", len(failures), len(candidates),
                 {k: n for k, n in report["failure_kinds"].items() if n}, len(mined))
     return mined, report
+
+
+def _tool_names(sample: dict[str, Any]) -> frozenset[str]:
+    return frozenset(str(t.get("name")) for t in sample.get("tools") or [] if isinstance(t, dict))
+
+
+def attach_contrasts(mined: list[dict[str, Any]], samples: list[dict[str, Any]]) -> int:
+    """Give each mined target a ``contrast``: the answer of the other decision under the same tools
+    -- for a tool-call target a text answer (decline) of a non-tool sample, for a non-tool target
+    the call of a tool-call sample -- taken from training samples with the same tool names
+    (irrelevance twins share their tool list), else, for a non-tool target, a sample whose calls
+    use only tools this one offers. Targets with no such sample get none. Returns how many got one."""
+    by_id = {str(s.get("id", "")): s for s in samples}
+    pool: dict[str, list[tuple[frozenset[str], dict[str, Any]]]] = {g: [] for g in GROUPS}
+    for sample in samples:
+        target = search_target(sample)
+        if target is not None:
+            pool[target["kind"]].append((_tool_names(sample), target))
+    attached = 0
+    for target in mined:
+        source = by_id.get(target["id"])
+        if source is None:
+            continue
+        names = _tool_names(source)
+        other = "non_tool" if target["kind"] == "tool_call" else "tool_call"
+        same = [t for n, t in pool[other] if n == names and t["id"] != target["id"]]
+        if not same and other == "tool_call":
+            same = [t for _, t in pool[other] if t["id"] != target["id"]
+                    and {c.get("name") for c in t["calls"] or []} <= names]
+        if same:
+            pick = min(same, key=lambda t: t["id"])  # deterministic
+            target["contrast"] = {"id": pick["id"], "answer": pick["answer"]}
+            attached += 1
+    return attached

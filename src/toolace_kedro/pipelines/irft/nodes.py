@@ -22,7 +22,9 @@ from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype,
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
-from toolace_kedro.pipelines.irft.deficiency import answer_verdict, search_target, select_deficient, select_failures
+from toolace_kedro.pipelines.irft.deficiency import (
+    answer_verdict, attach_contrasts, search_target, select_deficient, select_failures,
+)
 from toolace_kedro.pipelines.irft.mcts import run_searches
 from toolace_kedro.pipelines.irft.optimisation import (
     fit_pairs,
@@ -31,7 +33,7 @@ from toolace_kedro.pipelines.irft.optimisation import (
     trains_a_bf16_copy,
     trains_bf16_from_disk,
 )
-from toolace_kedro.pipelines.irft.preference import answer_pair, policy_answer_pair, step_pairs
+from toolace_kedro.pipelines.irft.preference import answer_pair, decision_pair, policy_answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
 from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
 from toolace_kedro.stats import paired_comparison
@@ -107,7 +109,7 @@ def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, A
         candidates, report = select_deficient(samples, score, 1.0, cfg["candidates"])
         answers = greedy_answers(scorer, tokenizer, [c["context"] for c in candidates], cfg["answer_tokens"])
         mined, report["failures"] = select_failures(candidates, answers, cfg["max_samples"], cfg["balance"])
-        report.update(strategy="failures", mined=len(mined))
+        report.update(strategy="failures", mined=len(mined), contrasts=attach_contrasts(mined, samples))
     else:
         mined, report = select_deficient(samples, score, float(cfg.get("ratio", 0.3)), cfg.get("max_samples"))
         report["strategy"] = "perplexity"
@@ -219,10 +221,16 @@ def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> 
                 pairs.append(pair)
             else:
                 dropped[f"policy.{reason}"] += 1
+        if cfg.get("decision_pairs") and tree["target"].get("contrast") is not None:
+            pair, reason = decision_pair(tree, cfg, build_reward("match", tree["target"]))
+            if pair:
+                pairs.append(pair)
+            else:
+                dropped[f"decision.{reason}"] += 1
         by_kind[tree["target"].get("kind", "unknown")] += len(pairs) - before
     kinds = Counter(p["kind"] for p in pairs)
     report = {"pairs": len(pairs), "step_pairs": kinds["step"], "answer_pairs": kinds["answer"],
-              "policy_answer_pairs": kinds["policy"], "pairs_by_sample_kind": dict(sorted(by_kind.items())),
+              "policy_answer_pairs": kinds["policy"], "decision_pairs": kinds["decision"], "pairs_by_sample_kind": dict(sorted(by_kind.items())),
               "samples_with_pairs": len({p["sample_id"] for p in pairs}), "dropped": dict(sorted(dropped.items())),
               "value_gap": reward_summary([p["value_gap"] for p in pairs]),
               "chosen_value": reward_summary([p["chosen_value"] for p in pairs]),

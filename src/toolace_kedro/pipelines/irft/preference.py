@@ -18,6 +18,12 @@ filters apply.
 answer -- the exact mistake it makes (a wrong name, a number as a string, an invented argument, a
 call on a request no tool serves, a decline where a call was due) -- valued by the same reward.
 
+**Decision pair** (``decision_pairs``): the ground truth against the other decision under the same
+tools -- the call of a training sample with this tool list where a text answer is due, a decline
+of one where a call is due (``target.contrast``, attached by mining). With balanced mining the
+round gets as many "call rather than decline" as "decline rather than call" pairs, so it can learn
+when to call without being pushed to one side.
+
 Word overlap is the multiset Jaccard index of the lowercased words: shared words (with
 multiplicity) over all words; identical wordings score 1.
 """
@@ -28,7 +34,7 @@ import re
 from collections import Counter
 from typing import Any
 
-__all__ = ["answer_pair", "pair_filter", "policy_answer_pair", "step_pairs", "word_overlap"]
+__all__ = ["answer_pair", "decision_pair", "pair_filter", "policy_answer_pair", "step_pairs", "word_overlap"]
 
 _WORDS = re.compile(r"\w+")
 
@@ -129,3 +135,24 @@ def policy_answer_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
         return None, reason
     return _record(tree, "policy", None, 0, "", truth, answer, truth_value, value, overlap,
                    failure=tree["target"].get("failure")), None
+
+
+def decision_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
+                  ) -> tuple[dict[str, Any] | None, str | None]:
+    """The ground truth against ``target.contrast`` (the other decision, valued by ``reward``), or
+    the reason there is none; none where the policy's own answer already took the wrong decision
+    (its policy pair opposes the two)."""
+    target = tree["target"]
+    contrast = target.get("contrast")
+    if contrast is None:
+        return None, "no_contrast"
+    if target.get("failure") in ("declined", "called_on_non_tool"):
+        return None, "policy_pair_decides"
+    truth, truth_value = target["answer"], tree["truth_reward"]
+    value = float(reward(contrast["answer"]))
+    overlap = word_overlap(truth, contrast["answer"])
+    reason = pair_filter(truth_value, value, overlap, params)
+    if reason:
+        return None, reason
+    return _record(tree, "decision", None, 0, "", truth, contrast["answer"], truth_value, value, overlap,
+                   contrast_id=contrast["id"]), None

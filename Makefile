@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test test-fast viz benchmarks ablations clean
+.PHONY: setup run test test-fast viz docs benchmarks ablations clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ test-fast: $(STAMP)
 
 viz: $(STAMP)
 	$(BIN)/kedro viz build
+
+# The docs site (MkDocs, strict: a broken link fails) into site/; offline
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 # The papers' ablation grid, one kedro run per variant, table in data/08_reporting/ablations.md
 # (docs/ablations.md), e.g.  make ablations ABLATION_ARGS="--variants no_parallel --dry-run"

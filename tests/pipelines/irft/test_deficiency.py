@@ -155,8 +155,8 @@ def test_balanced_failures_fill_a_group_with_what_it_got_right(dialog):
 
 
 def test_contrasts_are_the_other_decision_under_the_same_tools(dialog):
-    """A tool-call target gets the decline of a non-tool sample with its tool list (its twin); a
-    non-tool target the call of a sample with its tools; a target with no such sample gets none."""
+    """A tool-call target gets the decline of a non-tool sample with its tool list (its twin), else
+    any decline; a non-tool target the call of a sample with its tools, else none."""
     from toolace_kedro.pipelines.irft.deficiency import attach_contrasts
 
     call, twin = _call_sample(dialog, 1), _text_sample(dialog, 2)  # same tools (the fixture's)
@@ -169,3 +169,9 @@ def test_contrasts_are_the_other_decision_under_the_same_tools(dialog):
     assert mined[0]["contrast"] == {"id": "t2", "answer": "Here is joke 2."}
     assert mined[1]["contrast"] == {"id": "c1", "answer": search_target(call)["answer"]}
     assert "contrast" not in mined[2]
+    lone_call = _call_sample(dialog, 4)
+    lone_call["tools"] = alone["tools"]
+    mined = [search_target(lone_call)]
+    assert attach_contrasts(mined, [lone_call, alone, twin]) == 1 and mined[0]["contrast"]["id"] == "t3"
+    mined = [search_target(lone_call)]
+    assert attach_contrasts(mined, [lone_call, twin]) == 1 and mined[0]["contrast"]["id"] == "t2"  # any decline

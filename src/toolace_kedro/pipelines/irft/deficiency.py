@@ -192,11 +192,13 @@ def _tool_names(sample: dict[str, Any]) -> frozenset[str]:
 
 
 def attach_contrasts(mined: list[dict[str, Any]], samples: list[dict[str, Any]]) -> int:
-    """Give each mined target a ``contrast``: the answer of the other decision under the same tools
-    -- for a tool-call target a text answer (decline) of a non-tool sample, for a non-tool target
-    the call of a tool-call sample -- taken from training samples with the same tool names
-    (irrelevance twins share their tool list), else, for a non-tool target, a sample whose calls
-    use only tools this one offers. Targets with no such sample get none. Returns how many got one."""
+    """Give each mined target a ``contrast``: the answer of the other decision -- for a tool-call
+    target the text answer (decline) of a non-tool sample, for a non-tool target the call of a
+    tool-call sample -- from the training sample closest in tools: the same tool names (irrelevance
+    twins share their tool list), else, for a non-tool target, calls of tools it offers only, else
+    for a tool-call target any shared tool, else any decline (a decline is the wrong decision
+    whatever its words). A non-tool target with no call on its tools gets none. Deterministic
+    (lowest id first). Returns how many targets got one."""
     by_id = {str(s.get("id", "")): s for s in samples}
     pool: dict[str, list[tuple[frozenset[str], dict[str, Any]]]] = {g: [] for g in GROUPS}
     for sample in samples:
@@ -209,13 +211,16 @@ def attach_contrasts(mined: list[dict[str, Any]], samples: list[dict[str, Any]])
         if source is None:
             continue
         names = _tool_names(source)
-        other = "non_tool" if target["kind"] == "tool_call" else "tool_call"
-        same = [t for n, t in pool[other] if n == names and t["id"] != target["id"]]
-        if not same and other == "tool_call":
-            same = [t for _, t in pool[other] if t["id"] != target["id"]
-                    and {c.get("name") for c in t["calls"] or []} <= names]
-        if same:
-            pick = min(same, key=lambda t: t["id"])  # deterministic
+        other = [(n, t) for n, t in pool["non_tool" if target["kind"] == "tool_call" else "tool_call"]
+                 if t["id"] != target["id"]]
+        if target["kind"] == "tool_call":
+            tiers = [[t for n, t in other if n == names], [t for n, t in other if n & names], [t for _, t in other]]
+        else:
+            tiers = [[t for n, t in other if n == names],
+                     [t for _, t in other if {c.get("name") for c in t["calls"] or []} <= names]]
+        found = next((tier for tier in tiers if tier), None)
+        if found:
+            pick = min(found, key=lambda t: t["id"])
             target["contrast"] = {"id": pick["id"], "answer": pick["answer"]}
             attached += 1
     return attached

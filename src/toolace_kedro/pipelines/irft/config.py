@@ -58,7 +58,7 @@ class PairParams(_Strict):
     answer_pairs: bool = True
     policy_answer_pairs: bool = Field(True, description="failures mining: the ground truth against the "
                                       "policy's own wrong greedy answer, one pair per mined sample")
-    decision_pairs: bool = Field(False, description="failures mining: the ground truth against the other "
+    decision_pairs: bool = Field(True, description="failures mining: the ground truth against the other "
                                  "decision under the same tools (a call where a text answer is due, a decline "
                                  "where a call is due; taken from the training data), one pair per mined sample "
                                  "whose policy pair does not already oppose the two decisions")

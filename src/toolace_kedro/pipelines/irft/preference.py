@@ -21,8 +21,9 @@ call on a request no tool serves, a decline where a call was due) -- valued by t
 **Decision pair** (``decision_pairs``): the ground truth against the other decision under the same
 tools -- the call of a training sample with this tool list where a text answer is due, a decline
 of one where a call is due (``target.contrast``, attached by mining). With balanced mining the
-round gets as many "call rather than decline" as "decline rather than call" pairs, so it can learn
-when to call without being pushed to one side.
+round gets about as many "call rather than decline" as "decline rather than call" pairs: the
+decision signal is balanced (it does not stop a high learning rate from swinging the policy to
+one side; see docs/irft.md).
 
 Word overlap is the multiset Jaccard index of the lowercased words: shared words (with
 multiplicity) over all words; identical wordings score 1.

@@ -25,8 +25,8 @@ __all__ = ["AssistantOnlySFTTrainer", "compact_loss", "turn_starts"]
 
 
 def turn_starts(labels: Any) -> Any:
-    """Boolean mask over ``labels[:, 1:]`` of the loss positions that open an assistant turn (the
-    label before them is -100, or they are the row's first target)."""
+    """Boolean mask over ``labels[:, 1:]`` of the loss positions that open an assistant turn: the
+    label before them (``labels[:, 0]`` for the first) is -100."""
     import torch
 
     targets_mask = labels[:, 1:] != -100

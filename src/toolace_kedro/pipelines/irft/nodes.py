@@ -230,7 +230,8 @@ def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> 
         by_kind[tree["target"].get("kind", "unknown")] += len(pairs) - before
     kinds = Counter(p["kind"] for p in pairs)
     report = {"pairs": len(pairs), "step_pairs": kinds["step"], "answer_pairs": kinds["answer"],
-              "policy_answer_pairs": kinds["policy"], "decision_pairs": kinds["decision"], "pairs_by_sample_kind": dict(sorted(by_kind.items())),
+              "policy_answer_pairs": kinds["policy"], "decision_pairs": kinds["decision"],
+              "pairs_by_sample_kind": dict(sorted(by_kind.items())),
               "samples_with_pairs": len({p["sample_id"] for p in pairs}), "dropped": dict(sorted(dropped.items())),
               "value_gap": reward_summary([p["value_gap"] for p in pairs]),
               "chosen_value": reward_summary([p["chosen_value"] for p in pairs]),

@@ -121,6 +121,19 @@ def answer_pair(tree: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str,
     return _record(tree, "answer", None, 0, "", truth, worst["answer"], truth_value, worst["reward"], overlap), None
 
 
+def _truth_against(tree: dict[str, Any], answer: str, kind: str, params: dict[str, Any], reward: Any, **extra: Any
+                   ) -> tuple[dict[str, Any] | None, str | None]:
+    """The ground truth (chosen) against ``answer`` (rejected, valued by ``reward``) from the empty
+    prefix, or the filter's reason to drop it."""
+    truth, truth_value = tree["target"]["answer"], tree["truth_reward"]
+    value = float(reward(answer))
+    overlap = word_overlap(truth, answer)
+    reason = pair_filter(truth_value, value, overlap, params)
+    if reason:
+        return None, reason
+    return _record(tree, kind, None, 0, "", truth, answer, truth_value, value, overlap, **extra), None
+
+
 def policy_answer_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
                        ) -> tuple[dict[str, Any] | None, str | None]:
     """The ground truth against the policy's own wrong greedy answer (``target.policy_answer``,
@@ -128,14 +141,7 @@ def policy_answer_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
     answer = tree["target"].get("policy_answer")
     if answer is None:
         return None, "no_policy_answer"
-    truth, truth_value = tree["target"]["answer"], tree["truth_reward"]
-    value = float(reward(answer))
-    overlap = word_overlap(truth, answer)
-    reason = pair_filter(truth_value, value, overlap, params)
-    if reason:
-        return None, reason
-    return _record(tree, "policy", None, 0, "", truth, answer, truth_value, value, overlap,
-                   failure=tree["target"].get("failure")), None
+    return _truth_against(tree, answer, "policy", params, reward, failure=tree["target"].get("failure"))
 
 
 def decision_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
@@ -149,11 +155,4 @@ def decision_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
         return None, "no_contrast"
     if target.get("failure") in ("declined", "called_on_non_tool"):
         return None, "policy_pair_decides"
-    truth, truth_value = target["answer"], tree["truth_reward"]
-    value = float(reward(contrast["answer"]))
-    overlap = word_overlap(truth, contrast["answer"])
-    reason = pair_filter(truth_value, value, overlap, params)
-    if reason:
-        return None, reason
-    return _record(tree, "decision", None, 0, "", truth, contrast["answer"], truth_value, value, overlap,
-                   contrast_id=contrast["id"]), None
+    return _truth_against(tree, contrast["answer"], "decision", params, reward, contrast_id=contrast["id"])

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
-__all__ = ["DistributedParams", "LoraParams", "SFTParams", "TrainingParams", "parse_params"]
+__all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTParams", "TrainingParams", "parse_params"]
 
 
 class LoraParams(BaseModel):
@@ -48,6 +48,22 @@ class TrainingParams(BaseModel):
     report_to: str | list[str] = "mlflow"
     system_metrics: bool = True        # mlflow.enable_system_metrics_logging() for the stage runs
     system_metrics_interval_s: float = Field(5.0, gt=0)
+
+
+class DecisionParams(BaseModel):
+    """Decision tuning after the curriculum (``pipelines/sft/decision.py``): a binary loss on the
+    probability that the first answer token opens a call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="Run the phase after the curriculum stages")
+    negatives_per_call: int = Field(2, ge=0, description="Each call dialog's request again under this many "
+                                    "tool lists of other dialogs that share no content word with it (decline)")
+    distractors: bool = Field(True, description="Each call dialog's request also under its own tools plus one "
+                              "unrelated tool (still a call)")
+    epochs: int = Field(2, gt=0, description="Passes over the decision examples")
+    learning_rate: float = Field(5e-4, gt=0, description="Peak learning rate (AdamW, 10 % warm-up, cosine)")
+    batch_size: int = Field(4, gt=0, description="Examples per optimiser step (right-padded)")
 
 
 class DistributedParams(BaseModel):
@@ -99,6 +115,7 @@ class SFTParams(BaseModel):
     measure_test_nll: bool = True      # held-out assistant NLL before and after training
     lora: LoraParams = LoraParams()
     training: TrainingParams = TrainingParams()
+    decision: DecisionParams = DecisionParams()
     distributed: DistributedParams = DistributedParams()
 
     @field_validator("exclude_types", mode="before")

@@ -39,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         if tracking.get("experiment_id"):
             mlflow.set_experiment(experiment_id=tracking["experiment_id"])
     trainer, tokenizer, summary = fit_curriculum(stages_of(curriculum), params, str(job / "work"),
-                                                 parent_run_id=tracking.get("parent_run_id"))
+                                                 parent_run_id=tracking.get("parent_run_id"),
+                                                 decision=False)  # the node tunes the saved adapter, one process
     trainer.save_model(str(job / "adapter"))  # collective: every rank must call it
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(job / "adapter"))

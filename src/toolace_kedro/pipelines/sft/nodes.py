@@ -172,7 +172,26 @@ def _train_distributed(curriculum: list[dict[str, Any]], p: Any) -> tuple[str, d
                                 mlflow_run)
     cmd = distributed.launch_command(job, p, distributed.gpu_count())
     distributed.run_job(cmd, job)
-    return distributed.read_result(job)
+    adapter, summary = distributed.read_result(job)
+    if p.decision.enabled:
+        summary["decision"] = _tune_saved_adapter(adapter, curriculum, p)
+    return adapter, summary
+
+
+def _tune_saved_adapter(adapter: str, curriculum: list[dict[str, Any]], p: Any) -> dict[str, Any] | None:
+    """The decision phase on an adapter directory (after a distributed job), in this process;
+    the tuned adapter replaces it."""
+    from peft import PeftModel
+
+    from toolace_kedro.pipelines.sft.training import cuda_in_use, decision_phase, load_for_training
+
+    base, tokenizer = load_for_training(p)
+    model = PeftModel.from_pretrained(base, adapter, is_trainable=True)
+    if cuda_in_use():
+        model.to("cuda")
+    tuned = decision_phase(model, tokenizer, curriculum, p)
+    model.save_pretrained(adapter)
+    return tuned
 
 
 def merge_sft_adapter(sft_adapter: str, params: dict[str, Any]) -> dict[str, Any]:

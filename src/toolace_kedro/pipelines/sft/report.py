@@ -50,6 +50,7 @@ def sft_report(summary: dict[str, Any], curriculum: list[dict[str, Any]], test: 
         "peak_memory_mb": max(peaks) if peaks else None,
         "test_nll_before": summary.get("test_nll_before"),
         "test_nll_after": summary.get("test_nll_after"),
+        "decision": summary.get("decision"),
         "skipped_input": (split or {}).get("skipped_input", {}),
     }
 
@@ -68,4 +69,11 @@ def sft_metrics(report: dict[str, Any]) -> dict[str, Any]:
                    if isinstance(s.get(key), (int, float))]
         if history:
             metrics[f"stage_{key}"] = history
+    decision = report.get("decision") or {}
+    for key in ("mean_loss", "decided_right"):  # per epoch of the decision phase
+        history = [{"value": float(e[key]), "step": e["epoch"]} for e in decision.get("epochs", [])]
+        if history:
+            metrics[f"decision_{key}"] = history
+    if isinstance(decision.get("wall_s"), (int, float)):
+        metrics.update(metrics_history({"decision_wall_s": decision["wall_s"]}))
     return metrics

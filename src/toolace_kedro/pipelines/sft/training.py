@@ -269,9 +269,10 @@ def test_nll(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: 
 
 
 def fit_curriculum(stages: list[list[dict[str, Any]]], params: SFTParams, output_dir: str,
-                   test: list[dict[str, Any]] | None = None, parent_run_id: str | None = None
-                   ) -> tuple[Any, Any, dict[str, Any]]:
-    """Load the policy, render each stage, train them in order; ``(trainer, tokenizer, summary)``.
+                   test: list[dict[str, Any]] | None = None, parent_run_id: str | None = None,
+                   decision: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+    """Load the policy, render each stage, train them in order, then (``decision`` and
+    ``decision.enabled``) the decision phase on all stages' dialogs; ``(trainer, tokenizer, summary)``.
 
     With ``test`` (and ``measure_test_nll``) the held-out assistant NLL is measured before and after.
     """
@@ -288,12 +289,24 @@ def fit_curriculum(stages: list[list[dict[str, Any]]], params: SFTParams, output
         model.to("cuda")
     before = test_nll(model, tokenizer, test, params) if measure else None
     results, trainer = train_stages(model, tokenizer, rendered, params, output_dir, stage_info, parent_run_id)
+    tuned = decision_phase(trainer.model, tokenizer, [s for stage in stages for s in stage], params) \
+        if decision else None
     after = test_nll(trainer.model, tokenizer, test, params) if measure else None
     summary = {"render": render_counts, "stages": [r.as_dict() for r in results],
-               "test_nll_before": before, "test_nll_after": after,
+               "test_nll_before": before, "test_nll_after": after, "decision": tuned,
                "dtype": "bfloat16" if use_bf16(params) else "float32", "attn_implementation": attention_for(params),
                "device": "cuda" if cuda_in_use() else "cpu"}
     return trainer, tokenizer, summary
+
+
+def decision_phase(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: SFTParams
+                   ) -> dict[str, Any] | None:
+    """``decision.tune_decision`` on the trained adapter when ``decision.enabled`` (else ``None``)."""
+    if not params.decision.enabled:
+        return None
+    from toolace_kedro.pipelines.sft.decision import tune_decision
+
+    return tune_decision(model, tokenizer, samples, params, use_bf16(params))
 
 
 def _difficulty_range(stage: list[dict[str, Any]]) -> dict[str, float | None]:

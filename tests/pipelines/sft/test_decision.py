@@ -1,0 +1,123 @@
+"""Decision tuning: which examples are built from which dialogs, and that the phase trains."""
+
+import copy
+
+import pytest
+from pydantic import ValidationError
+
+from tests.pipelines.sft.conftest import WEATHER, make_dialog
+from toolace_kedro.pipelines.sft.config import parse_params
+from toolace_kedro.pipelines.sft.decision import call_open_ids, decision_examples, tune_decision
+from toolace_kedro.toolcalls.words import api_words, content_words
+
+TRANSLATE = {"name": "translate_text", "description": "Translate a sentence into another language.",
+             "parameters": {"type": "object", "properties": {"text": {"type": "string"},
+                                                            "target": {"type": "string"}}, "required": ["text"]}}
+
+
+def _translate_dialog(i: int) -> dict:
+    return {"id": f"translate-{i}", "type": "single", "tools": [copy.deepcopy(TRANSLATE)],
+            "messages": [{"role": "user", "content": f"Translate 'good morning {i}' into German."},
+                         {"role": "assistant", "content": "", "tool_calls": [
+                             {"name": "translate_text", "arguments": {"text": f"good morning {i}", "target": "de"}}]},
+                         {"role": "tool", "content": [{"name": "translate_text", "results": {"text": "guten Morgen"}}]},
+                         {"role": "assistant", "content": "Guten Morgen."}],
+            "meta": {"generator": "test"}}
+
+
+@pytest.fixture
+def mixed_dialogs() -> list[dict]:
+    weather = [make_dialog(i, kind) for i, kind in enumerate(["single", "non_tool", "clarify", "single"])]
+    for d in weather:  # one tool each, so a weather request and the translate tool share no word
+        d["tools"] = [copy.deepcopy(WEATHER)]
+    return weather + [_translate_dialog(i) for i in range(2)]
+
+
+def _params(**decision):
+    return parse_params({"seed": 0, "prompt_variants": {"training": 1, "bfcl": 1}, "shuffle_tools": True,
+                         "decision": {"enabled": True, **decision}})
+
+
+def test_examples_label_own_tools_call_and_unrelated_tools_decline(mixed_dialogs):
+    examples = decision_examples(mixed_dialogs, _params(negatives_per_call=1, distractors=True))
+    kinds = {}
+    for e in examples:
+        kinds.setdefault(e["kind"], []).append(e)
+    # 4 call dialogs (clarify left out): own + distractor each; 1 unrelated each; 1 non_tool dialog
+    assert {k: len(v) for k, v in kinds.items()} == {"own": 4, "unrelated": 4, "distractor": 4, "non_tool": 1}
+    assert all(e["call"] for e in kinds["own"] + kinds["distractor"])
+    assert not any(e["call"] for e in kinds["unrelated"] + kinds["non_tool"])
+    assert "clarify-2" not in {e["id"] for e in examples}
+    by_id = {d["id"]: d for d in mixed_dialogs}
+    for e in kinds["unrelated"]:  # the request shares no content word with the tools shown
+        request = content_words(e["messages"][-1]["content"])
+        own = {t["name"] for t in by_id[e["id"]]["tools"]}
+        shown = [n for n in ("get_weather", "translate_text") if n in e["messages"][0]["content"]]
+        assert shown and not set(shown) & own
+        assert not any(request & api_words(t) for t in (WEATHER, TRANSLATE) if t["name"] in shown)
+    for e in kinds["distractor"]:  # own tool and an unrelated one
+        assert "get_weather" in e["messages"][0]["content"] and "translate_text" in e["messages"][0]["content"]
+    for e in examples:  # system prompt + the first request, nothing after it
+        assert [m["role"] for m in e["messages"]] == ["system", "user"]
+    assert decision_examples(mixed_dialogs, _params(negatives_per_call=1)) == examples  # seeded
+
+
+def test_no_unrelated_tools_no_negatives(mixed_dialogs):
+    weather_only = [d for d in mixed_dialogs if not d["id"].startswith("translate")]
+    kinds = {e["kind"] for e in decision_examples(weather_only, _params(negatives_per_call=3))}
+    assert kinds == {"own", "non_tool"}  # nothing unrelated to pair with: no distractor either
+
+
+def test_call_open_ids(embedded_model_dir):
+    from toolace_kedro.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(embedded_model_dir)
+    ids = call_open_ids(tokenizer)
+    assert tokenizer.convert_tokens_to_ids("[") in ids
+    assert tokenizer.convert_tokens_to_ids("The") not in ids
+    assert all(tokenizer.decode([i]).lstrip().startswith("[") for i in ids)
+
+
+def test_unknown_decision_key_fails():
+    with pytest.raises(ValidationError, match="negatives"):
+        parse_params({"decision": {"negatives": 2}})
+
+
+def test_tune_decision_lowers_the_decision_loss(tiny_model_dir, mixed_dialogs):
+    from peft import get_peft_model
+
+    from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
+
+    params = parse_params({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
+                           "decision": {"enabled": True, "epochs": 6, "learning_rate": 0.02, "batch_size": 4}})
+    model, tokenizer = load_for_training(params)
+    model = get_peft_model(model, lora_config(params, model))
+    report = tune_decision(model, tokenizer, mixed_dialogs, params, bf16=False)
+    assert report["call_examples"] == 8 and report["decline_examples"] == 9
+    assert report["steps"] == 6 * 5
+    losses = [e["mean_loss"] for e in report["epochs"]]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+
+
+def test_tune_decision_needs_both_classes(tiny_model_dir, mixed_dialogs):
+    from peft import get_peft_model
+
+    from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
+
+    params = parse_params({"policy_model": tiny_model_dir, "decision": {"enabled": True, "negatives_per_call": 0}})
+    model, tokenizer = load_for_training(params)
+    model = get_peft_model(model, lora_config(params, model))
+    calls_only = [d for d in mixed_dialogs if d["type"] == "single"]
+    assert "skipped" in tune_decision(model, tokenizer, calls_only, params, bf16=False)
+
+
+def test_train_sft_reports_the_decision_phase(sft_dialogs, sft_params):
+    from toolace_kedro.pipelines.sft.nodes import order_curriculum, train_sft
+
+    sft_params["decision"] = {"enabled": True, "epochs": 1}
+    sft_dialogs[0]["tools"] = [copy.deepcopy(TRANSLATE)]  # a tool list unrelated to the weather requests
+    curriculum = order_curriculum(sft_dialogs, {**sft_params, "difficulty": "meta", "n_stages": 1})
+    _, report, metrics = train_sft(curriculum, [], sft_params)
+    assert report["decision"]["examples"]["non_tool"] == 4
+    assert report["decision"]["epochs"][0]["epoch"] == 1
+    assert "decision_mean_loss" in metrics and "decision_wall_s" in metrics

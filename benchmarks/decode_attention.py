@@ -23,7 +23,7 @@ def _passes(model, rows: int, width: int, padded: bool, n: int = 8) -> float:
     import torch
     from transformers.cache_utils import Cache
 
-    from toolace_kedro.llm.continuous import _SlabLayer
+    from toolace_kedro.llm.slab_cache import SlabLayer
 
     cfg, dtype = model.config, next(model.parameters()).dtype
     dim = cfg.hidden_size // cfg.num_attention_heads
@@ -31,7 +31,7 @@ def _passes(model, rows: int, width: int, padded: bool, n: int = 8) -> float:
     layers = []
     for _ in range(cfg.num_hidden_layers):
         k = torch.randn(rows, cfg.num_key_value_heads, width + n + 4, dim, dtype=dtype)
-        layers.append(_SlabLayer(k, torch.randn_like(k), width))
+        layers.append(SlabLayer(k, torch.randn_like(k), width))
     cache = Cache(layers=layers)
     mask = torch.ones(rows, width, dtype=torch.long)
     if padded:
@@ -51,7 +51,7 @@ def _passes(model, rows: int, width: int, padded: bool, n: int = 8) -> float:
 
 def passes(rounds: int) -> None:
     from toolace_kedro.models import load_policy
-    from toolace_kedro.models.attention import DECODE_ATTENTION
+    from toolace_kedro.models.decode_attention import DECODE_ATTENTION
 
     model, _ = load_policy("smollm2-135m-instruct", dtype="auto_bf16")
     print(f"one decode pass, {next(model.parameters()).dtype}, median ms (rounds alternate the implementations)")
@@ -72,7 +72,7 @@ def passes(rounds: int) -> None:
 def dialogs(n: int) -> None:
     import dialog_generation_profile as profile
 
-    import toolace_kedro.models.attention as attention
+    import toolace_kedro.models.decode_attention as attention
     from toolace_kedro.models import release_memory
 
     folder, pool = profile.latest_pool()

@@ -67,9 +67,10 @@ def trainer_for(mode: str, rows: list[dict], args: argparse.Namespace, workdir: 
     from trl import SFTConfig, SFTTrainer
 
     from toolace_kedro.models import load_policy
-    from toolace_kedro.pipelines.sft.attention import register_varlen_attention
+    from toolace_kedro.pipelines.sft.varlen_attention import register_varlen_attention
     from toolace_kedro.pipelines.sft.loss import AssistantOnlySFTTrainer
-    from toolace_kedro.pipelines.sft.training import drop_dequantized_marker, lora_config
+    from toolace_kedro.models.merging import drop_dequantized_marker
+    from toolace_kedro.pipelines.sft.training import lora_config
 
     padding_free = mode.startswith("padding_free")
     attention = "sdpa" if mode in ("padded", "trl_default", "padding_free_sdpa", "padded_bf16w_trl") \

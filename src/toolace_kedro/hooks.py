@@ -48,6 +48,53 @@ def run_tags(runtime_params: dict[str, Any] | None, blocks: tuple[str, ...] = ("
     return tags
 
 
+#: the parameter model of each block, ``"module:Class"`` (imported when a run uses the block)
+PARAMETER_MODELS = {
+    "llm": "toolace_kedro.llm.base:LLMConfig",
+    "verification": "toolace_kedro.pipelines.verification.config:VerificationParams",
+    "sft": "toolace_kedro.pipelines.sft.config:SFTParams",
+    "irft": "toolace_kedro.pipelines.irft.config:IrftParams",
+    "evaluation": "toolace_kedro.pipelines.evaluation.config:EvaluationParams",
+}
+
+
+def parameter_problems(blocks: dict[str, Any]) -> list[str]:
+    """What is wrong with each parameter block that has a model (``PARAMETER_MODELS``), as
+    ``"<block>.<key path>: <message>"`` lines; blocks without a model are not checked."""
+    from importlib import import_module
+
+    from pydantic import ValidationError
+
+    problems = []
+    for name, value in blocks.items():
+        if name not in PARAMETER_MODELS:
+            continue
+        module, cls = PARAMETER_MODELS[name].split(":")
+        try:
+            getattr(import_module(module), cls).model_validate(value if value is not None else {})
+        except ValidationError as exc:
+            problems += [f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else
+                         f"{name}: {e['msg']}" for e in exc.errors()]
+    return problems
+
+
+class ParametersHook:
+    """Validates the parameter block of every stage the run uses (``params:<block>`` inputs of its
+    nodes) before the first node: a misspelt key or a bad value in any stage's YAML stops the run
+    at once, naming the key, instead of after the stages before it have run."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        names = sorted({i.removeprefix("params:").split(".")[0] for n in pipeline.nodes for i in n.inputs
+                        if i.startswith("params:")})
+        blocks = {name: catalog.load(f"params:{name}") for name in names if name in PARAMETER_MODELS}
+        problems = parameter_problems(blocks)
+        if problems:
+            raise ValueError("invalid parameters (conf/<env>/parameters*.yml); nothing was run:\n  "
+                             + "\n  ".join(problems))
+        logger.info("parameters valid: %s", ", ".join(blocks) or "none with a model")
+
+
 class RunTagsHook:
     """Tags the Kedro run's MLflow run with the ``ablation.*`` runtime parameters, so the ablation
     grid (``toolace_kedro.ablations``) and the MLflow UI find each variant's run by

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from toolace_kedro.hooks import CredentialsHook, NodeResourcesHook, RunTagsHook
+from toolace_kedro.hooks import CredentialsHook, NodeResourcesHook, ParametersHook, RunTagsHook
 
-HOOKS = (CredentialsHook(), NodeResourcesHook(), RunTagsHook())
+HOOKS = (CredentialsHook(), ParametersHook(), NodeResourcesHook(), RunTagsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

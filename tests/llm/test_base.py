@@ -34,7 +34,7 @@ def test_cache_key_covers_sampling_schema_and_model(tmp_path):
 
 
 def test_stop_when_names_a_rule_and_keys_only_the_requests_that_use_it(tmp_path):
-    from toolace_kedro.llm.cache import request_key
+    from toolace_kedro.llm.response_cache import request_key
 
     llm = ScriptedLLM(lambda c, p, s: json.dumps(p, sort_keys=True), cache_dir=str(tmp_path))
     plain, ruled = llm.chat_batch([conv("q"), conv("q")], per_request=[None, {"stop_when": "python_calls"}])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from toolace_kedro.models.attention import DECODE_ATTENTION, use_decode_attention
+from toolace_kedro.models.decode_attention import DECODE_ATTENTION, use_decode_attention
 
 
 def _tiny_llama(dtype=torch.float32):

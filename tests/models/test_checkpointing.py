@@ -8,7 +8,7 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from toolace_kedro.models.checkpointing import drop_input_grad_hooks, frozen_inputs_callback, non_reentrant_checkpointing
+from toolace_kedro.models.activation_checkpointing import drop_input_grad_hooks, frozen_inputs_callback, non_reentrant_checkpointing
 
 
 def _lora_on_top(checkpointing: bool):

@@ -1,7 +1,7 @@
 """``BFCLDataset``: the single-turn BFCL categories bundled in the ``bfcl-eval`` wheel, read-only.
 
 ``load()`` gives ``{category: [entry, ...]}`` with each entry's possible answer attached (see
-:func:`toolace_kedro.pipelines.evaluation.bfcl.load_category`); sampling is the evaluation
+:func:`toolace_kedro.datasets.bfcl_data.load_category`); sampling is the evaluation
 pipeline's job, so the decontamination report sees every question. Malformed lines and entries are
 skipped and named by file and line (each category's list is a ``Records`` that keeps them, for the
 evaluation report); ``on_error: raise`` makes the first one an error.
@@ -28,7 +28,7 @@ class BFCLDataset(AbstractDataset[None, dict]):
 
     def __init__(self, categories: list[str] | None = None, data_dir: str | None = None,
                  metadata: dict[str, Any] | None = None, on_error: str = "skip") -> None:
-        from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES
+        from toolace_kedro.datasets.bfcl_data import CATEGORIES
 
         self._categories = list(categories or CATEGORIES)
         unknown = sorted(set(self._categories) - set(CATEGORIES))
@@ -41,7 +41,7 @@ class BFCLDataset(AbstractDataset[None, dict]):
         self.metadata = metadata
 
     def load(self) -> dict[str, list[dict[str, Any]]]:
-        from toolace_kedro.pipelines.evaluation.bfcl import load_category
+        from toolace_kedro.datasets.bfcl_data import load_category
 
         try:
             return {c: load_category(c, data_dir=self._data_dir, on_error=self._on_error) for c in self._categories}

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from toolace_kedro.llm.base import WAIT, Completion, LLMBatchError, LLMClient, LLMConfig, Usage
-from toolace_kedro.llm.cache import ResponseCache
-from toolace_kedro.llm.checkpoints import ShardCheckpoints, ShardFailureError
+from toolace_kedro.llm.response_cache import ResponseCache
+from toolace_kedro.llm.resume_shards import ShardCheckpoints, ShardFailureError
 from toolace_kedro.llm.credentials import register_credentials
 
 __all__ = [

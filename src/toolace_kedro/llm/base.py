@@ -8,7 +8,7 @@ What the base class does for every backend:
 * merges per-call sampling (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``) over
   the configured defaults; a request may also name a ``stop_when`` rule
   (:mod:`~toolace_kedro.llm.stop_rules`), part of its cache key only when set;
-* looks each request up in the on-disk :class:`~toolace_kedro.llm.cache.ResponseCache` and sends
+* looks each request up in the on-disk :class:`~toolace_kedro.llm.response_cache.ResponseCache` and sends
   only the misses; identical requests within one batch are told apart by an occurrence index, so
   n samples of one prompt (self-consistency) stay n different samples and are each cached;
 * with ``json_schema``, checks every output parses as JSON and validates, returns it as canonical
@@ -36,7 +36,7 @@ from typing import Any, Callable, Literal
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
-from toolace_kedro.llm.cache import ResponseCache, request_key
+from toolace_kedro.llm.response_cache import ResponseCache, request_key
 from toolace_kedro.llm.stop_rules import stop_rule
 
 __all__ = ["WAIT", "Answers", "ChatRequest", "Completion", "LLMBatchError", "LLMClient", "LLMConfig", "Usage", "add_usage",

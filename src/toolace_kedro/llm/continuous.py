@@ -9,7 +9,7 @@ until the last one ends, and every request re-reads its whole prompt. This decod
   logits of the last position only; prompts of similar length grouped so that the padding
   computed costs less than the extra passes would, :func:`first_chunk`), optionally on a second
   copy of the model in another dtype (a bfloat16 copy of a float32 model: bf16 prompt processing
-  is ~3.5x faster than float32 on CPUs with AVX512-BF16); identical prompts (the n samples of
+  is much faster than float32 on CPUs with AVX512-BF16); identical prompts (the n samples of
   self-consistency) are prefilled once and their cache rows copied;
 * **prompt prefix reuse**: the prompt cache rows of recent prompts are kept (bounded by
   ``prefix_cache_tokens``); a new prompt that starts like one of them (the same system prompt and
@@ -40,16 +40,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers.cache_utils import Cache, DynamicLayer
+from transformers.cache_utils import Cache
+
+from toolace_kedro.llm.slab_cache import SlabLayer, left_pad_mask, merge_into_slabs
 
 __all__ = ["GenRequest", "ContinuousBatcher", "sample_rows"]
 
 TOP_K = 256
-#: columns added to a full KV slab at a time
-GROW = 64
-#: what one more prefill forward pass costs, in prompt positions: on the 2-core dev CPU a pass of
-#: the embedded model takes ~45 ms before its first position and ~0.75 ms a position after, so
-#: padding a short prompt up to a long one is worth a pass of its own beyond ~64 positions
+#: what one more prefill forward pass costs, in prompt positions: a pass has a fixed cost before
+#: its first position, so padding a short prompt up to a long one is worth a pass of its own only
+#: beyond this many positions (measured for the embedded model on a CPU; benchmarks/README.md)
 PASS_POSITIONS = 64
 
 logger = logging.getLogger(__name__)
@@ -105,69 +105,6 @@ class _Row:
     done: bool = False
     truncated: bool = False
     reported: bool = False
-
-
-class _SlabLayer(DynamicLayer):
-    """A KV cache layer with spare room along the sequence axis: appending writes in place."""
-
-    def __init__(self, k_buffer: torch.Tensor, v_buffer: torch.Tensor, length: int) -> None:
-        """Takes ownership of buffers ``[batch, heads, capacity, dim]`` whose first ``length``
-        columns hold the cache."""
-        super().__init__()
-        self._k, self._v = k_buffer, v_buffer
-        self.length = length
-        self.dtype, self.device = k_buffer.dtype, k_buffer.device
-        self.is_initialized = True
-        self._views()
-
-    def _views(self) -> None:
-        self.keys = self._k[:, :, : self.length]
-        self.values = self._v[:, :, : self.length]
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any):
-        n = key_states.shape[-2]
-        if self.length + n > self._k.shape[-2]:
-            grow = max(n, GROW)  # fixed steps: doubling would hold up to twice the cache
-            b, h, _, d = self._k.shape
-            for name in ("_k", "_v"):
-                old = getattr(self, name)
-                new = old.new_empty((b, h, self.length + grow, d))
-                new[:, :, : self.length] = old[:, :, : self.length]
-                setattr(self, name, new)
-        self._k[:, :, self.length : self.length + n] = key_states
-        self._v[:, :, self.length : self.length + n] = value_states
-        self.length += n
-        self._views()
-        return self.keys, self.values
-
-
-def _merge_into_slabs(parts: list[list[tuple[torch.Tensor, torch.Tensor]]], widths: list[int], width: int,
-                     start: int, spare: int) -> Cache:
-    """One cache from row groups of different lengths: each group right-aligned (left padding
-    zeroed), columns before ``start`` dropped, written straight into slabs with ``spare`` room."""
-    rows = sum(p[0][0].shape[0] for p in parts)
-    layers = []
-    for layer in range(len(parts[0])):
-        k0 = parts[0][layer][0]
-        _, h, _, d = k0.shape
-        buffers = []
-        for which in (0, 1):
-            buf = k0.new_empty((rows, h, width - start + spare, d))
-            r = 0
-            for part, w in zip(parts, widths):
-                t = part[layer][which]
-                n = t.shape[0]
-                pad = width - w  # columns of left padding of this group
-                lead = max(0, pad - start)
-                if lead:
-                    buf[r : r + n, :, :lead].zero_()
-                buf[r : r + n, :, lead : width - start] = t[:, :, max(0, start - pad):]
-                r += n
-            buffers.append(buf)
-        layers.append(_SlabLayer(buffers[0], buffers[1], width - start))
-        for part in parts:  # free each group's layer as soon as it is copied
-            part[layer] = None
-    return Cache(layers=layers)
 
 
 def first_chunk(lengths: Sequence[int], budget: int, pass_positions: int) -> int:
@@ -373,12 +310,12 @@ class ContinuousBatcher:
             return [], None, None, torch.empty(0, dtype=torch.long)
         widths = [m.shape[1] for m in parts_mask]
         width = max(widths)
-        merged_mask = torch.cat([_left_pad_mask(m, width) for m in parts_mask])
+        merged_mask = torch.cat([left_pad_mask(m, width) for m in parts_mask])
         # columns that every row masks out (left padding no row needs any more) are dropped
         used = merged_mask.any(dim=0).nonzero()
         start = int(used[0]) if len(used) else 0
         merged_mask = merged_mask[:, start:]
-        merged = _merge_into_slabs(parts_kv, widths, width, start, self.spare)
+        merged = merge_into_slabs(parts_kv, widths, width, start, self.spare)
         return new_rows, merged, merged_mask, torch.cat(parts_last)
 
     def _fill_in_place(self, rows, cache, mask, last, free, keep, new) -> bool:
@@ -474,7 +411,7 @@ class ContinuousBatcher:
         cache = None
         if past:
             n_layers = len(next(rows for _, rows in found if rows is not None))
-            cache = Cache(layers=[_SlabLayer(*_past_rows(found, layer, past, suffix), past) for layer in range(n_layers)])
+            cache = Cache(layers=[SlabLayer(*_past_rows(found, layer, past, suffix), past) for layer in range(n_layers)])
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.prefill_model(input_ids=ids, attention_mask=mask if past else mask[:, past:],
@@ -571,8 +508,3 @@ def _past_rows(found, layer: int, past: int, suffix: int) -> tuple[torch.Tensor,
                 buf[row, :, past - n: past] = rows[layer][which][:, :n]
         buffers.append(buf)
     return buffers[0], buffers[1]
-
-
-def _left_pad_mask(m: torch.Tensor, width: int) -> torch.Tensor:
-    extra = width - m.shape[1]
-    return m if extra <= 0 else torch.cat([m.new_zeros((m.shape[0], extra)), m], dim=1)

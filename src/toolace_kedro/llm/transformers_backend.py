@@ -4,8 +4,8 @@ Conversations are rendered with the model's chat template and decoded by
 :class:`~toolace_kedro.llm.continuous.ContinuousBatcher`: up to ``batch_size`` rows decode at
 once and a finished row's slot is refilled from the queue; identical prompts (n samples) are
 prefilled once. ``dtype: auto`` runs the model in bfloat16 on CUDA and on a CPU with native
-bfloat16 (AVX512-BF16/AMX: one-token decode steps of the embedded model ~1.5-2x faster than
-float32 there, prompts ~3.5x); a float32 model on such a CPU has its prompts processed by a
+bfloat16 (AVX512-BF16/AMX: decode steps and prompts of the embedded model are faster than in
+float32 there; benchmarks/README.md); a float32 model on such a CPU has its prompts processed by a
 bfloat16 copy (``prefill_dtype: auto``). With a JSON schema every row carries an xgrammar matcher
 compiled from the schema, so even a 135M model can only emit JSON that parses and validates --
 provided strings and arrays are bounded (``max_string_length``, ``max_array_items`` are added
@@ -82,7 +82,7 @@ def _weight_files(folder: Path) -> list[Path]:
 
 
 def _digest(files: list[Path]) -> str:
-    """SHA-256 over the files' names and contents (adapters: megabytes, read in ~0.1 s)."""
+    """SHA-256 over the files' names and contents (adapters are small: reading them is cheap)."""
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0")
@@ -180,7 +180,7 @@ class TransformersClient(LLMClient):
 
     def _prefill_dtype(self) -> str | None:
         """``prefill_dtype: auto``: bfloat16 prompt processing for a float32 model (``dtype:
-        float32``) on a CPU with native bf16 (about 3.5x faster there), by a second copy."""
+        float32``) on a CPU with native bf16 (faster there), by a second copy."""
         wanted = self.config.prefill_dtype
         current = str(self.model.dtype).removeprefix("torch.")
         if wanted == "auto":

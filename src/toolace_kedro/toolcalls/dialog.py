@@ -1,4 +1,4 @@
-"""The canonical dialog sample (ARCHITECTURE §2) as pydantic v2 models.
+"""The canonical dialog sample (`docs/data_contracts.md`) as pydantic v2 models.
 
 Every dialog dataset holds one :class:`DialogSample` per JSON line::
 

@@ -1,6 +1,6 @@
 """API definitions: normalisation of ToolACE/BFCL type aliases and validation with ``jsonschema``.
 
-An API definition is OpenAI/JSON-Schema style (ARCHITECTURE §2)::
+An API definition is OpenAI/JSON-Schema style (`docs/data_contracts.md`)::
 
     {"name": "search_flights", "description": "...",
      "parameters": {"type": "object", "properties": {...}, "required": [...]},

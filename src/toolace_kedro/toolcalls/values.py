@@ -117,7 +117,7 @@ class _Sampler:
 
     @property
     def fk(self) -> Any:
-        """This thread's Faker, drawing from the caller's rng (imported lazily: ~0.2 s)."""
+        """This thread's Faker, drawing from the caller's rng (imported lazily: importing Faker is slow)."""
         if self._fk is None:
             fk = getattr(_local, "faker", None)
             if fk is None:

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 from trl import SFTConfig, SFTTrainer
 
 from toolace_kedro.models import load_tokenizer
-from toolace_kedro.pipelines.sft.attention import register_varlen_attention
+from toolace_kedro.pipelines.sft.varlen_attention import register_varlen_attention
 from toolace_kedro.pipelines.sft.formatting import render_samples
 from toolace_kedro.pipelines.sft.loss import AssistantOnlySFTTrainer
 

@@ -65,7 +65,7 @@ def test_packed_training(sft_dialogs, sft_params):
 
 def test_checkpointed_training_has_the_losses_of_plain_training(sft_dialogs, sft_params):
     """gradient_checkpointing with LoRA on the top layer only: the trainer leaves no input-gradient
-    hook on the embeddings (so the frozen bottom layer takes no backward pass, models.checkpointing;
+    hook on the embeddings (so the frozen bottom layer takes no backward pass, models.activation_checkpointing;
     this fails without the callback) and the stage losses are those of plain training."""
     curriculum = order_curriculum(sft_dialogs[:6], {**sft_params, "difficulty": "meta"})
     losses = []

@@ -11,7 +11,8 @@ from toolace_kedro.llm.base import add_usage
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.documents import clean_documents
 from toolace_kedro.pipelines.api_synthesis.evolution import evolve
-from toolace_kedro.pipelines.api_synthesis.report import bar_chart, pool_statistics
+from toolace_kedro.pipelines.api_synthesis.report import pool_statistics
+from toolace_kedro.plots import bar_chart
 from toolace_kedro.pipelines.api_synthesis.speciation import speciate
 from toolace_kedro.toolcalls import api_problem, normalize_api
 from toolace_kedro.tracking import llm_metrics, metrics_history

@@ -61,18 +61,3 @@ def pool_statistics(pool: list[dict], rejects: list[dict], tree: ContextTree) ->
                  "function_nodes": sum(1 for x in tree.nodes.values() if x.kind == "function"),
                  "leaves": len(tree.leaves())},
     }
-
-
-def bar_chart(counts: dict[str, int], title: str, xlabel: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    fig, ax = plt.subplots(figsize=(8, max(2.5, 0.3 * len(items) + 1)))
-    ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color="#4c72b0")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    fig.tight_layout()
-    return fig

@@ -118,8 +118,7 @@ def _value_schema(api: dict[str, Any], leave_out: str | None = None) -> dict[str
     (or its first two scalar ones when none is required), typed and bounded like the
     assistant's arguments. (Planning the leaves of object and array parameters too was
     measured: it hardly changed how often the call samples agree -- a 135M model miscopies such
-    values as often as it invents them -- and that run took 14.4 s per kept dialog against 11.9 s
-    without.)"""
+    values as often as it invents them -- and each kept dialog took longer; benchmarks/README.md.)"""
     props = api["parameters"].get("properties", {})
     scalar = {n for n, p in props.items() if p.get("type") in _SCALARS}
     names = [n for n in api["parameters"].get("required", []) if n in scalar] or [n for n in props if n in scalar][:2]
@@ -299,8 +298,8 @@ def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 
     """A regular expression that admits text stating every scalar value (six at most), in
     order, with free text around them -- so the request cannot leave a chosen value out. The
     free text is bounded (``lead`` characters before the first value, ``between`` between two,
-    ``tail`` after the last): xgrammar's compile time grows with these bounds (≈ 0.55 s at 40
-    everywhere for three values), and an unbounded one lets a small model ramble. Each value
+    ``tail`` after the last): xgrammar's compile time grows with these bounds (figures in
+    benchmarks/README.md), and an unbounded one lets a small model ramble. Each value
     stands as a word of its own: the text before it ends in a space (or an opening bracket) and
     the character after it is not a letter or digit (the 135M model otherwise glues values to
     the words around them, ``healthHLT-44574``). With ``words``, the text before the first value

@@ -20,7 +20,7 @@ from toolace_kedro.toolcalls import training_messages
 
 class ComplexityEvaluator:
     """Scores samples with the policy model. ``dtype: auto`` scores in bfloat16 on a CPU with
-    native bf16 (a teacher-forced pass is prompt processing: ~3.5x faster there than float32;
+    native bf16 (a teacher-forced pass is prompt processing, much faster there than in float32;
     the scores rank dialogs, they are not reported as the model's float32 loss)."""
 
     def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto") -> None:

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from toolace_kedro.pipelines.api_synthesis.report import bar_chart
+from toolace_kedro.plots import bar_chart
 
 
 def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, Any]:

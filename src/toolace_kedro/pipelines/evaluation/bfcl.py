@@ -1,7 +1,7 @@
 """BFCL single-turn scoring: the official AST checker's verdict on one raw prompt-mode output.
 
 Data: the eleven single-turn Python categories of BFCL v4, read from the ``bfcl-eval`` wheel by
-:mod:`~toolace_kedro.pipelines.evaluation.bfcl_data` (re-exported here).
+:mod:`~toolace_kedro.datasets.bfcl_data` (re-exported here).
 
 Scoring reproduces bfcl-eval 2026.3.23 -- ``default_decode_ast_prompting`` (the prompt-mode decoder
 of the open-model handlers, ToolACE's included), ``ast_checker`` and the relevance rules of
@@ -50,7 +50,7 @@ import re
 import warnings
 from typing import Any
 
-from toolace_kedro.pipelines.evaluation.bfcl_data import (
+from toolace_kedro.datasets.bfcl_data import (
     CATEGORIES,
     FILE_TEMPLATE,
     RELEVANCE_CATEGORIES,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolace_kedro.pipelines.evaluation.bfcl_data import CATEGORIES, RELEVANCE_CATEGORIES
+from toolace_kedro.datasets.bfcl_data import CATEGORIES, RELEVANCE_CATEGORIES
 from toolace_kedro.stats import paired_comparison, wilson_interval
 
 __all__ = ["COMPARISONS", "GROUPS", "interval", "paired_comparisons", "pooled_groups", "scopes"]

@@ -17,7 +17,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolace_kedro.pipelines.evaluation.bfcl_data import CATEGORIES
+from toolace_kedro.datasets.bfcl_data import CATEGORIES
 from toolace_kedro.toolcalls import system_prompt
 from toolace_kedro.toolcalls.bfcl_prompt import bfcl_messages as bfcl_prompt_messages
 from toolace_kedro.toolcalls.bfcl_prompt import default_prompt_format

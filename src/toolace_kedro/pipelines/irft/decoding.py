@@ -5,7 +5,7 @@ the dialog so far — hundreds of tokens) and differs only in the answer prefix 
 tokens). :class:`StepSampler` therefore
 
 * processes each sample's prompt **once** (``prompt_state``; optionally on a ``prefill_model``
-  in another dtype — bfloat16 prompt processing is ~2x faster on CPUs with native bf16 — its keys
+  in another dtype — bfloat16 prompt processing is faster on CPUs with native bf16 — its keys
   and values cast to the decoding model's dtype) and keeps its per-layer keys and values;
 * for an expansion feeds only the node's answer tokens on top of a copy of that cache. The
   baselines of ``benchmarks/mcts_prefix_reuse.py``: ``prefix="per_expansion"`` recomputes
@@ -31,7 +31,8 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
-from toolace_kedro.llm.continuous import _left_pad_mask, _merge_into_slabs, _SlabLayer, sample_rows
+from toolace_kedro.llm.continuous import sample_rows
+from toolace_kedro.llm.slab_cache import SlabLayer, left_pad_mask, merge_into_slabs
 
 __all__ = ["PREFIX_MODES", "PromptState", "Rollout", "StepSampler"]
 
@@ -141,9 +142,9 @@ class StepSampler:
         self.stats["expansions"] += len(requests)
         width = max(widths)
         budget = self.max_new_tokens + self.simulation_tokens
-        mask = torch.cat([_left_pad_mask(torch.ones((k, w), dtype=torch.long), width)
+        mask = torch.cat([left_pad_mask(torch.ones((k, w), dtype=torch.long), width)
                           for (_, _, k, _), w in zip(requests, widths)])
-        cache = _merge_into_slabs(parts, widths, width, 0, budget)
+        cache = merge_into_slabs(parts, widths, width, 0, budget)
         next_logits = torch.cat(logits)
         active = list(range(len(rows)))  # rows still in the batch, in batch order
         for step in range(budget):
@@ -154,7 +155,7 @@ class StepSampler:
             live = [n for n, j in enumerate(active) if not rows[j].done]
             if len(live) <= len(active) // 2:  # compact: drop finished rows from the batch
                 idx = torch.tensor(live)
-                cache.layers = [_SlabLayer(layer._k.index_select(0, idx), layer._v.index_select(0, idx), layer.length)
+                cache.layers = [SlabLayer(layer._k.index_select(0, idx), layer._v.index_select(0, idx), layer.length)
                                 for layer in cache.layers]
                 mask, tokens = mask.index_select(0, idx), tokens.index_select(0, idx)
                 active = [active[n] for n in live]

@@ -19,6 +19,7 @@ import torch
 
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype, load_policy, mmap_threshold
+from toolace_kedro.models.merging import drop_dequantized_marker, merged_policy
 from toolace_kedro.models.scoring import assistant_nll
 from toolace_kedro.pipelines.irft.config import validated
 from toolace_kedro.pipelines.irft.decoding import StepSampler
@@ -35,7 +36,6 @@ from toolace_kedro.pipelines.irft.optimisation import (
 )
 from toolace_kedro.pipelines.irft.preference import answer_pair, decision_pair, policy_answer_pair, step_pairs
 from toolace_kedro.pipelines.irft.reward import build_reward, reward_summary
-from toolace_kedro.pipelines.sft.training import drop_dequantized_marker
 from toolace_kedro.stats import paired_comparison
 from toolace_kedro.toolcalls import dialog_problem
 from toolace_kedro.tracking import metrics_history
@@ -65,7 +65,7 @@ def _load(policy: Policy, fresh: bool = False, dtype: str = "auto") -> tuple[Any
 def _in_dtype(model: Any, dtype: str) -> Any:
     """The policy for inference in ``dtype`` (e.g. ``auto_bf16``): itself, or a converted copy.
     The policy handed over in memory (merged SFT, a round's result) is float32; on a CPU with native
-    bf16 a bfloat16 copy processes prompts ~3.5x and one-token decode steps ~1.5-2x faster."""
+    bf16 a bfloat16 copy processes prompts and one-token decode steps faster (benchmarks/README.md)."""
     wanted = device_and_dtype(model.device.type, dtype)[1]
     return model if model.dtype == wanted else converted_copy(model, wanted).eval()
 
@@ -83,15 +83,8 @@ def policy_fingerprint(model: Any) -> str:
 def merge_sft_policy(sft_adapter: str, base_model: str) -> dict[str, Any]:
     """The policy round 1 starts from: ``base_model`` with the SFT LoRA adapter merged in (or the
     SFT output itself when it is a full model directory)."""
-    if (Path(sft_adapter) / "adapter_config.json").exists():
-        model, tokenizer = load_policy(base_model, adapter=sft_adapter, cached=False)
-        model = model.merge_and_unload()
-        logger.info("merged SFT adapter %s into %s", sft_adapter, base_model)
-    else:
-        model, tokenizer = load_policy(sft_adapter, cached=False)
-        logger.info("SFT output %s is a full model; used as it is", sft_adapter)
-    drop_dequantized_marker(model)
-    return {"model": model.eval(), "tokenizer": tokenizer}
+    model, tokenizer = merged_policy(base_model, sft_adapter)
+    return {"model": model, "tokenizer": tokenizer}
 
 
 def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, Any]

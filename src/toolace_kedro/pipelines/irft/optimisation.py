@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype
-from toolace_kedro.models.checkpointing import frozen_inputs_callback
+from toolace_kedro.models.activation_checkpointing import frozen_inputs_callback
 from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
 __all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference", "trains_a_bf16_copy",

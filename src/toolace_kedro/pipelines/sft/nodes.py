@@ -197,13 +197,10 @@ def _tune_saved_adapter(adapter: str, curriculum: list[dict[str, Any]], p: Any) 
 def merge_sft_adapter(sft_adapter: str, params: dict[str, Any]) -> dict[str, Any]:
     """Base policy + SFT adapter merged into one model (``merge_and_unload``), for servers and
     tools that take a plain model directory. Saved in the training dtype."""
-    from toolace_kedro.models import load_policy
-    from toolace_kedro.pipelines.sft.training import drop_dequantized_marker, use_bf16
+    from toolace_kedro.models.merging import merged_policy
+    from toolace_kedro.pipelines.sft.training import use_bf16
 
     p = parse_params(params)
-    model, tokenizer = load_policy(p.policy_model, device="cpu", dtype="bfloat16" if use_bf16(p) else "float32",
-                                   adapter=sft_adapter, cached=False)
-    merged = model.merge_and_unload()
-    drop_dequantized_marker(merged)
-    logger.info("merged %s into %s", sft_adapter, p.policy_model)
+    merged, tokenizer = merged_policy(p.policy_model, sft_adapter, device="cpu",
+                                      dtype="bfloat16" if use_bf16(p) else "float32")
     return {"model": merged, "tokenizer": tokenizer}

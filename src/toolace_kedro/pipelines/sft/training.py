@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from toolace_kedro.models import cpu_has_bf16, load_policy
-from toolace_kedro.models.checkpointing import frozen_inputs_callback
+from toolace_kedro.models.activation_checkpointing import frozen_inputs_callback
+from toolace_kedro.models.merging import drop_dequantized_marker
 from toolace_kedro.models.scoring import assistant_nll
-from toolace_kedro.pipelines.sft.attention import register_varlen_attention
+from toolace_kedro.pipelines.sft.varlen_attention import register_varlen_attention
 from toolace_kedro.pipelines.sft.config import SFTParams
 from toolace_kedro.pipelines.sft.formatting import prompt_messages, render_samples
 from toolace_kedro.pipelines.sft.mlflow_runs import (
@@ -31,7 +32,7 @@ from toolace_kedro.pipelines.sft.mlflow_runs import (
 )
 
 __all__ = ["StageResult", "attention_for", "compact_loss_for", "fit_curriculum", "load_for_training", "lora_config",
-           "stage_config", "test_nll", "train_stages", "use_bf16", "drop_dequantized_marker"]
+           "stage_config", "test_nll", "train_stages", "use_bf16"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,19 +110,6 @@ def load_for_training(params: SFTParams) -> tuple[Any, Any]:
     model.set_attn_implementation(attention_for(params))
     tokenizer.padding_side = "right"
     return model, tokenizer
-
-
-def drop_dequantized_marker(model: Any) -> None:
-    """The embedded model's safetensors copy keeps ``quantization_config: gguf`` in its config
-    although its weights are plain float (de-quantised at conversion); transformers then refuses to
-    train it. Forget the marker for GGUF only — real quantisations (bitsandbytes for QLoRA) stay."""
-    config = getattr(model, "config", None)
-    quant = getattr(config, "quantization_config", None)
-    method = quant.get("quant_method") if isinstance(quant, dict) else getattr(quant, "quant_method", None)
-    if str(getattr(method, "value", method)).lower() == "gguf":
-        model.hf_quantizer = None
-        model.is_quantized = False
-        del config.quantization_config
 
 
 def lora_config(params: SFTParams, model: Any = None) -> Any:

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from toolace_kedro.datasets.records import EXAMPLES, locate, validate_records
-from toolace_kedro.pipelines.api_synthesis.report import bar_chart
+from toolace_kedro.plots import bar_chart
 from toolace_kedro.pipelines.verification.judges import JUDGES
 from toolace_kedro.pipelines.verification.quality import MEASURES
 from toolace_kedro.pipelines.verification.rules import RULE_IDS

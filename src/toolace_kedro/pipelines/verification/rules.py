@@ -1,5 +1,5 @@
 """ToolACE's rule layer (Dual-Layer Verification, paper Table 4): deterministic checks of one
-canonical dialog sample (ARCHITECTURE §2). :func:`check_sample` returns the ids of the rules a
+canonical dialog sample (`docs/data_contracts.md`). :func:`check_sample` returns the ids of the rules a
 sample breaks, in the order of :data:`RULE_IDS` (``[]``: it passes); :func:`sample_problems`
 gives every finding with a message. Neither raises, whatever the input.
 

@@ -1,6 +1,6 @@
 """Shard checkpoints: a killed LLM-heavy loop resumes where it stopped, and ends as if it had not.
 
-The response cache (:mod:`~toolace_kedro.llm.cache`) keeps every answer as it arrives. A shard
+The response cache (:mod:`~toolace_kedro.llm.response_cache`) keeps every answer as it arrives. A shard
 checkpoint keeps the *outcome* of a finished unit of a stage's loop -- a group of dialogs with
 their drop and count statistics, the answers of an evolution generation or a speciation phase,
 failure reasons included -- so a rerun skips the unit altogether: it sends no request for it
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from toolace_kedro.llm.base import LLMClient, add_usage, transport_failures
-from toolace_kedro.llm.cache import request_key
+from toolace_kedro.llm.response_cache import request_key
 
 __all__ = ["ShardCheckpoints", "ShardFailureError"]
 

@@ -64,6 +64,6 @@ def register_varlen_attention() -> str:
     """
     from transformers.masking_utils import flash_attention_mask
 
-    from toolace_kedro.models.attention import register_attention
+    from toolace_kedro.models.decode_attention import register_attention
 
     return register_attention(VARLEN_ATTENTION, sdpa_varlen_forward, flash_attention_mask)

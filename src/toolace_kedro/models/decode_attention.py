@@ -4,12 +4,10 @@ run with the query heads packed onto their key/value head.
 For a one-token pass of a grouped-query model (SmolLM2-135M: 9 query heads on 3 key/value
 heads), transformers' ``sdpa`` function packs the query heads of each key/value head into that
 head's queries when the pass has an attention mask, but passes ``enable_gqa=True`` when it has
-none (no row of the batch is padded). PyTorch's CPU kernel is slow on the second form: measured
-on the 2-core dev CPU, one bf16 decode pass of the embedded model, 36 rows against 300 cached
-positions, took 290-360 ms without padding against 110-180 ms with it, and 126-173 ms with
-the packed form (``benchmarks/decode_attention.py``). Unpadded batches are common in generation
-(the n samples of one prompt, rows of equal length; 99 of 741 multi-row decode passes of a
-30-dialog run).
+none (no row of the batch is padded). PyTorch's CPU kernel is slow on the second form: an
+unpadded bf16 decode pass of the embedded model took about twice as long as a padded one or the
+packed form (``benchmarks/decode_attention.py``; figures in benchmarks/README.md). Unpadded
+batches are common in generation (the n samples of one prompt, rows of equal length).
 
 This implementation takes the packed form for every one-token inference pass on a CPU, masked
 or not, and is transformers' own ``sdpa`` function for every other pass (prompt processing,

@@ -1,0 +1,82 @@
+"""The ``evaluation:`` parameters (``conf/*/parameters_evaluation.yml``) as one validated model."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from toolace_kedro.datasets.bfcl_data import CATEGORIES
+from toolace_kedro.llm.base import LLMConfig
+from toolace_kedro.params import StrictModel
+
+__all__ = ["EvaluationParams"]
+
+
+class BfclParams(StrictModel):
+    categories: list[str] | None = Field(None, description="BFCL categories asked (null: all eleven)")
+    sample_size: int | None | dict[str, int | None] = Field(
+        None, description="Items per category, seeded: an int for every category, null for all items, or a "
+        "mapping per category with 'default' for the rest")
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        unknown = sorted(set(value or ()) - set(CATEGORIES))
+        if unknown:
+            raise ValueError(f"unknown BFCL categories {unknown}; known: {list(CATEGORIES)}")
+        return value
+
+    @field_validator("sample_size")
+    @classmethod
+    def _sizes(cls, value: Any) -> Any:
+        sizes = value if isinstance(value, dict) else {"all": value}
+        unknown = sorted(set(sizes) - set(CATEGORIES) - {"default", "all"})
+        if unknown:
+            raise ValueError(f"sample_size names unknown categories {unknown}")
+        if any(v is not None and v < 0 for v in sizes.values()):
+            raise ValueError("sample_size values must be >= 0 or null")
+        return value
+
+
+class GenerationParams(StrictModel):
+    """Greedy decoding of the policies; any other ``llm`` key set here overrides the shared block."""
+
+    model_config = ConfigDict(extra="allow")
+
+    max_tokens: int = Field(96, gt=0, description="Tokens per answer")
+    max_tokens_by_category: dict[str, int] = Field({}, description="max_tokens of the named BFCL categories")
+    batch_size: int = Field(16, gt=0, description="Rows decoding at once")
+    schema_retries: int = Field(0, ge=0, description="Re-asks of an answer that fails its schema (none here)")
+    early_stop: bool = Field(True, description="A BFCL answer ends once it can no longer become calls")
+
+    @model_validator(mode="after")
+    def _llm_keys_only(self) -> GenerationParams:
+        unknown = sorted(set(self.model_extra or {}) - set(LLMConfig.model_fields))
+        if unknown:
+            raise ValueError(f"evaluation.generation: unknown keys {unknown} (neither a generation option nor "
+                             "an llm setting)")
+        bad = sorted(c for c in self.max_tokens_by_category if c not in CATEGORIES)
+        if bad:
+            raise ValueError(f"max_tokens_by_category names unknown categories {bad}")
+        return self
+
+
+class DecontaminationParams(StrictModel):
+    n: int = Field(8, gt=0, description="Word n-grams shared by a BFCL question and a training user turn")
+    threshold: float = Field(0.7, gt=0, le=1, description="Share of a question's n-grams that counts as "
+                             "contaminated")
+
+
+class EvaluationParams(StrictModel):
+    """Validated ``evaluation:`` block."""
+
+    seed: int = Field(0, description="Seed of the BFCL item subsets")
+    prompt: Literal["bfcl", "training"] = Field("bfcl", description="bfcl: BFCL's own prompt-mode system "
+                                                "prompt; training: the sft format")
+    bfcl: BfclParams = BfclParams()
+    synthetic: bool = Field(True, description="Also score the held-out synthetic test set")
+    call_format: Literal["python", "json"] = Field("python", description="The call format the policies were "
+                                                   "trained on")
+    generation: GenerationParams = GenerationParams()
+    decontamination: DecontaminationParams = DecontaminationParams()

@@ -40,6 +40,8 @@ def _catalog(params: dict) -> DataCatalog:
 
 
 STAGE_TYPOS = {  # one misspelt key per stage block, at the depth users edit
+    "api_synthesis": ("evolution", "n_generation"),
+    "dialog_generation": ("self_consistency", "sample"),
     "verification": ("dedup", "treshold"),
     "sft": ("training", "epoch"),
     "irft": ("optimisation", "learning_rat"),

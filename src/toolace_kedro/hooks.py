@@ -51,6 +51,8 @@ def run_tags(runtime_params: dict[str, Any] | None, blocks: tuple[str, ...] = ("
 #: the parameter model of each block, ``"module:Class"`` (imported when a run uses the block)
 PARAMETER_MODELS = {
     "llm": "toolace_kedro.llm.base:LLMConfig",
+    "api_synthesis": "toolace_kedro.pipelines.api_synthesis.config:ApiSynthesisParams",
+    "dialog_generation": "toolace_kedro.pipelines.dialog_generation.config:DialogGenerationParams",
     "verification": "toolace_kedro.pipelines.verification.config:VerificationParams",
     "sft": "toolace_kedro.pipelines.sft.config:SFTParams",
     "irft": "toolace_kedro.pipelines.irft.config:IrftParams",

@@ -1,0 +1,92 @@
+"""The ``dialog_generation:`` parameters (``conf/*/parameters_dialog_generation.yml``) as one validated model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from toolace_kedro.params import CheckpointParams, StrictModel
+from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
+
+__all__ = ["DialogGenerationParams"]
+
+
+class NonToolParams(StrictModel):
+    unrelated_request: float = Field(0.0, ge=0, le=1, description="Share of non-tool dialogs whose request is "
+                                     "written for another API's topic")
+    twins: float = Field(0.0, ge=0, le=1, description="Share of single-call dialogs that get an irrelevance twin "
+                         "(the same request under other tools)")
+
+
+class SelfConsistencyParams(StrictModel):
+    samples: int = Field(1, gt=0, description="Samples per assistant step")
+    threshold: float = Field(0.6, ge=0, le=1, description="Agreement a step needs")
+    temperature: float = Field(0.3, ge=0)
+    adaptive: bool = Field(True, description="Draw more samples only where the first ones disagree")
+    retries: int = Field(0, ge=0)
+
+
+class MaxTokens(StrictModel):
+    user: int = Field(80, gt=0)
+    assistant: int = Field(192, gt=0)
+    tool: int = Field(128, gt=0)
+
+
+class ComplexityParams(StrictModel):
+    enabled: bool = Field(True, description="Score each dialog's complexity under the policy model")
+    policy_model: str | None = Field("smollm2-135m-instruct", description="The model that scores (needed "
+                                     "when enabled)")
+    lower: float | None = Field(None, description="Dialogs simpler than this are regenerated harder (null: "
+                                "from the prior quantiles)")
+    upper: float | None = Field(None, description="... harder than this, simpler")
+    prior_quantiles: list[float] = Field([0.1, 0.9], min_length=2, max_length=2)
+    prior_size: int = Field(20, gt=0)
+    max_rounds: int = Field(1, ge=0)
+    batch_size: int = Field(8, gt=0)
+    dtype: str = "auto"
+
+
+    @model_validator(mode="after")
+    def _model_when_enabled(self) -> ComplexityParams:
+        if self.enabled and not self.policy_model:
+            raise ValueError("complexity.enabled needs complexity.policy_model")
+        return self
+
+
+class DialogCheckpointParams(CheckpointParams):
+    shard_size: int | None = Field(None, gt=0, description="Consecutive plans per shard (null: chunk_size)")
+
+
+class DialogGenerationParams(StrictModel):
+    """Validated ``dialog_generation:`` block."""
+
+    n_dialogs: int = Field(100, gt=0, description="Dialogs planned")
+    type_mix: dict[str, float] = Field({"single": 1.0}, description="Weights of the dialog types")
+    distractors: int | dict[int, float] = Field(0, description="Unneeded tools shown: a number, or weights of each "
+                                               "number")
+    value_source: Literal["llm", "sampler"] = Field("llm", description="Who picks the argument values the user "
+                                                    "states: the LLM's plan or the schema-aware sampler")
+    optional_share: float = Field(0.0, ge=0, le=1, description="Share of optional parameters the plan fills")
+    plan_agreement: bool = Field(False, description="A call must agree with the plan's tools and values")
+    call_values: Literal["free", "stated"] = Field("free", description="stated: a call may only use the values "
+                                                   "the user stated")
+    user_temperature: float | None = Field(None, ge=0)
+    request_topic: bool = Field(False, description="The user is told the topic of the request")
+    non_tool: NonToolParams = NonToolParams()
+    chunk_size: int = Field(100, gt=0)
+    self_consistency: SelfConsistencyParams = SelfConsistencyParams()
+    max_tokens: MaxTokens = MaxTokens()
+    complexity: ComplexityParams = ComplexityParams()
+    checkpoint: DialogCheckpointParams = DialogCheckpointParams()
+    seed: int = 0
+
+    @field_validator("type_mix")
+    @classmethod
+    def _known_types(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(DIALOG_TYPES))
+        if unknown:
+            raise ValueError(f"unknown dialog types {unknown}; the types are {list(DIALOG_TYPES)}")
+        if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
+            raise ValueError("type_mix needs non-negative weights with a positive sum")
+        return value

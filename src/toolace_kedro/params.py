@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CheckpointParams", "StrictModel"]
+__all__ = ["CheckpointParams", "LoraParams", "StrictModel"]
 
 
 class StrictModel(BaseModel):
@@ -22,3 +22,12 @@ class CheckpointParams(StrictModel):
     keep: bool = Field(True, description="Keep the shards after the stage ends (false: delete them)")
     max_failed_share: float | None = Field(None, ge=0, le=1, description="Share of failed requests in a shard "
                                            "above which the stage stops loudly")
+
+
+class LoraParams(StrictModel):
+    """A PEFT LoRA adapter (ToolACE: r 16, alpha 32, all linear modules)."""
+
+    r: int = Field(8, gt=0, description="Rank")
+    alpha: float = Field(16, gt=0, description="Scaling numerator (the update is scaled by alpha / r)")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: str | list[str] = Field("all-linear", description="Module names, or all-linear")

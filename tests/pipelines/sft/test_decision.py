@@ -121,3 +121,22 @@ def test_train_sft_reports_the_decision_phase(sft_dialogs, sft_params):
     assert report["decision"]["examples"]["non_tool"] == 4
     assert report["decision"]["epochs"][0]["epoch"] == 1
     assert "decision_mean_loss" in metrics and "decision_wall_s" in metrics
+
+
+def test_a_saved_adapter_is_tuned_in_place(tiny_model_dir, mixed_dialogs, tmp_path):
+    """After a distributed job the node tunes the adapter directory the job wrote."""
+    from peft import get_peft_model
+    from safetensors.torch import load_file
+
+    from toolace_kedro.pipelines.sft.nodes import _tune_saved_adapter
+    from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
+
+    params = parse_params({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
+                           "decision": {"enabled": True, "epochs": 2, "learning_rate": 0.02}})
+    model, _ = load_for_training(params)
+    get_peft_model(model, lora_config(params, model)).save_pretrained(tmp_path)
+    before = load_file(tmp_path / "adapter_model.safetensors")
+    report = _tune_saved_adapter(str(tmp_path), mixed_dialogs, params)
+    after = load_file(tmp_path / "adapter_model.safetensors")
+    assert report["call_examples"] == 8 and len(report["epochs"]) == 2
+    assert any(not (before[k] == after[k]).all() for k in before)

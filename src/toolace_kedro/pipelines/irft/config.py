@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from toolace_kedro.params import LoraParams, StrictModel
 
 __all__ = ["IrftParams", "validated"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MiningParams(_Strict):
+class MiningParams(StrictModel):
     strategy: Literal["perplexity", "failures"] = Field(
         "perplexity", description="perplexity: iTool's top ratio by perplexity; failures: the candidates "
         "(the highest-perplexity ones) whose greedy answer is wrong")
@@ -31,7 +29,7 @@ class MiningParams(_Strict):
     dtype: str = "auto_bf16"
 
 
-class SearchParams(_Strict):
+class SearchParams(StrictModel):
     reward: Literal["match", "self_grade"] = "match"
     k: int = Field(3, ge=1)
     n_iterations: int = Field(5, ge=1)
@@ -51,7 +49,7 @@ class SearchParams(_Strict):
     seed: int = 0
 
 
-class PairParams(_Strict):
+class PairParams(StrictModel):
     min_value_gap: float = 0.1
     max_word_overlap: float = Field(0.95, ge=0, le=1)
     min_chosen_value: float = -0.3
@@ -64,14 +62,7 @@ class PairParams(_Strict):
                                  "whose policy pair does not already oppose the two decisions")
 
 
-class LoraParams(_Strict):
-    r: int = Field(8, ge=1)
-    alpha: int = Field(16, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-
-
-class OptimisationParams(_Strict):
+class OptimisationParams(StrictModel):
     method: Literal["simpo", "dpo"] = "simpo"
     beta: float = Field(2.5, gt=0)
     simpo_gamma: float = 0.5
@@ -95,7 +86,7 @@ class OptimisationParams(_Strict):
     seed: int = 0
 
 
-class IrftParams(_Strict):
+class IrftParams(StrictModel):
     n_rounds: int = Field(3, ge=1)
     mining: MiningParams = Field(default_factory=MiningParams)
     search: SearchParams = Field(default_factory=SearchParams)

@@ -149,7 +149,7 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     if method not in ("simpo", "dpo"):
         raise ValueError(f"irft.optimisation.method must be 'simpo' or 'dpo', got {method!r}")
     lora = params.get("lora", {})
-    peft_config = LoraConfig(r=int(lora.get("r", 8)), lora_alpha=int(lora.get("alpha", 16)),
+    peft_config = LoraConfig(r=int(lora.get("r", 8)), lora_alpha=float(lora.get("alpha", 16)),
                              lora_dropout=float(lora.get("dropout", 0.0)),
                              target_modules=lora.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
     rows = preference_rows(pairs, tokenizer)

@@ -6,21 +6,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from toolace_kedro.params import LoraParams
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
-__all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTParams", "TrainingParams", "parse_params"]
+__all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTLoraParams", "SFTParams", "TrainingParams",
+           "parse_params"]
 
 
-class LoraParams(BaseModel):
-    """PEFT LoRA adapter (ToolACE: r 16, alpha 32, all linear modules)."""
+class SFTLoraParams(LoraParams):
+    """The shared LoRA settings, plus how many of the top decoder layers get an adapter."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(8, gt=0)
-    alpha: float = Field(16, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: str | list[str] = "all-linear"
-    layers: int | None = Field(None, gt=0)  # adapt only the top N decoder layers (null: all); backward stops below them
+    layers: int | None = Field(None, gt=0, description="Adapt only the top N decoder layers (null: all); "
+                               "backpropagation stops below them")
 
 
 class TrainingParams(BaseModel):
@@ -113,7 +110,7 @@ class SFTParams(BaseModel):
     difficulty_batch_size: int = Field(4, gt=0)
     difficulty_dtype: str = "auto"     # auto: bfloat16 on CPUs with native bf16, else the training dtype
     measure_test_nll: bool = True      # held-out assistant NLL before and after training
-    lora: LoraParams = LoraParams()
+    lora: SFTLoraParams = SFTLoraParams()
     training: TrainingParams = TrainingParams()
     decision: DecisionParams = DecisionParams()
     distributed: DistributedParams = DistributedParams()

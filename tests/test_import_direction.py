@@ -37,10 +37,15 @@ def test_the_layers_exist():
     assert all((PACKAGE / name).is_dir() for name in LOWER) and (PACKAGE / "pipelines").is_dir()
 
 
+def pipeline_imports(paths: list[Path]) -> list[str]:
+    """``"<file>:<line> imports <module>"`` for every import of ``toolace_kedro.pipelines`` in ``paths``."""
+    return [f"{p.name}:{line} imports {module}" for p in paths
+            for module, _, line in _imports(p) if module.startswith("toolace_kedro.pipelines")]
+
+
 @pytest.mark.parametrize("layer", [*LOWER, *LOWER_MODULES])
 def test_lower_layers_do_not_import_pipelines(layer):
-    wrong = [f"{p.relative_to(PACKAGE)}:{line} imports {module}" for p in _modules(layer)
-             for module, _, line in _imports(p) if module.startswith("toolace_kedro.pipelines")]
+    wrong = pipeline_imports(_modules(layer))
     assert not wrong, "lower layers must not import pipelines:\n" + "\n".join(wrong)
 
 
@@ -73,5 +78,8 @@ def test_no_private_names_across_packages():
 
 def test_the_check_finds_a_wrong_import(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text("from toolace_kedro.pipelines.sft.training import use_bf16\n", encoding="utf-8")
-    assert _imports(bad) == [("toolace_kedro.pipelines.sft.training", ["use_bf16"], 1)]
+    bad.write_text("import os\n\ndef f():\n    from toolace_kedro.pipelines.sft.training import use_bf16\n",
+                   encoding="utf-8")
+    good = tmp_path / "good.py"
+    good.write_text("from toolace_kedro.models import load_policy\n", encoding="utf-8")
+    assert pipeline_imports([bad, good]) == ["bad.py:4 imports toolace_kedro.pipelines.sft.training"]

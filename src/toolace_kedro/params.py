@@ -4,9 +4,26 @@ node)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CheckpointParams", "LoraParams", "StrictModel"]
+__all__ = ["CheckpointParams", "LoraParams", "StrictModel", "known_names", "usable_weights"]
+
+
+def known_names(names: Iterable, known: Iterable, what: str) -> None:
+    """Raise ``ValueError`` naming the members of ``names`` that are not in ``known`` (``what``
+    says what they are, e.g. "dialog types")."""
+    known = list(known)
+    unknown = sorted(set(names) - set(known), key=str)
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {sorted(known, key=str)}")
+
+
+def usable_weights(weights: Mapping, what: str) -> None:
+    """Raise ``ValueError`` unless ``weights`` are non-negative with a positive sum."""
+    if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError(f"{what} needs non-negative weights with a positive sum, got {dict(weights)}")
 
 
 class StrictModel(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from toolace_kedro.params import CheckpointParams, StrictModel
+from toolace_kedro.params import CheckpointParams, StrictModel, known_names
 
 __all__ = ["ApiSynthesisParams"]
 
@@ -50,10 +50,7 @@ class EvolutionParams(StrictModel):
     def _known_indicators(cls, value: dict[str, float] | list[str] | None) -> dict[str, float] | list[str] | None:
         from toolace_kedro.pipelines.api_synthesis.evolution import DIVERSITY_INDICATORS
 
-        known = set(DIVERSITY_INDICATORS)
-        unknown = sorted(set(value or ()) - known)
-        if unknown:
-            raise ValueError(f"unknown evolution indicators {unknown}; known: {sorted(known)}")
+        known_names(value or (), DIVERSITY_INDICATORS, "evolution indicators")
         return value
 
 

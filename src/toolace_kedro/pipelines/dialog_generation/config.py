@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from toolace_kedro.params import CheckpointParams, StrictModel
+from toolace_kedro.params import CheckpointParams, StrictModel, known_names, usable_weights
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
 __all__ = ["DialogGenerationParams"]
@@ -84,9 +84,6 @@ class DialogGenerationParams(StrictModel):
     @field_validator("type_mix")
     @classmethod
     def _known_types(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(value) - set(DIALOG_TYPES))
-        if unknown:
-            raise ValueError(f"unknown dialog types {unknown}; the types are {list(DIALOG_TYPES)}")
-        if any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
-            raise ValueError("type_mix needs non-negative weights with a positive sum")
+        known_names(value, DIALOG_TYPES, "dialog types")
+        usable_weights(value, "type_mix")
         return value

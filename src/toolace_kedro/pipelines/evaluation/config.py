@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from toolace_kedro.datasets.bfcl_data import CATEGORIES
 from toolace_kedro.llm.base import LLMConfig
-from toolace_kedro.params import StrictModel
+from toolace_kedro.params import StrictModel, known_names
+from toolace_kedro.pipelines.evaluation.items import sample_sizes
 
 __all__ = ["EvaluationParams"]
 
@@ -22,21 +23,13 @@ class BfclParams(StrictModel):
     @field_validator("categories")
     @classmethod
     def _known(cls, value: list[str] | None) -> list[str] | None:
-        unknown = sorted(set(value or ()) - set(CATEGORIES))
-        if unknown:
-            raise ValueError(f"unknown BFCL categories {unknown}; known: {list(CATEGORIES)}")
+        known_names(value or (), CATEGORIES, "BFCL categories")
         return value
 
-    @field_validator("sample_size")
-    @classmethod
-    def _sizes(cls, value: Any) -> Any:
-        sizes = value if isinstance(value, dict) else {"all": value}
-        unknown = sorted(set(sizes) - set(CATEGORIES) - {"default", "all"})
-        if unknown:
-            raise ValueError(f"sample_size names unknown categories {unknown}")
-        if any(v is not None and v < 0 for v in sizes.values()):
-            raise ValueError("sample_size values must be >= 0 or null")
-        return value
+    @model_validator(mode="after")
+    def _sizes(self) -> BfclParams:
+        sample_sizes(self.sample_size, self.categories or CATEGORIES)  # what build_items will ask for
+        return self
 
 
 class GenerationParams(StrictModel):
@@ -52,13 +45,9 @@ class GenerationParams(StrictModel):
 
     @model_validator(mode="after")
     def _llm_keys_only(self) -> GenerationParams:
-        unknown = sorted(set(self.model_extra or {}) - set(LLMConfig.model_fields))
-        if unknown:
-            raise ValueError(f"evaluation.generation: unknown keys {unknown} (neither a generation option nor "
-                             "an llm setting)")
-        bad = sorted(c for c in self.max_tokens_by_category if c not in CATEGORIES)
-        if bad:
-            raise ValueError(f"max_tokens_by_category names unknown categories {bad}")
+        known_names(self.model_extra or {}, LLMConfig.model_fields, "keys (neither a generation option nor an "
+                    "llm setting):")
+        known_names(self.max_tokens_by_category, CATEGORIES, "BFCL categories in max_tokens_by_category")
         return self
 
 

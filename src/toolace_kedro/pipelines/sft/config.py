@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from toolace_kedro.params import LoraParams
+from toolace_kedro.params import LoraParams, known_names, usable_weights
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
 __all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTLoraParams", "SFTParams", "TrainingParams",
@@ -122,9 +122,7 @@ class SFTParams(BaseModel):
         if value is None:
             return []
         types = value.replace("+", " ").split() if isinstance(value, str) else list(value)
-        unknown = sorted(set(types) - set(DIALOG_TYPES))
-        if unknown:
-            raise ValueError(f"unknown dialog type(s) {unknown}; the types are {list(DIALOG_TYPES)}")
+        known_names(types, DIALOG_TYPES, "dialog types")
         return types
 
     @field_validator("prompt_variants")
@@ -132,11 +130,8 @@ class SFTParams(BaseModel):
     def _known_variants(cls, value: dict[str, float]) -> dict[str, float]:
         from toolace_kedro.toolcalls import PROMPT_VARIANTS
 
-        unknown = sorted(set(value) - set(PROMPT_VARIANTS))
-        if unknown:
-            raise ValueError(f"unknown prompt variant(s) {unknown}; known: {sorted(PROMPT_VARIANTS)}")
-        if not value or any(w < 0 for w in value.values()) or sum(value.values()) <= 0:
-            raise ValueError(f"prompt_variants needs non-negative weights with a positive sum, got {value}")
+        known_names(value, PROMPT_VARIANTS, "prompt variants")
+        usable_weights(value, "prompt_variants")
         return value
 
     @model_validator(mode="after")

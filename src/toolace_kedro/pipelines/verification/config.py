@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from toolace_kedro.params import StrictModel
+from toolace_kedro.params import StrictModel, known_names
 
 __all__ = ["VerificationParams"]
 
@@ -59,9 +59,7 @@ class JudgeParams(StrictModel):
     def _llm_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         from toolace_kedro.llm.base import LLMConfig
 
-        unknown = sorted(set(value) - set(LLMConfig.model_fields))
-        if unknown:
-            raise ValueError(f"judges.llm: unknown llm keys {unknown}")
+        known_names(value, LLMConfig.model_fields, "llm keys")
         return value
 
 

@@ -5,6 +5,7 @@ node)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +31,15 @@ class StrictModel(BaseModel):
     """A pydantic model that forbids keys it does not declare."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def of(cls, value: Any):
+        """``value`` as this model: itself when it already is one, else validated from a mapping
+        (``None``: every default). Nodes call it on their ``params:<stage>`` input, so they work on
+        the typed object whether the hook (``ParametersHook``) or a caller passed a plain dict."""
+        if isinstance(value, cls):
+            return value
+        return cls.model_validate({} if value is None else value)
 
 
 class CheckpointParams(StrictModel):

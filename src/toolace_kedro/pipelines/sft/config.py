@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from toolace_kedro.params import LoraParams, known_names, usable_weights
+from toolace_kedro.params import LoraParams, StrictModel, known_names, usable_weights
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
 __all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTLoraParams", "SFTParams", "TrainingParams",
@@ -20,10 +20,8 @@ class SFTLoraParams(LoraParams):
                                "backpropagation stops below them")
 
 
-class TrainingParams(BaseModel):
+class TrainingParams(StrictModel):
     """Trainer settings of one curriculum stage (each stage runs ``epochs`` epochs on its part)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     epochs: float = Field(1.0, gt=0)
     learning_rate: float = Field(1e-3, gt=0)
@@ -47,11 +45,9 @@ class TrainingParams(BaseModel):
     system_metrics_interval_s: float = Field(5.0, gt=0)
 
 
-class DecisionParams(BaseModel):
+class DecisionParams(StrictModel):
     """Decision tuning after the curriculum (``pipelines/sft/decision.py``): a binary loss on the
     probability that the first answer token opens a call."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: bool = Field(False, description="Run the phase after the curriculum stages")
     negatives_per_call: int = Field(2, ge=0, description="Each call dialog's request again under this many "
@@ -63,10 +59,8 @@ class DecisionParams(BaseModel):
     batch_size: int = Field(4, gt=0, description="Examples per optimiser step (right-padded)")
 
 
-class DistributedParams(BaseModel):
+class DistributedParams(StrictModel):
     """Multi-GPU training under ``accelerate launch`` (see docs/sft.md, "Scale out")."""
-
-    model_config = ConfigDict(extra="forbid")
 
     enabled: Literal["auto", True, False] = "auto"   # auto: when more than one GPU is visible
     accelerate_config: str = "conf/accelerate/deepspeed_zero2.yaml"
@@ -79,10 +73,8 @@ class DistributedParams(BaseModel):
     extra_args: list[str] = []
 
 
-class SFTParams(BaseModel):
+class SFTParams(StrictModel):
     """Validated ``sft:`` block of ``conf/*/parameters_sft.yml``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     policy_model: str = "smollm2-135m-instruct"
     seed: int = 0
@@ -158,4 +150,4 @@ class SFTParams(BaseModel):
 
 def parse_params(params: dict[str, Any] | SFTParams) -> SFTParams:
     """``SFTParams`` from the raw ``params:sft`` dict (or one already parsed)."""
-    return params if isinstance(params, SFTParams) else SFTParams.model_validate(params or {})
+    return SFTParams.of(params)

@@ -32,8 +32,10 @@ test-fast: $(STAMP)
 viz: $(STAMP)
 	$(BIN)/kedro viz build
 
-# The docs site (MkDocs, strict: a broken link fails) into site/; offline
+# The docs site (MkDocs, strict: a broken link fails) into site/; offline. The configuration
+# reference page is regenerated from the parameter models first.
 docs: $(STAMP)
+	$(BIN)/python -m toolace_kedro.params_reference
 	$(BIN)/mkdocs build --strict
 
 # The papers' ablation grid, one kedro run per variant, table in data/08_reporting/ablations.md

@@ -28,3 +28,36 @@ def test_a_broken_link_fails_the_build(tmp_path):
         handle.write("\nSee [the missing page](no_such_page.md).\n")
     result = _build(project, tmp_path / "site")
     assert result.returncode != 0 and "no_such_page.md" in result.stderr
+
+
+def test_configuration_reference_is_current():
+    """docs/configuration_reference.md is what the parameter models generate (regenerate with
+    ``python -m toolace_kedro.params_reference``)."""
+    from toolace_kedro import params_reference
+
+    assert params_reference.PAGE.read_text(encoding="utf-8") == params_reference.render(), \
+        "stale: run python -m toolace_kedro.params_reference"
+
+
+def test_configuration_reference_lists_every_key():
+    from toolace_kedro import params_reference
+    from toolace_kedro.hooks import PARAMETER_MODELS
+
+    page = params_reference.render()
+    for block in PARAMETER_MODELS:
+        for path, *_ in params_reference.rows(params_reference.model_class(block)):
+            assert f"| `{'.'.join(path)}` |" in page
+    # nested blocks become dotted keys; conf/base values appear beside the default
+    assert "| `judges.votes` | int | `1` |" in page
+    assert "| `batch_size` | int | `8` | `48` |" in page
+
+
+def test_reference_type_names():
+    from typing import Literal
+
+    from toolace_kedro.params_reference import type_name
+
+    assert type_name(Literal["a", "b"]) == '"a" | "b"'
+    assert type_name(int | None) == "int | null"
+    assert type_name(list[str]) == "list[str]"
+    assert type_name(dict[str, float]) == "dict[str, float]"

@@ -69,23 +69,26 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["transformers", "openai"] = "transformers"
-    model: str = "smollm2-135m-instruct"
+    backend: Literal["transformers", "openai"] = Field(
+        "transformers", description="transformers: the model in this process; openai: any OpenAI-compatible server")
+    model: str = Field("smollm2-135m-instruct", description="An embedded model name, an HF hub id or a local "
+                       "directory (transformers); the served model's name (openai)")
     # sampling defaults
-    temperature: float = Field(0.7, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(256, gt=0)
-    seed: int | None = 0
-    stop: list[str] | None = None
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature (0: greedy); a request may override it")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass")
+    max_tokens: int = Field(256, gt=0, description="Tokens generated per request unless the request says otherwise")
+    seed: int | None = Field(0, description="Sampling seed (null: unseeded)")
+    stop: list[str] | None = Field(None, description="Strings that end a completion")
     # structured output
-    schema_retries: int = Field(2, ge=0)
+    schema_retries: int = Field(2, ge=0, description="Re-asks for structured output that did not validate")
     max_string_length: int = Field(120, gt=0, description="maxLength added to unbounded strings (transformers)")
     max_array_items: int = Field(5, gt=0, description="maxItems added to unbounded arrays (transformers)")
     # caching / progress
-    cache_dir: str | None = None
-    progress: bool = True
+    cache_dir: str | None = Field(None, description="On-disk response cache: reruns and resumed runs do not pay "
+                                  "twice (null: none)")
+    progress: bool = Field(True, description="Progress bars on long request batches")
     # transformers backend
-    device: str = "auto"
+    device: str = Field("auto", description="transformers: auto = CUDA when present, else CPU; or a torch device")
     dtype: str = Field("auto", description="transformers: auto = bfloat16 on CUDA and on CPUs with native bf16, else "
                        "float32; or any torch dtype name")
     adapter: str | None = Field(None, description="a LoRA adapter directory applied to the model (transformers)")
@@ -97,15 +100,17 @@ class LLMConfig(BaseModel):
     prefix_cache_tokens: int = Field(16384, ge=0, description="prompt positions whose cache rows are kept for "
                                      "prompts that start the same way (0: off)")
     # openai backend
-    base_url: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    credentials: str | None = "openai"
-    max_concurrency: int = Field(16, gt=0)
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(5, ge=0)
-    backoff_s: float = Field(0.5, ge=0)
-    max_backoff_s: float = Field(30.0, ge=0)
-    extra_body: dict[str, Any] = Field(default_factory=dict)
+    base_url: str | None = Field(None, description="openai: the server's base URL, e.g. http://localhost:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable holding the API key")
+    credentials: str | None = Field("openai", description="openai: entry of conf/local/credentials.yml holding "
+                                    "api_key (used when the variable is unset)")
+    max_concurrency: int = Field(16, gt=0, description="openai: requests in flight")
+    timeout_s: float = Field(120.0, gt=0, description="openai: seconds before a request is abandoned and retried")
+    max_retries: int = Field(5, ge=0, description="openai: retries of a failed request before it counts as failed")
+    backoff_s: float = Field(0.5, ge=0, description="openai: first wait between retries (doubles each time)")
+    max_backoff_s: float = Field(30.0, ge=0, description="openai: longest wait between retries")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="openai: extra fields sent with every "
+                                       "request (server-specific options)")
 
 
 @dataclass

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test test-fast viz docs benchmarks ablations clean
+.PHONY: setup run test test-fast viz docs notebook benchmarks ablations clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ docs: $(STAMP)
 # (docs/ablations.md), e.g.  make ablations ABLATION_ARGS="--variants no_parallel --dry-run"
 ablations: $(STAMP)
 	$(BIN)/python scripts/ablations.py $(ABLATION_ARGS)
+
+# The walkthrough of every stage's outputs (run `make run` first); installs JupyterLab into .venv
+notebook: $(STAMP)
+	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install -q jupyterlab==4.6.6
+	$(BIN)/jupyter lab notebooks/walkthrough.ipynb
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/llm_concurrency.py

@@ -15,6 +15,7 @@ from tests.pipelines.verification.test_judges import _judge_of, verdict
 from tests.support.fakes import ScriptedLLM
 from tests.support.kedro_runs import run_in_memory
 from toolace_kedro.pipelines.verification import create_pipeline, nodes
+from toolace_kedro.pipelines.verification.config import VerificationParams
 from toolace_kedro.pipelines.verification.rules import RULE_IDS, check_sample
 from toolace_kedro.toolcalls import DialogSample
 
@@ -112,8 +113,7 @@ def test_pipeline_splits_reports_and_plots(scripted):
 
 def test_a_failing_judge_rejects_with_its_reason_and_unavailable_can_fail(scripted):
     params = copy.deepcopy(REJECTING)
-    params["dedup"]["request_threshold"] = 1.1  # nothing is a repeat: the multi-turn dialog reaches the judges
-    params["dedup"]["answer_threshold"] = 1.1
+    params["layers"]["dedup"] = False  # nothing is a repeat: the multi-turn dialog reaches the judges
     params["judges"]["on_unavailable"] = "fail"
     catalog = _run(params)
     rejected = {r.get("id"): r["meta"]["rejection"] for r in catalog.load("rejected_dialogs")}
@@ -153,6 +153,27 @@ def test_ablation_switches_layers_off(scripted, layers):
     if layers["judges"]:  # judges read even the malformed sample without crashing
         outcomes = catalog.load("verification_judge_outcomes")["outcomes"]
         assert outcomes[-1]["judges"]["consistency"]["verdict"] == "unavailable"
+
+
+def _without_timings(value):
+    """``value`` with every timing (``seconds``, ``*_s``, ``*_seconds``, ``*_ms_per_dialog``) set to 0."""
+    if isinstance(value, dict):
+        return {k: 0 if k == "seconds" or k.endswith(("_s", "_seconds", "_ms_per_dialog")) else _without_timings(v)
+                for k, v in value.items()}
+    return [_without_timings(v) for v in value] if isinstance(value, list) else value
+
+
+def test_the_typed_block_gives_what_the_dict_gives(scripted):
+    """The nodes take ``VerificationParams`` (what the hook hands them) as well as the raw dict."""
+    params = copy.deepcopy(REJECTING)
+    params["judges"]["on_unavailable"] = "fail"
+    outputs = ["verified_dialogs", "rejected_dialogs", "verification_rule_outcomes", "verification_dedup_outcomes",
+               "verification_judge_outcomes", "verification_report", "verification_metrics"]
+    runs = [_run(block) for block in (params, VerificationParams.model_validate(params))]
+    by_dict, by_model = ({name: _without_timings(c.load(name)) for name in outputs} for c in runs)
+    assert by_model == by_dict
+    assert by_dict["verification_report"]["judge_settings"]["on_unavailable"] == "fail"
+    assert len(by_dict["rejected_dialogs"]) > 4  # the judges rejected some: the typed block reached them
 
 
 def test_per_judge_switches(scripted):

@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from toolace_kedro.pipelines.verification.nodes import apply_rules, deduplicate_dialogs, split_dialogs
-from toolace_kedro.pipelines.verification.quality import quality_flags
+from toolace_kedro.pipelines.verification.config import QualityParams
+from toolace_kedro.pipelines.verification.quality import MEASURES, quality_flags
 from toolace_kedro.pipelines.verification.report import verification_metrics, verification_report
 from toolace_kedro.toolcalls.words import content_words
 
@@ -83,5 +84,11 @@ def test_required_measures_reject_and_are_reported(samples):
     assert report["quality"]["dialogs"]["grounded"] == {"n": 2, "passed": 1, "share": 0.5}
     assert report["quality"]["verified"]["grounded"] == {"n": 1, "passed": 1, "share": 1.0}
     assert verification_metrics(report)["quality.grounded"]["value"] == 1.0
-    with pytest.raises(ValueError, match="unknown measure"):
+    with pytest.raises(ValueError, match=r"quality\.require\.0\n.*Input should be 'grounded'.*input_value='polite'"):
         apply_rules(dialogs, {"quality": {"require": ["polite"]}})
+
+
+def test_the_parameter_model_knows_every_measure():
+    """``quality.require`` is checked by the model, so its choices must be the measures computed."""
+    (choice,) = QualityParams.model_fields["require"].annotation.__args__
+    assert choice.__args__ == MEASURES

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tests.pipelines.verification.conftest import clean_samples
 from tests.support.strategies import JSON_VALUE, dialog_samples
 from toolace_kedro.pipelines.verification import rules
+from toolace_kedro.pipelines.verification.config import RuleParams
 from toolace_kedro.pipelines.verification.rules import RULE_IDS, check_sample, sample_problems
 from toolace_kedro.toolcalls import DialogSample, to_toolace
 
@@ -145,6 +146,7 @@ def test_fixtures_of_the_test_suite_pass(dialog, flight_api, weather_api):
 def test_params_change_the_thresholds():
     sample = _single()
     assert check_sample(sample, {"max_answer_chars": 20}) == ["dialog.too_long"]
+    assert check_sample(sample, RuleParams(max_answer_chars=20)) == ["dialog.too_long"]  # the typed block too
     mixed = _set(_single(), ("messages", 3, "content"), "Flight UA1 goes from 肯尼迪 to LAX on March 1.")
     assert check_sample(mixed) == []  # 2 of 12 words: under the 0.2 default
     assert check_sample(mixed, {"mixed_language_threshold": 0.1}) == ["dialog.mixed_language"]
@@ -212,7 +214,7 @@ def test_deep_nesting_does_not_raise():
 def _strict_ids(sample):
     """check_sample without its last-resort guard, so any exception in a rule surfaces."""
     out = []
-    rules._check(sample, rules.DEFAULT_RULE_PARAMS, out)
+    rules._check(sample, RuleParams(), out)
     found = {rule for rule, _ in out}
     return [r for r in RULE_IDS if r in found]
 

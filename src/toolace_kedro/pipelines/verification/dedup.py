@@ -19,7 +19,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
+
+from toolace_kedro.pipelines.verification.config import DedupParams
 
 __all__ = ["NearDuplicateIndex", "deduplicate", "shingles"]
 
@@ -75,19 +78,17 @@ def _texts(sample: Any) -> tuple[str, str, frozenset]:
     return (request if isinstance(request, str) else "", answer if isinstance(answer, str) else "", names)
 
 
-def deduplicate(samples: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any] | None]:
+def deduplicate(samples: list[dict[str, Any]], params: DedupParams | Mapping[str, Any]) -> list[dict[str, Any] | None]:
     """For each sample (in order) ``None`` when kept, else ``{"reason": "dedup.request" |
-    "dedup.answer", "duplicate_of": index, "similarity": float}``."""
-    scope = params.get("scope", "global")
-    if scope not in ("global", "tools"):
-        raise ValueError(f"verification.dedup.scope must be 'global' or 'tools', got {scope!r}")
+    "dedup.answer", "duplicate_of": index, "similarity": float}``; ``params`` is the ``dedup:`` block."""
+    cfg = DedupParams.of(params)
     requests: dict[Any, NearDuplicateIndex] = {}
-    answers = NearDuplicateIndex(float(params.get("answer_threshold", 0.9)))
+    answers = NearDuplicateIndex(cfg.answer_threshold)
     out: list[dict[str, Any] | None] = []
     for index, sample in enumerate(samples):
         request_text, answer_text, names = _texts(sample)
-        group = names if scope == "tools" else None
-        index_for_group = requests.setdefault(group, NearDuplicateIndex(float(params.get("request_threshold", 0.8))))
+        group = names if cfg.scope == "tools" else None
+        index_for_group = requests.setdefault(group, NearDuplicateIndex(cfg.request_threshold))
         request, answer = shingles(request_text), shingles(answer_text)
         found = index_for_group.match(request)
         reason = "dedup.request"

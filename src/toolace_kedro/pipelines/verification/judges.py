@@ -30,17 +30,24 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from toolace_kedro.llm import LLMClient
 from toolace_kedro.pipelines.verification import judge_prompts as prompts
+from toolace_kedro.pipelines.verification.config import JudgeParams
 from toolace_kedro.pipelines.verification.evidence import grounding, result_fit
 
-__all__ = ["JUDGES", "judge_dialogs", "judge_requests", "verdict_schema"]
+__all__ = ["JUDGES", "enabled_judges", "judge_dialogs", "judge_requests", "verdict_schema"]
 
 logger = logging.getLogger(__name__)
 
 JUDGES = ("hallucination", "consistency", "tool_response")
+
+
+def enabled_judges(params: JudgeParams) -> list[str]:
+    """The judges of :data:`JUDGES` whose switch in ``params`` is on."""
+    return [name for name in JUDGES if getattr(params, name).enabled]
 
 
 def verdict_schema(reason_max_chars: int, reason_pattern: str | None = None) -> dict[str, Any]:
@@ -93,18 +100,21 @@ def _parse(text: str | None) -> dict | None:
     return None
 
 
-def judge_dialogs(samples: list[dict[str, Any]], client: LLMClient, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Judge every sample; one outcome per sample: ``{"judges": {name: {"verdict", "reason",
-    "votes"}}, "evidence": {...}}`` (a judge that does not apply is absent)."""
-    enabled = [n for n in JUDGES if params.get(n, {}).get("enabled", True)]
-    votes = int(params.get("votes", 1))
-    if votes > 1 and not params.get("temperature"):
+def judge_dialogs(samples: list[dict[str, Any]], client: LLMClient,
+                  params: JudgeParams | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Judge every sample under ``params`` (the ``judges:`` block); one outcome per sample:
+    ``{"judges": {name: {"verdict", "reason", "votes"}}, "evidence": {...}}`` (a judge that does
+    not apply is absent)."""
+    cfg = JudgeParams.of(params)
+    enabled = enabled_judges(cfg)
+    votes = cfg.votes
+    if votes > 1 and not cfg.temperature:
         logger.warning("judges: %d votes at temperature 0 are %d copies of one greedy answer", votes, votes)
     conversations, owners = [], []
     outcomes = []
     for index, sample in enumerate(samples):
         try:
-            requests, evidence = judge_requests(sample, enabled, bool(params.get("examples", False)))
+            requests, evidence = judge_requests(sample, enabled, cfg.examples)
         except Exception as exc:  # only with the rule layer off: a sample the prompts cannot read
             logger.warning("judges: sample %d is unreadable (%s: %s)", index, type(exc).__name__, exc)
             outcomes.append({"judges": {n: {"verdict": "unavailable", "reason": "unreadable sample", "votes": []}
@@ -118,9 +128,9 @@ def judge_dialogs(samples: list[dict[str, Any]], client: LLMClient, params: dict
         return outcomes
     logger.info("judges: %d requests (%d dialogs, judges %s, %d vote(s) each)", len(conversations), len(samples),
                 enabled, votes)
-    schema = verdict_schema(int(params.get("reason_max_chars", 60)), params.get("reason_pattern"))
+    schema = verdict_schema(cfg.reason_max_chars, cfg.reason_pattern)
     answers, failures = client.try_chat_batch(
-        conversations, json_schema=schema, temperature=float(params.get("temperature", 0.0)), max_tokens=int(params.get("max_tokens", 48)))
+        conversations, json_schema=schema, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
     collected: dict[tuple[int, str], list] = {}
     for slot, (owner, answer) in enumerate(zip(owners, answers)):
         collected.setdefault(owner, []).append(_parse(answer) if slot not in failures else None)

@@ -23,17 +23,14 @@ from tqdm.auto import tqdm
 
 from toolace_kedro.datasets.records import locate, validate_records
 from toolace_kedro.llm import build_llm
+from toolace_kedro.pipelines.verification.config import VerificationParams
 from toolace_kedro.pipelines.verification.dedup import deduplicate
-from toolace_kedro.pipelines.verification.judges import JUDGES, judge_dialogs
-from toolace_kedro.pipelines.verification.quality import MEASURES, quality_flags
+from toolace_kedro.pipelines.verification.judges import enabled_judges, judge_dialogs
+from toolace_kedro.pipelines.verification.quality import quality_flags
 from toolace_kedro.pipelines.verification.report import rejection_plot, verification_metrics, verification_report
 from toolace_kedro.pipelines.verification.rules import RULE_IDS, sample_problems
 
 logger = logging.getLogger(__name__)
-
-
-def _layer(params: dict[str, Any], name: str) -> bool:
-    return bool(params.get("layers", {}).get(name, True))
 
 
 def _kept(dialogs: list, *outcomes: dict[str, Any]) -> list[int]:
@@ -51,23 +48,20 @@ def _dialog_id(dialog: Any, index: int) -> str:
     return dialog["id"] if isinstance(dialog, dict) and isinstance(dialog.get("id"), str) else f"#{index}"
 
 
-def apply_rules(dialogs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+def apply_rules(dialogs: list[Any], params: VerificationParams | dict[str, Any]) -> dict[str, Any]:
     """Rule layer: the rule ids (and up to five messages) each dialog breaks, and where the
     dialog came from (``at``: file and line, or ``dialogs[index]``); for the dialogs that pass,
     their data-quality flags (``quality.py``) and the measures of ``quality.require`` they fail
     (``quality_failed``: rejected like a broken rule)."""
     validate_records(dialogs, None, "dialogs")  # not a list, or no dialog at all: a one-line error
-    if not _layer(params, "rules"):
+    cfg = VerificationParams.of(params)
+    if not cfg.layers.rules:
         return {"enabled": False, "seconds": 0.0, "outcomes": [None] * len(dialogs)}
-    rule_params = params.get("rules", {})
-    required = list((params.get("quality") or {}).get("require") or [])
-    unknown = sorted(set(required) - set(MEASURES))
-    if unknown:
-        raise ValueError(f"verification.quality.require: unknown measure(s) {unknown}; known: {list(MEASURES)}")
+    required = cfg.quality.require
     start = time.perf_counter()
     outcomes = []
     for i, dialog in enumerate(tqdm(dialogs, desc="rules", disable=len(dialogs) < 5000)):
-        problems = sample_problems(dialog, rule_params)
+        problems = sample_problems(dialog, cfg.rules)
         found = {rule for rule, _ in problems}
         ids = [rule for rule in RULE_IDS if rule in found]
         outcome = {"id": _dialog_id(dialog, i), "rules": ids,
@@ -86,14 +80,16 @@ def apply_rules(dialogs: list[Any], params: dict[str, Any]) -> dict[str, Any]:
     return {"enabled": True, "seconds": round(seconds, 4), "outcomes": outcomes}
 
 
-def deduplicate_dialogs(dialogs: list[Any], rule_outcomes: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+def deduplicate_dialogs(dialogs: list[Any], rule_outcomes: dict[str, Any],
+                        params: VerificationParams | dict[str, Any]) -> dict[str, Any]:
     """De-duplication of the dialogs the rules kept: ``dedup.request`` / ``dedup.answer``."""
+    cfg = VerificationParams.of(params)
     outcomes: list[dict | None] = [None] * len(dialogs)
-    if not _layer(params, "dedup"):
+    if not cfg.layers.dedup:
         return {"enabled": False, "seconds": 0.0, "outcomes": outcomes}
     start = time.perf_counter()
     keep = _kept(dialogs, rule_outcomes)
-    for i, found in zip(keep, deduplicate([dialogs[i] for i in keep], params.get("dedup", {}))):
+    for i, found in zip(keep, deduplicate([dialogs[i] for i in keep], cfg.dedup)):
         if found is not None:
             original = keep[found.pop("duplicate_of")]
             outcomes[i] = {**found, "duplicate_of": _dialog_id(dialogs[original], original)}
@@ -104,20 +100,19 @@ def deduplicate_dialogs(dialogs: list[Any], rule_outcomes: dict[str, Any], param
 
 
 def judge(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outcomes: dict[str, Any],
-          llm_config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+          llm_config: dict[str, Any], params: VerificationParams | dict[str, Any]) -> dict[str, Any]:
     """Model layer: the three LLM judges on the dialogs the rules and de-duplication kept."""
-    cfg = params.get("judges", {})
+    cfg = VerificationParams.of(params)
     outcomes: list[dict | None] = [None] * len(dialogs)
-    enabled = [n for n in JUDGES if cfg.get(n, {}).get("enabled", True)]
-    if not _layer(params, "judges") or not enabled:
+    if not cfg.layers.judges or not enabled_judges(cfg.judges):
         return {"enabled": False, "seconds": 0.0, "outcomes": outcomes, "llm": {}}
     start = time.perf_counter()
     keep = _kept(dialogs, rule_outcomes, dedup_outcomes)
     usage: dict[str, Any] = {}
     if keep:
-        client = build_llm({**(llm_config or {}), **cfg.get("llm", {})})
+        client = build_llm({**(llm_config or {}), **cfg.judges.llm})
         try:
-            for i, outcome in zip(keep, judge_dialogs([dialogs[i] for i in keep], client, cfg)):
+            for i, outcome in zip(keep, judge_dialogs([dialogs[i] for i in keep], client, cfg.judges)):
                 outcomes[i] = outcome
             usage = client.usage.as_dict()
         finally:
@@ -141,20 +136,18 @@ def _judge_rejections(outcome: dict | None, on_unavailable: str, reject: bool) -
 
 
 def split_dialogs(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outcomes: dict[str, Any],
-                  judge_outcomes: dict[str, Any], params: dict[str, Any]) -> tuple[list[dict], list[dict]]:
+                  judge_outcomes: dict[str, Any],
+                  params: VerificationParams | dict[str, Any]) -> tuple[list[dict], list[dict]]:
     """``verified_dialogs`` (canonical, ``meta.verification`` added) and ``rejected_dialogs`` (with
     ``meta.rejection = {"rules", "judges", "dedup"}``)."""
-    on_unavailable = params.get("judges", {}).get("on_unavailable", "pass")
-    reject = bool(params.get("judges", {}).get("reject", True))
-    if on_unavailable not in ("pass", "fail"):
-        raise ValueError(f"verification.judges.on_unavailable must be 'pass' or 'fail', got {on_unavailable!r}")
+    cfg = VerificationParams.of(params).judges
     verified, rejected = [], []
     for i, dialog in enumerate(dialogs):
         rules = (rule_outcomes["outcomes"][i] or {}).get("rules", [])
         quality = (rule_outcomes["outcomes"][i] or {}).get("quality_failed", [])
         dup = dedup_outcomes["outcomes"][i]
         judged = judge_outcomes["outcomes"][i]
-        judges = _judge_rejections(judged, on_unavailable, reject)
+        judges = _judge_rejections(judged, cfg.on_unavailable, cfg.reject)
         if rules or quality or dup or judges:
             rejection = {"rules": rules, "quality": quality, "judges": judges, "dedup": dup}
             if not isinstance(dialog, dict):
@@ -176,7 +169,8 @@ def split_dialogs(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outco
 
 
 def summarise_verification(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outcomes: dict[str, Any],
-                           judge_outcomes: dict[str, Any], params: dict[str, Any]):
+                           judge_outcomes: dict[str, Any], params: VerificationParams | dict[str, Any]):
     """``verification_report`` (JSON), MLflow metrics and the rejection plot."""
-    report = verification_report(dialogs, rule_outcomes, dedup_outcomes, judge_outcomes, params)
+    report = verification_report(dialogs, rule_outcomes, dedup_outcomes, judge_outcomes,
+                                 VerificationParams.of(params))
     return report, verification_metrics(report), rejection_plot(report)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from toolace_kedro.datasets.records import EXAMPLES, locate, validate_records
 from toolace_kedro.plots import bar_chart
+from toolace_kedro.pipelines.verification.config import VerificationParams
 from toolace_kedro.pipelines.verification.judges import JUDGES
 from toolace_kedro.pipelines.verification.quality import MEASURES
 from toolace_kedro.pipelines.verification.rules import RULE_IDS
@@ -79,9 +81,10 @@ def _not_canonical(dialogs: list[Any], rule_outcomes: dict[str, Any]) -> dict[st
 
 
 def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup_outcomes: dict[str, Any],
-                        judge_outcomes: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    on_unavailable = params.get("judges", {}).get("on_unavailable", "pass")
-    reject = bool(params.get("judges", {}).get("reject", True))
+                        judge_outcomes: dict[str, Any],
+                        params: VerificationParams | Mapping[str, Any]) -> dict[str, Any]:
+    cfg = VerificationParams.of(params)
+    on_unavailable, reject = cfg.judges.on_unavailable, cfg.judges.reject
     n = len(dialogs)
     rules_count: Counter = Counter({r: 0 for r in RULE_IDS})
     dedup_count: Counter = Counter({"dedup.request": 0, "dedup.answer": 0})
@@ -92,7 +95,7 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
     by_type: dict[str, Counter] = defaultdict(Counter)
     examples: dict[str, str] = {}
     passed_rules = passed_dedup = passed_judges = 0
-    quality_count: Counter = Counter({f"quality.{m}": 0 for m in (params.get("quality") or {}).get("require") or []})
+    quality_count: Counter = Counter({f"quality.{m}": 0 for m in cfg.quality.require})
     canonical, verified = [], []
     for i, dialog in enumerate(dialogs):
         kind = _type(dialog)
@@ -145,7 +148,7 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
     judges = {}
     for name, counts in judge_count.items():
         judged = sum(counts.values())
-        on = judge_outcomes["enabled"] and params.get("judges", {}).get(name, {}).get("enabled", True)
+        on = judge_outcomes["enabled"] and getattr(cfg.judges, name).enabled
         judges[name] = {"enabled": on,
                         "judged": judged, **counts, "fail_rate": _rate(counts["fail"], judged),
                         "unavailable_rate": _rate(counts["unavailable"], judged)}
@@ -155,14 +158,14 @@ def verification_report(dialogs: list[Any], rule_outcomes: dict[str, Any], dedup
         "dialogs": n, "verified": passed_judges, "rejected": n - passed_judges, "pass_rate": _rate(passed_judges, n),
         "layers": layers,
         "rules": dict(rules_count), "dedup": dict(dedup_count), "judges": judges,
-        "judge_settings": {k: v for k, v in params.get("judges", {}).items() if k not in JUDGES and k != "llm"},
+        "judge_settings": cfg.judges.model_dump(exclude={"llm", *JUDGES}),
         "rejections": rejections,
         "by_type": {kind: {**{k: c[k] for k in ("dialogs", "passed_rules", "passed_dedup", "verified")},
                            "pass_rate": _rate(c["verified"], c["dialogs"]),
                            "rules_pass_rate": _rate(c["passed_rules"], c["dialogs"]),
                            "judges_pass_rate": _rate(c["verified"], c["passed_dedup"])}
                     for kind, c in sorted(by_type.items())},
-        "quality": {"required": list((params.get("quality") or {}).get("require") or []),
+        "quality": {"required": list(cfg.quality.require),
                     "dialogs": _quality_shares(canonical), "verified": _quality_shares(verified)},
         "evidence": _evidence_summary(judged_outcomes),
         "timings": {"rules_s": rule_outcomes["seconds"],

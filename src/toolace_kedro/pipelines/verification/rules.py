@@ -58,13 +58,15 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
+from toolace_kedro.pipelines.verification.config import RuleParams
 from toolace_kedro.pipelines.verification.executability import ToolEntry, argument_problems, tool_entry
 from toolace_kedro.pipelines.verification.language import INVALID_CHARS, foreign_share
 from toolace_kedro.toolcalls import DIALOG_TYPES, ToolCallParseError, parse_calls
 
-__all__ = ["DEFAULT_RULE_PARAMS", "RULE_IDS", "check_sample", "sample_problems"]
+__all__ = ["RULE_IDS", "check_sample", "sample_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ RULE_IDS = (
     "consistency.name_mismatch", "consistency.format_conflict", "consistency.role_order",
     "consistency.tool_without_call", "consistency.call_without_result",
 )
-DEFAULT_RULE_PARAMS = {"max_answer_chars": 2000, "mixed_language_threshold": 0.2, "closed_objects": True}
+_DEFAULTS = RuleParams()
 _SAMPLE_KEYS = {"id", "type", "tools", "messages", "meta"}
 _TURN_KEYS = {"user": {"role", "content"}, "assistant": {"role", "content", "thought", "tool_calls"},
               "tool": {"role", "content"}}
@@ -85,17 +87,16 @@ _CALL_LIKE = re.compile(r"\s*(?:```|\[|\{|[A-Za-z_][\w .:/-]*\()")
 Problems = list[tuple[str, str]]
 
 
-def check_sample(sample: Any, params: dict[str, Any] | None = None) -> list[str]:
+def check_sample(sample: Any, params: RuleParams | Mapping[str, Any] | None = None) -> list[str]:
     """Rule ids ``sample`` breaks (see the module docstring), in :data:`RULE_IDS` order."""
     found = {rule for rule, _ in sample_problems(sample, params)}
     return [rule for rule in RULE_IDS if rule in found]
 
 
-def sample_problems(sample: Any, params: dict[str, Any] | None = None) -> Problems:
-    """Every ``(rule id, message)`` finding for ``sample``; ``params`` override
-    :data:`DEFAULT_RULE_PARAMS` (``max_answer_chars``, ``mixed_language_threshold``,
-    ``closed_objects``)."""
-    cfg = DEFAULT_RULE_PARAMS if not params else {**DEFAULT_RULE_PARAMS, **params}
+def sample_problems(sample: Any, params: RuleParams | Mapping[str, Any] | None = None) -> Problems:
+    """Every ``(rule id, message)`` finding for ``sample`` under ``params`` (the ``rules:`` block;
+    keys it lacks take :class:`RuleParams`' defaults)."""
+    cfg = _DEFAULTS if params is None else RuleParams.of(params)
     out: Problems = []
     try:
         _check(sample, cfg, out)
@@ -105,12 +106,12 @@ def sample_problems(sample: Any, params: dict[str, Any] | None = None) -> Proble
     return out
 
 
-def _check(sample: Any, cfg: dict[str, Any], out: Problems) -> None:
+def _check(sample: Any, cfg: RuleParams, out: Problems) -> None:
     if not isinstance(sample, dict):
         out.append(("dialog.missing_field", f"sample is a {type(sample).__name__}, not an object"))
         return
     _check_fields(sample, out)
-    tools = _check_tools(sample.get("tools"), bool(cfg["closed_objects"]), out)
+    tools = _check_tools(sample.get("tools"), cfg.closed_objects, out)
     messages = sample.get("messages")
     if isinstance(messages, list):
         _check_messages(messages, tools, cfg, out)
@@ -147,7 +148,7 @@ def _check_tools(tools: Any, closed: bool, out: Problems) -> dict[str, Any] | No
     return by_name
 
 
-def _check_messages(messages: list, tools: dict | None, cfg: dict[str, Any], out: Problems) -> None:
+def _check_messages(messages: list, tools: dict | None, cfg: RuleParams, out: Problems) -> None:
     if not messages:
         out.append(("dialog.incomplete", "dialog has no messages"))
         return
@@ -196,11 +197,11 @@ def _check_messages(messages: list, tools: dict | None, cfg: dict[str, Any], out
             and isinstance(last.get("content"), str) and last["content"].strip()):
         out.append(("dialog.incomplete", "the dialog does not end with an assistant answer"))
     share, main = foreign_share(texts)
-    if share > cfg["mixed_language_threshold"]:
+    if share > cfg.mixed_language_threshold:
         out.append(("dialog.mixed_language", f"{share:.0%} of the words are not in the main script {main}"))
 
 
-def _check_assistant(msg: dict, i: int, tools: dict | None, cfg: dict[str, Any], texts: list[str],
+def _check_assistant(msg: dict, i: int, tools: dict | None, cfg: RuleParams, texts: list[str],
                      out: Problems) -> list:
     """Checks one assistant turn; returns its calls (``[]`` for an answer)."""
     content = msg.get("content", "")
@@ -230,7 +231,7 @@ def _check_assistant(msg: dict, i: int, tools: dict | None, cfg: dict[str, Any],
     else:
         texts.append(content)
         _check_chars(content, i, out)
-        if len(content) > cfg["max_answer_chars"]:
+        if len(content) > cfg.max_answer_chars:
             out.append(("dialog.too_long", f"message {i}: answer of {len(content)} characters"))
         if _CALL_LIKE.match(content) and _reads_as_calls(content):
             out.append(("consistency.format_conflict", f"message {i}: calls written as text"))

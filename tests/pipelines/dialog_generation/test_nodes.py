@@ -8,6 +8,7 @@ from tests.support.fakes import ScriptedLLM
 from toolace_kedro.llm.base import Completion
 from toolace_kedro.pipelines.dialog_generation import agents, nodes
 from toolace_kedro.pipelines.dialog_generation.complexity import bounds, direction
+from toolace_kedro.pipelines.dialog_generation.config import DialogGenerationParams
 from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, vote
 from toolace_kedro.pipelines.dialog_generation.engine import run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs
@@ -259,6 +260,22 @@ def test_pool_rows_that_are_not_valid_apis_are_skipped_and_counted(tmp_path, api
     assert nodes.summarise_dialogs(dialogs, report)[0]["skipped_input"] == report["skipped_input"]
 
 
+def test_the_node_takes_the_typed_block_as_it_takes_the_dict(api_pool, dialog_params, tmp_path, monkeypatch):
+    """The hook may hand the node the validated ``DialogGenerationParams``: the same dialogs (twins
+    too), report and shard folder (the shards' fingerprint) as with the plain dict."""
+    runs = {}
+    for kind in ("dict", "typed"):
+        params = {**dialog_params, "non_tool": {"unrelated_request": 0.5, "twins": 0.5},
+                  "checkpoint": {"dir": str(tmp_path / kind), "shard_size": 4}}
+        monkeypatch.setattr(nodes, "build_llm", lambda config: ScriptedLLM(scripted_dialog_answer))
+        dialogs, report = nodes.generate_dialogs(
+            api_pool, {}, params if kind == "dict" else DialogGenerationParams.model_validate(params))
+        runs[kind] = (dialogs, {k: v for k, v in report.items() if k != "checkpoint"},
+                      sorted(p.name for p in (tmp_path / kind).iterdir()))
+    assert runs["typed"] == runs["dict"]
+    assert runs["dict"][1]["twins"] > 0 and len(runs["dict"][0]) > dialog_params["n_dialogs"] // 2
+
+
 def test_a_pool_without_two_valid_apis_is_a_clear_error(tmp_path, api_pool, dialog_params):
     from toolace_kedro.datasets import BadInputError, JSONLinesDataset
 
@@ -290,7 +307,7 @@ def test_complexity_scores_each_dialog_as_it_ends_and_its_retry_joins_the_same_r
     """Bounds from the first ``prior_size`` dialogs to end; the ones out of bounds are
     regenerated (harder/simpler) inside the one ``run_flows`` call that makes all dialogs."""
     dialog_params.update(n_dialogs=10, chunk_size=10)
-    dialog_params["complexity"].update(enabled=True, prior_size=4, batch_size=2)
+    dialog_params["complexity"].update(enabled=True, policy_model="stub", prior_size=4, batch_size=2)
     scorer = _OrderScorer([5, 6, 5, 6, 1, 9, 5, 1, 9, 5])
     monkeypatch.setattr(nodes, "ComplexityEvaluator", lambda *args: scorer)
     monkeypatch.setattr(nodes, "build_llm", lambda config: dialog_llm)
@@ -317,7 +334,7 @@ def test_a_dialog_is_not_regenerated_twice_in_the_same_direction(api_pool, dialo
     """``max_rounds: 2``: a regeneration still too easy is not regenerated again the same way
     (the same prompts and seeds would give the same dialog)."""
     dialog_params.update(n_dialogs=10, chunk_size=10)
-    dialog_params["complexity"].update(enabled=True, prior_size=4, batch_size=1, max_rounds=2)
+    dialog_params["complexity"].update(enabled=True, policy_model="stub", prior_size=4, batch_size=1, max_rounds=2)
     scorer = _OrderScorer([5, 6, 5, 6, 1, 5, 5, 5, 5, 5], retry=0.5)  # the regeneration is still too easy
     monkeypatch.setattr(nodes, "ComplexityEvaluator", lambda *args: scorer)
     monkeypatch.setattr(nodes, "build_llm", lambda config: dialog_llm)

@@ -50,7 +50,7 @@ def test_a_crashed_run_with_the_complexity_loop_resumes_with_the_same_bounds(api
     """Shards are saved once their dialogs are scored (and regenerated); they carry the bounds,
     so the resumed run judges the rest of the dialogs like the uninterrupted one."""
     dialog_params["checkpoint"] = {"dir": str(tmp_path / "ckpt"), "shard_size": 4}
-    dialog_params["complexity"].update(enabled=True, prior_size=6, batch_size=1)
+    dialog_params["complexity"].update(enabled=True, policy_model="stub", prior_size=6, batch_size=1)
     seen = set()
 
     def scorer(samples):  # by dialog: a fixed spread for the first pass, mid-range for a regeneration

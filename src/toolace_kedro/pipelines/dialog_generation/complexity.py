@@ -11,10 +11,12 @@ flows in ``engine.py``): no separate, under-filled round after the first one."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from toolace_kedro.models import load_policy
 from toolace_kedro.models.scoring import assistant_nll
+from toolace_kedro.pipelines.dialog_generation.config import ComplexityParams
 from toolace_kedro.toolcalls import training_messages
 
 
@@ -23,7 +25,7 @@ class ComplexityEvaluator:
     native bf16 (a teacher-forced pass is prompt processing, much faster there than in float32;
     the scores rank dialogs, they are not reported as the model's float32 loss)."""
 
-    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto") -> None:
+    def __init__(self, model: str, batch_size: int, dtype: str) -> None:
         # the same cached copy as the synthesis client's when that one is the policy model too
         self.model, self.tokenizer = load_policy(model, dtype="auto_bf16" if dtype == "auto" else dtype)
         self.batch_size = batch_size
@@ -33,12 +35,13 @@ class ComplexityEvaluator:
         return assistant_nll(self.model, self.tokenizer, convs, self.batch_size)
 
 
-def bounds(scores: list[float], params: dict[str, Any]) -> tuple[float, float]:
+def bounds(scores: list[float], params: ComplexityParams | Mapping[str, Any]) -> tuple[float, float]:
     """``(lower, upper)`` from params, else from the ``prior_quantiles`` of ``scores``."""
+    cfg = ComplexityParams.of(params)
     finite = sorted(s for s in scores if math.isfinite(s))
-    lower, upper = params.get("lower"), params.get("upper")
+    lower, upper = cfg.lower, cfg.upper
     if finite and (lower is None or upper is None):
-        q_low, q_high = params["prior_quantiles"]
+        q_low, q_high = cfg.prior_quantiles
         pick = lambda q: finite[min(len(finite) - 1, int(q * len(finite)))]  # noqa: E731
         lower = pick(q_low) if lower is None else lower
         upper = pick(q_high) if upper is None else upper
@@ -58,16 +61,17 @@ class ComplexityLoop:
     fewer, when ``flush``-ed because nothing else is left to wait for); ``bounds()`` is ``None``
     until the bounds are known (both given in params, or ``prior_size`` first-pass scores seen)."""
 
-    def __init__(self, scorer: Callable[[list[dict[str, Any]]], list[float]], params: dict[str, Any]) -> None:
+    def __init__(self, scorer: Callable[[list[dict[str, Any]]], list[float]],
+                 params: ComplexityParams | Mapping[str, Any]) -> None:
         self.scorer = scorer
-        self.params = params
-        self.batch_size = max(1, int(params.get("batch_size") or 1))
-        self.max_rounds = int(params.get("max_rounds", 1))
-        self.prior_size = max(1, int(params.get("prior_size") or 20))
+        self.params = ComplexityParams.of(params)
+        self.batch_size = self.params.batch_size
+        self.max_rounds = self.params.max_rounds
+        self.prior_size = self.params.prior_size
         self.prior: list[float] = []
         self.limits: tuple[float, float] | None = None
-        if params.get("lower") is not None and params.get("upper") is not None:
-            self.limits = (float(params["lower"]), float(params["upper"]))
+        if self.params.lower is not None and self.params.upper is not None:
+            self.limits = (float(self.params.lower), float(self.params.upper))
         self._pending: list[tuple[int, dict[str, Any], bool]] = []
         self._scores: dict[int, float] = {}
         self._tickets = 0

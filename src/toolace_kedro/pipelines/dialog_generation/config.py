@@ -1,15 +1,17 @@
-"""The ``dialog_generation:`` parameters (``conf/*/parameters_dialog_generation.yml``) as one validated model."""
+"""The ``dialog_generation:`` parameters (``conf/*/parameters_dialog_generation.yml``) as one validated model.
+Its defaults are the stage's only ones: the nodes read every setting from this model."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from toolace_kedro.params import CheckpointParams, StrictModel, known_names, usable_weights
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
-__all__ = ["DialogGenerationParams"]
+__all__ = ["ComplexityParams", "DialogCheckpointParams", "DialogGenerationParams", "MaxTokens", "NonToolParams",
+           "SelfConsistencyParams"]
 
 
 class NonToolParams(StrictModel):
@@ -22,15 +24,16 @@ class NonToolParams(StrictModel):
 class SelfConsistencyParams(StrictModel):
     samples: int = Field(1, gt=0, description="Samples per assistant step")
     threshold: float = Field(0.6, ge=0, le=1, description="Agreement a step needs")
-    temperature: float = Field(0.3, ge=0)
+    temperature: float = Field(0.3, ge=0, description="Sampling temperature of the call samples")
     adaptive: bool = Field(True, description="Draw more samples only where the first ones disagree")
-    retries: int = Field(0, ge=0)
+    retries: int = Field(0, ge=0, description="Fresh sets of call samples (new seeds) before a disagreeing "
+                         "dialog is dropped")
 
 
 class MaxTokens(StrictModel):
-    user: int = Field(80, gt=0)
-    assistant: int = Field(192, gt=0)
-    tool: int = Field(128, gt=0)
+    user: int = Field(80, gt=0, description="Token limit of a user agent turn")
+    assistant: int = Field(192, gt=0, description="Token limit of an assistant agent turn")
+    tool: int = Field(128, gt=0, description="Token limit of a tool agent result")
 
 
 class ComplexityParams(StrictModel):
@@ -40,12 +43,12 @@ class ComplexityParams(StrictModel):
     lower: float | None = Field(None, description="Dialogs simpler than this are regenerated harder (null: "
                                 "from the prior quantiles)")
     upper: float | None = Field(None, description="... harder than this, simpler")
-    prior_quantiles: list[float] = Field([0.1, 0.9], min_length=2, max_length=2)
-    prior_size: int = Field(20, gt=0)
-    max_rounds: int = Field(1, ge=0)
-    batch_size: int = Field(8, gt=0)
-    dtype: str = "auto"
-
+    prior_quantiles: list[float] = Field([0.1, 0.9], min_length=2, max_length=2, description="Quantiles of the "
+                                         "prior set's scores that give the missing bounds")
+    prior_size: int = Field(20, gt=0, description="First-pass scores the bounds wait for (the prior set)")
+    max_rounds: int = Field(1, ge=0, description="Regenerations of an out-of-bounds dialog")
+    batch_size: int = Field(8, gt=0, description="Finished dialogs scored together")
+    dtype: str = Field("auto", description="Scoring dtype (auto: bfloat16 where the CPU has it natively)")
 
     @model_validator(mode="after")
     def _model_when_enabled(self) -> ComplexityParams:
@@ -71,15 +74,19 @@ class DialogGenerationParams(StrictModel):
     plan_agreement: bool = Field(False, description="A call must agree with the plan's tools and values")
     call_values: Literal["free", "stated"] = Field("free", description="stated: a call may only use the values "
                                                    "the user stated")
-    user_temperature: float | None = Field(None, ge=0)
+    user_temperature: float | None = Field(None, ge=0, description="Sampling temperature of the user agent "
+                                           "(null: the llm block's)")
     request_topic: bool = Field(False, description="The user is told the topic of the request")
-    non_tool: NonToolParams = NonToolParams()
-    chunk_size: int = Field(100, gt=0)
-    self_consistency: SelfConsistencyParams = SelfConsistencyParams()
-    max_tokens: MaxTokens = MaxTokens()
-    complexity: ComplexityParams = ComplexityParams()
-    checkpoint: DialogCheckpointParams = DialogCheckpointParams()
-    seed: int = 0
+    non_tool: NonToolParams = Field(NonToolParams(), description="Non-tool dialogs and irrelevance twins")
+    chunk_size: int = Field(100, gt=0, description="Dialogs in flight together")
+    self_consistency: SelfConsistencyParams = Field(SelfConsistencyParams(), description="Voting over sampled "
+                                                    "call actions")
+    max_tokens: MaxTokens = Field(MaxTokens(), description="Token limits of each agent's turn")
+    complexity: ComplexityParams = Field(ComplexityParams(), description="Scoring and regenerating dialogs by "
+                                         "complexity")
+    checkpoint: DialogCheckpointParams = Field(DialogCheckpointParams(), description="Shard checkpoints for "
+                                               "resuming (null: none)")
+    seed: int = Field(0, description="Seed of the plans and of the call samples")
 
     @field_validator("type_mix")
     @classmethod
@@ -87,3 +94,8 @@ class DialogGenerationParams(StrictModel):
         known_names(value, DIALOG_TYPES, "dialog types")
         usable_weights(value, "type_mix")
         return value
+
+    @field_validator("checkpoint", mode="before")
+    @classmethod
+    def _no_checkpoint(cls, value: Any) -> Any:
+        return {} if value is None else value

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Callable
 
 from pydantic import ValidationError
@@ -20,6 +21,7 @@ from toolace_kedro.llm import WAIT, LLMClient
 from toolace_kedro.llm.base import Answers, ChatRequest
 from toolace_kedro.pipelines.dialog_generation import agents
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityLoop, direction
+from toolace_kedro.pipelines.dialog_generation.config import DialogGenerationParams, SelfConsistencyParams
 from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, plan_agreement, vote
 from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS
 from toolace_kedro.toolcalls import DialogSample
@@ -76,7 +78,7 @@ def to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
         return f"contract: {exc.errors()[0]['msg'][:120]}"
 
 
-def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
+def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: DialogGenerationParams | Mapping[str, Any],
                 on_done: Callable[[DialogState], None] | None = None, complexity: ComplexityLoop | None = None,
                 generator: str = "") -> tuple[list[DialogState], Counter]:
     """Generate the dialogs of ``plans``.
@@ -87,12 +89,13 @@ def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: dict[str, A
     bounds, regenerated in the same flow (``generator`` names the model in the scored sample's
     meta). ``on_done(state)`` is called as each dialog is complete (kept or dropped), while the
     others are still generating: the hook for shard checkpoints."""
+    cfg = DialogGenerationParams.of(params)
     states = [DialogState(p) for p in plans]
 
     def flow(state: DialogState):
-        yield from _dialog_flow(state, params, state.counts)
+        yield from _dialog_flow(state, cfg, state.counts)
         if complexity is not None and state.finished:
-            yield from _complexity_flow(state, params, complexity, generator)
+            yield from _complexity_flow(state, cfg, complexity, generator)
         if on_done is not None:
             on_done(state)
 
@@ -107,44 +110,44 @@ def run_dialogs(plans: list[dict[str, Any]], llm: LLMClient, params: dict[str, A
     return states, counts
 
 
-def _dialog_flow(state: DialogState, params: dict[str, Any], counts: Counter):
+def _dialog_flow(state: DialogState, cfg: DialogGenerationParams, counts: Counter):
     if "values" in state.plan:  # value_source: sampler -- the plan fixed the values to state
         state.user_values = state.plan["values"]
     planned = agents.user_values(state.plan)
     if planned is not None:  # the user agent fixes the values its request will state
-        answers = yield [ChatRequest(*planned, {"max_tokens": params["max_tokens"]["user"]})]
+        answers = yield [ChatRequest(*planned, {"max_tokens": cfg.max_tokens.user})]
         if answers[0] is None:
             reason = answers.failures.get(0, "failed")
             counts[f"failed_samples.{reason}"] += 1
             _drop(state, f"user_agent.{reason}", counts)
             return
         state.user_values = json.loads(answers[0])["values"]
-    consistency = params["self_consistency"]
+    consistency = cfg.self_consistency
     for phase in SCRIPTS[state.plan["type"]]:
         if phase == "user" and state.plan.get("request"):  # a twin: the request is its source dialog's
             state.messages.append({"role": "user", "content": state.plan["request"]})
             continue
-        requests = _requests(state, phase, params)
+        requests = _requests(state, phase, cfg)
         answers = yield from _sample(requests, phase, consistency)
-        retries = int(consistency.get("retries", 0)) if phase == "call" else 0
+        retries = consistency.retries if phase == "call" else 0
         for attempt in range(1, retries + 1):
-            if _agreed(answers, consistency["threshold"], state if params.get("plan_agreement") else None):
+            if _agreed(answers, consistency.threshold, state if cfg.plan_agreement else None):
                 break
             # the samples disagree (or miss the stated values): a fresh set (new seeds) before the dialog is dropped
             counts["actions_resampled_inconsistent"] += 1
             _count_failures(answers, counts)
-            shift = attempt * int(consistency["samples"])
+            shift = attempt * consistency.samples
             answers = yield from _sample([(prompt, schema, {**sampling, "seed": sampling["seed"] + shift})
                                           for prompt, schema, sampling in requests], phase, consistency)
         _count_failures(answers, counts)
         reason = next(iter(answers.failures.values()), "failed")
-        _apply(state, phase, [json.loads(a) if a is not None else None for a in answers], params, counts, reason)
+        _apply(state, phase, [json.loads(a) if a is not None else None for a in answers], cfg, counts, reason)
         if state.dropped is not None:
             return
     state.finished = True
 
 
-def _complexity_flow(state: DialogState, params: dict[str, Any], loop: ComplexityLoop, generator: str):
+def _complexity_flow(state: DialogState, cfg: DialogGenerationParams, loop: ComplexityLoop, generator: str):
     """Score the finished dialog; while the bounds are unknown (the prior set is still filling)
     wait for other dialogs; out of bounds, regenerate it -- harder or simpler -- up to
     ``max_rounds`` times. A regeneration that fails keeps the original (counted)."""
@@ -161,7 +164,7 @@ def _complexity_flow(state: DialogState, params: dict[str, Any], loop: Complexit
             return
         tried.add(adjust)
         retry = DialogState(state.plan, adjust)
-        yield from _dialog_flow(retry, params, retry.counts)
+        yield from _dialog_flow(retry, cfg, retry.counts)
         state.counts.update({f"complexity_round.{k}": v for k, v in retry.counts.items()})
         redone = to_sample(retry, generator) if retry.finished else retry.dropped or "incomplete"
         if isinstance(redone, str):
@@ -180,11 +183,11 @@ def _score(loop: ComplexityLoop, sample: dict[str, Any], first_pass: bool):
     return score, flush
 
 
-def _sample(requests: list[tuple[list[dict], dict, dict]], phase: str, consistency: dict[str, Any]):
+def _sample(requests: list[tuple[list[dict], dict, dict]], phase: str, consistency: SelfConsistencyParams):
     """The answers to one phase's requests; for a call with adaptive self-consistency, the rest of
     the samples are drawn when the first ones disagree."""
     answers = yield [ChatRequest(prompt, schema, sampling) for prompt, schema, sampling in requests]
-    if phase == "call" and consistency.get("adaptive", True):
+    if phase == "call" and consistency.adaptive:
         extra = _more_samples_needed(answers, consistency)
         if extra:
             prompt, schema, sampling = requests[0]
@@ -217,27 +220,26 @@ def _agreed(answers: Answers, threshold: float, state: DialogState | None = None
     return state is None or plan_agreement(state.plan, state.user_values, action["calls"], state.calls_done)
 
 
-def _more_samples_needed(answers: list[str | None], consistency: dict[str, Any]) -> int:
+def _more_samples_needed(answers: list[str | None], consistency: SelfConsistencyParams) -> int:
     """Adaptive self-consistency: the first round asks for the fewest samples that could reach
     the threshold; only when they disagree are the remaining samples drawn. The kept/dropped
     decision is the one all ``samples`` would give whenever the first round agrees."""
-    total, first = consistency["samples"], len(answers)
+    total, first = consistency.samples, len(answers)
     if first >= total:
         return 0
     keys = [decision_key(json.loads(a)) for a in answers if a is not None]
     agree = max(Counter(keys).values()) if keys else 0
-    return 0 if agree >= math.ceil(consistency["threshold"] * total) else total - first
+    return 0 if agree >= math.ceil(consistency.threshold * total) else total - first
 
 
-def _requests(state: DialogState, phase: str, params: dict[str, Any]) -> list[tuple[list[dict], dict, dict]]:
+def _requests(state: DialogState, phase: str, cfg: DialogGenerationParams) -> list[tuple[list[dict], dict, dict]]:
     """The LLM requests of one dialog's phase: ``(prompt, schema, sampling)`` each."""
-    tokens = params["max_tokens"]
-    user = {"max_tokens": tokens["user"]}
-    if params.get("user_temperature") is not None:
-        user["temperature"] = float(params["user_temperature"])
+    tokens = cfg.max_tokens
+    user: dict[str, Any] = {"max_tokens": tokens.user}
+    if cfg.user_temperature is not None:
+        user["temperature"] = cfg.user_temperature
     if phase == "user":
-        prompt, schema = agents.user_request(state.plan, state.adjust, state.user_values,
-                                             bool(params.get("request_topic", False)))
+        prompt, schema = agents.user_request(state.plan, state.adjust, state.user_values, cfg.request_topic)
         return [(prompt, schema, user)]
     if phase == "user_reply":
         prompt, schema = agents.user_reply(state.plan, state.messages)
@@ -245,21 +247,21 @@ def _requests(state: DialogState, phase: str, params: dict[str, Any]) -> list[tu
     if phase == "tool":
         by_name = {t["name"]: t for t in state.plan["tools"]}
         earlier = [r for m in state.messages if m["role"] == "tool" for r in m["content"]]
-        return [(*agents.tool_result(by_name[c["name"]], c, earlier), {"max_tokens": tokens["tool"]})
+        return [(*agents.tool_result(by_name[c["name"]], c, earlier), {"max_tokens": tokens.tool})
                 for c in state.messages[-1]["tool_calls"]]
-    consistency = params["self_consistency"]
-    grounded = params.get("call_values", "free") == "stated" and state.calls_done == 0
+    consistency = cfg.self_consistency
+    grounded = cfg.call_values == "stated" and state.calls_done == 0
     prompt, schema = agents.assistant_action(state.plan, state.messages, phase, state.pending_targets(),
                                              state.user_values, grounded)
     if phase == "call":  # the decision to vote on: which calls, with which arguments
-        first = consistency["samples"]
-        if consistency.get("adaptive", True):
-            first = min(first, math.ceil(consistency["threshold"] * consistency["samples"]))
+        first = consistency.samples
+        if consistency.adaptive:
+            first = min(first, math.ceil(consistency.threshold * consistency.samples))
         # every sample its own seed (also the ones drawn later by adaptive self-consistency)
-        return [(prompt, schema, {"max_tokens": tokens["assistant"], "temperature": consistency["temperature"],
-                                  "seed": params["seed"] * 1000 + k}) for k in range(first)]
+        return [(prompt, schema, {"max_tokens": tokens.assistant, "temperature": consistency.temperature,
+                                  "seed": cfg.seed * 1000 + k}) for k in range(first)]
     # ask/reply/answer: the grammar fixes the kind of action, there is no decision to vote on
-    return [(prompt, schema, {"max_tokens": tokens["assistant"], "temperature": 0.0})]
+    return [(prompt, schema, {"max_tokens": tokens.assistant, "temperature": 0.0})]
 
 
 def _drop(state: DialogState, reason: str, counts: Counter) -> None:
@@ -267,7 +269,7 @@ def _drop(state: DialogState, reason: str, counts: Counter) -> None:
     counts[f"dropped.{reason}"] += 1
 
 
-def _apply(state: DialogState, phase: str, answers: list, params: dict[str, Any], counts: Counter,
+def _apply(state: DialogState, phase: str, answers: list, cfg: DialogGenerationParams, counts: Counter,
            reason: str = "failed") -> None:
     """Add one phase's outcome to the dialog, or drop the dialog with a counted reason
     (``<agent>.<failure>``, e.g. ``tool_agent.schema_invalid``, or ``inconsistent_actions``)."""
@@ -286,14 +288,14 @@ def _apply(state: DialogState, phase: str, answers: list, params: dict[str, Any]
     share = 1.0
     action = got[0]
     if phase == "call":
-        action, share = _call_vote(got, len(answers), params["self_consistency"]["threshold"])
+        action, share = _call_vote(got, len(answers), cfg.self_consistency.threshold)
         if action is None:  # (after ``self_consistency.retries`` fresh sets of samples, see _dialog_flow)
             counts["actions_dropped_inconsistent"] += 1
             _drop(state, "inconsistent_actions", counts)
             return
         share = share * len(got) / len(answers)  # agreement among all samples drawn
         counts[f"call_samples_drawn.{len(answers)}"] += 1
-        if params.get("plan_agreement") and not plan_agreement(state.plan, state.user_values, action["calls"],
+        if cfg.plan_agreement and not plan_agreement(state.plan, state.user_values, action["calls"],
                                                                state.calls_done):
             _drop(state, "plan_disagreement", counts)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -12,6 +13,7 @@ from toolace_kedro.datasets.records import BadInputError, validate_records
 from toolace_kedro.llm import ShardCheckpoints, build_llm
 from toolace_kedro.llm.base import add_usage
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvaluator, ComplexityLoop
+from toolace_kedro.pipelines.dialog_generation.config import DialogGenerationParams
 from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
 from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS, plan_dialogs, twin_plans
@@ -40,13 +42,13 @@ def _shard_record(states: list[DialogState], generator: str, loop: ComplexityLoo
     return record
 
 
-def _generate(plans, llm, params, generator, shards: ShardCheckpoints, loop: ComplexityLoop | None = None
-              ) -> tuple[dict[str, dict], Counter, Counter]:
+def _generate(plans, llm, cfg: DialogGenerationParams, generator, shards: ShardCheckpoints,
+              loop: ComplexityLoop | None = None) -> tuple[dict[str, dict], Counter, Counter]:
     """Generate ``plans`` in chunks of ``chunk_size`` dialogs in flight together. Every
     ``checkpoint.shard_size`` consecutive plans form a shard, saved the moment its last dialog
     is complete (scored, and regenerated if the complexity loop says so); shards saved by an
     earlier run are loaded instead of generated."""
-    size = (params.get("checkpoint") or {}).get("shard_size") or params["chunk_size"]
+    size = cfg.checkpoint.shard_size or cfg.chunk_size
     groups = [plans[i : i + size] for i in range(0, len(plans), size)]
     names = [f"dialogs-{k:05d}" for k in range(len(groups))]
     inputs = [[p["id"] for p in group] for group in groups]
@@ -70,10 +72,10 @@ def _generate(plans, llm, params, generator, shards: ShardCheckpoints, loop: Com
     # the longest scripts of each shard first: the flows started last then leave the shortest tail
     todo = [p for k, group in enumerate(groups) if k not in records
             for p in sorted(group, key=lambda p: -len(SCRIPTS[p["type"]]))]
-    chunk = params["chunk_size"]
+    chunk = cfg.chunk_size
     for start in tqdm(range(0, len(todo), chunk), desc="dialog chunks", disable=len(todo) <= chunk):
         logger.info("generating dialogs %d-%d of %d", start + 1, min(len(todo), start + chunk), len(todo))
-        run_dialogs(todo[start : start + chunk], llm, params, on_done=done, complexity=loop, generator=generator)
+        run_dialogs(todo[start : start + chunk], llm, cfg, on_done=done, complexity=loop, generator=generator)
     samples: dict[str, dict] = {}
     counts: Counter = Counter()
     drops: Counter = Counter()
@@ -111,33 +113,35 @@ def usable_api_pool(api_pool: list[dict]) -> tuple[list[dict], dict[str, Any]]:
     return [normalize_api(api) for api in pool], skipped
 
 
-def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any], params: dict[str, Any]
-                     ) -> tuple[list[dict], dict[str, Any]]:
+def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any],
+                     params: DialogGenerationParams | Mapping[str, Any]) -> tuple[list[dict], dict[str, Any]]:
     """Plan, generate (three agents, self-consistency) and complexity-adjust the dialogs. Pool
     rows that are not valid APIs are skipped and counted (``skipped_input``)."""
+    cfg = DialogGenerationParams.of(params)
     pool, skipped = usable_api_pool(api_pool)
     llm = build_llm(llm_config)
     generator = f"{llm.backend}:{llm.config.model}"
-    plans = plan_dialogs(pool, params)
-    # chunk_size sets batching only; shard boundaries are in each shard's inputs
-    settings = {k: v for k, v in params.items() if k not in ("checkpoint", "chunk_size")}
-    shards = ShardCheckpoints.from_params(params.get("checkpoint"), "dialog_generation", llm=llm, identity={
+    plans = plan_dialogs(pool, cfg)
+    # the shards' identity: every effective setting (defaults included, so a dict and the typed
+    # block give the same one); chunk_size sets batching only, shard boundaries are in each shard's inputs
+    settings = cfg.model_dump(mode="json", exclude={"checkpoint", "chunk_size"})
+    checkpoint = cfg.checkpoint.model_dump()
+    shards = ShardCheckpoints.from_params(checkpoint, "dialog_generation", llm=llm, identity={
         "plans": plans, "params": settings, "generator": generator, "llm": llm.identity()})
-    cfg = params["complexity"]
     loop = None
-    if cfg["enabled"]:
-        evaluator = ComplexityEvaluator(cfg["policy_model"], cfg.get("batch_size", 8), cfg.get("dtype", "auto"))
-        loop = ComplexityLoop(evaluator, cfg)
-    samples, counts, drops = _generate(plans, llm, params, generator, shards, loop)
+    if cfg.complexity.enabled:
+        evaluator = ComplexityEvaluator(cfg.complexity.policy_model, cfg.complexity.batch_size, cfg.complexity.dtype)
+        loop = ComplexityLoop(evaluator, cfg.complexity)
+    samples, counts, drops = _generate(plans, llm, cfg, generator, shards, loop)
     twin_usage: dict[str, Any] = {}
-    twins = twin_plans([samples[p["id"]] for p in plans if p["id"] in samples], pool, params)
+    twins = twin_plans([samples[p["id"]] for p in plans if p["id"] in samples], pool, cfg)
     if twins:  # their replies, after the dialogs whose requests they reuse (their own shards)
         logger.info("irrelevance twins: %d of the single-call dialogs", len(twins))
-        twin_shards = ShardCheckpoints.from_params(params.get("checkpoint"), "dialog_generation", llm=llm, identity={
+        twin_shards = ShardCheckpoints.from_params(checkpoint, "dialog_generation", llm=llm, identity={
             "plans": twins, "params": settings, "generator": generator, "llm": llm.identity()}, part="twins")
         if loop is not None:
             loop.max_rounds = 0  # scored for the curriculum; the request is the source's, nothing to adjust
-        more, more_counts, more_drops = _generate(twins, llm, params, generator, twin_shards, loop)
+        more, more_counts, more_drops = _generate(twins, llm, cfg, generator, twin_shards, loop)
         samples.update(more)
         counts.update({f"twins.{k}": v for k, v in more_counts.items()})
         drops.update({f"twins.{k}": v for k, v in more_drops.items()})

@@ -16,7 +16,10 @@ otherwise it is a question or small talk the tools cannot help with.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
+
+from toolace_kedro.pipelines.dialog_generation.config import DialogGenerationParams
 
 #: phases each dialog type goes through (the engine runs one phase for every dialog at a time)
 SCRIPTS = {
@@ -75,42 +78,37 @@ def sample_values(api: dict[str, Any], names: list[str], rng: random.Random) -> 
     return {n: sample_value(n, props[n], rng, props[n].get("description", "")) for n in names}
 
 
-def plan_dialogs(api_pool: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+def plan_dialogs(api_pool: list[dict[str, Any]], params: DialogGenerationParams | Mapping[str, Any]
+                 ) -> list[dict[str, Any]]:
     """``n_dialogs`` plans: ``{"id", "type", "targets": [api name, ...], "calls": n, "tools",
     "missing": param or None}``, plus ``topic`` (a non-tool dialog's unrelated API, not shown)
     and, with ``value_source: sampler``, ``values`` (the user's stated values, in the user
     agent's form) and ``missing_value`` (what a clarify dialog's user gives when asked).
     Seeded: the same pool and params give the same plans."""
+    cfg = DialogGenerationParams.of(params)  # (unknown dialog types and value sources fail here)
     if len(api_pool) < 2:
         raise ValueError(f"dialog generation needs at least 2 APIs in api_pool, got {len(api_pool)}")
-    rng = random.Random(params["seed"])
-    mix = {k: float(v) for k, v in params["type_mix"].items() if float(v) > 0}
-    unknown = set(mix) - set(SCRIPTS)
-    if unknown:
-        raise ValueError(f"unknown dialog types in type_mix: {sorted(unknown)}; known: {sorted(SCRIPTS)}")
-    source = params.get("value_source", "llm")
-    if source not in ("llm", "sampler"):
-        raise ValueError(f"dialog_generation.value_source must be 'llm' or 'sampler', got {source!r}")
-    unrelated_share = float((params.get("non_tool") or {}).get("unrelated_request", 0.0))
-    optional_share = float(params.get("optional_share", 0.0))
+    rng = random.Random(cfg.seed)
+    mix = {k: v for k, v in cfg.type_mix.items() if v > 0}
+    source, optional_share = cfg.value_source, cfg.optional_share
     by_domain: dict[str, list[dict]] = {}
     for api in api_pool:
         by_domain.setdefault(_domain(api), []).append(api)
     with_required = [a for a in api_pool if a["parameters"].get("required")]
     plans = []
-    for i in range(params["n_dialogs"]):
+    for i in range(cfg.n_dialogs):
         kind = rng.choices(list(mix), weights=list(mix.values()))[0]
         if kind == "clarify" and not with_required:
             kind = "single"
-        n_distractors = _draw_count(rng, params["distractors"])
+        n_distractors = _draw_count(rng, cfg.distractors)
         first = rng.choice(with_required if kind == "clarify" else api_pool)
-        plan: dict[str, Any] = {"id": f"dlg-{params['seed']}-{i:05d}", "type": kind,
+        plan: dict[str, Any] = {"id": f"dlg-{cfg.seed}-{i:05d}", "type": kind,
                                 "calls": 2 if kind == "parallel" else 1, "missing": None}
         if kind == "non_tool":
             others = [a for a in api_pool if _domain(a) != _domain(first)] or [a for a in api_pool if a is not first]
             tools = rng.sample(others, min(len(others), max(1, n_distractors)))
             plan.update(targets=[], tools=tools)
-            if rng.random() < unrelated_share:
+            if rng.random() < cfg.non_tool.unrelated_request:
                 plan["topic"] = first
                 if source == "sampler":
                     plan["values"] = sample_values(first, planned_parameters(first, rng, None, optional_share), rng)
@@ -144,8 +142,8 @@ def plan_dialogs(api_pool: list[dict[str, Any]], params: dict[str, Any]) -> list
     return plans
 
 
-def twin_plans(dialogs: list[dict[str, Any]], api_pool: list[dict[str, Any]], params: dict[str, Any]
-               ) -> list[dict[str, Any]]:
+def twin_plans(dialogs: list[dict[str, Any]], api_pool: list[dict[str, Any]],
+               params: DialogGenerationParams | Mapping[str, Any]) -> list[dict[str, Any]]:
     """Irrelevance twins (ToolACE's non-tool data, as contrast pairs): for a share
     (``non_tool.twins``) of the single-call dialogs, a non-tool plan with the *same request* and
     tools that cannot serve it -- 1 to ``distractors`` APIs of other domains than the called one,
@@ -154,7 +152,8 @@ def twin_plans(dialogs: list[dict[str, Any]], api_pool: list[dict[str, Any]], pa
     by the source dialog's id."""
     from toolace_kedro.toolcalls.words import api_words, content_words
 
-    share = float((params.get("non_tool") or {}).get("twins", 0.0))
+    cfg = DialogGenerationParams.of(params)
+    share = cfg.non_tool.twins
     if share <= 0:
         return []
     by_name = {a["name"]: a for a in api_pool}
@@ -162,7 +161,7 @@ def twin_plans(dialogs: list[dict[str, Any]], api_pool: list[dict[str, Any]], pa
     for dialog in dialogs:
         if dialog["type"] != "single" or not dialog["messages"] or dialog["messages"][0]["role"] != "user":
             continue
-        rng = random.Random(f"{params['seed']}:twin:{dialog['id']}")
+        rng = random.Random(f"{cfg.seed}:twin:{dialog['id']}")
         if rng.random() >= share:
             continue
         called = {c["name"] for m in dialog["messages"] for c in m.get("tool_calls") or []}
@@ -174,7 +173,7 @@ def twin_plans(dialogs: list[dict[str, Any]], api_pool: list[dict[str, Any]], pa
                      and not words & api_words(a)]
         if topic is None or not unrelated:
             continue
-        count = max(1, _draw_count(rng, params["distractors"]))
+        count = max(1, _draw_count(rng, cfg.distractors))
         plans.append({"id": f"{dialog['id']}-twin", "type": "non_tool", "targets": [], "calls": 1, "missing": None,
                       "tools": rng.sample(unrelated, min(count, len(unrelated))), "topic": topic,
                       "request": request, "twin_of": dialog["id"]})

@@ -260,3 +260,30 @@ def test_seed_apis_pass_the_api_check():
     assert seeds and all(api_problems(api) == [] for api in seeds)
     assert all(draft_to_api(api_to_draft(api))[0]["parameters"]["properties"].keys()
                == api["parameters"]["properties"].keys() for api in seeds)
+
+
+def test_nodes_take_the_typed_model_as_they_take_the_dict(documents, synthesis_params, flight_api, tmp_path,
+                                                          monkeypatch):
+    """The hook may hand nodes ``ApiSynthesisParams`` instead of the dict: same output, and the
+    same checkpoint fingerprint (a dict run's shards resume a typed run without a request)."""
+    from toolace_kedro.params import CheckpointParams
+    from toolace_kedro.pipelines.api_synthesis.config import ApiSynthesisParams
+    from tests.pipelines.api_synthesis.conftest import scripted_answer
+
+    synthesis_params["checkpoint"] = {"dir": str(tmp_path)}
+    typed = ApiSynthesisParams.of(synthesis_params)
+    assert ApiSynthesisParams.of(typed) is typed
+    assert ApiSynthesisParams.of({**synthesis_params, "checkpoint": None}).checkpoint == CheckpointParams()
+
+    def synthesise(params):
+        llm = ScriptedLLM(scripted_answer)
+        monkeypatch.setattr(nodes, "build_llm", lambda config: llm)
+        docs, _ = nodes.prepare_documents(documents, params)
+        tree, _ = nodes.build_context_tree(docs, {}, params)
+        pool, rejects, report = nodes.evolve_api_pool(tree, [flight_api], {}, params)
+        return (docs, tree, pool, rejects, report["generations"]), report["checkpoint"], len(llm.calls)
+
+    from_dict, _, asked = synthesise(synthesis_params)
+    from_model, checkpoint, asked_again = synthesise(typed)
+    assert from_model == from_dict and asked > 0
+    assert asked_again == 0 and checkpoint["shards_resumed"] == synthesis_params["evolution"]["n_generations"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from toolace_kedro.datasets.records import validate_records
+from toolace_kedro.pipelines.api_synthesis.config import DocumentParams
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +57,10 @@ def document_problem(text: Any, min_chars: int, max_chars: int, max_control_rati
     return None
 
 
-def clean_documents(raw: Any, params: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
+def clean_documents(raw: Any, params: DocumentParams | Mapping[str, Any]) -> tuple[list[dict], dict[str, Any]]:
     """Keep usable documents; return them with a report of what was skipped, why and where
     (``skipped_input``). No usable document at all is an error naming the input."""
+    cfg = DocumentParams.of(params)
     records = as_records(raw)
 
     def problem(record: Any) -> str | None:
@@ -65,8 +68,7 @@ def clean_documents(raw: Any, params: dict[str, Any]) -> tuple[list[dict], dict[
             return f"not_text: a record that is a {type(record).__name__}"
         if record.get("load_error"):
             return f"unreadable: {record['load_error']}"
-        return document_problem(record.get("text"), params["min_chars"], params["max_chars"],
-                                params["max_control_ratio"])
+        return document_problem(record.get("text"), cfg.min_chars, cfg.max_chars, cfg.max_control_ratio)
 
     position = {id(record): i for i, record in enumerate(records)}  # stable default ids: doc-<input index>
     usable, skipped = validate_records(records, problem, "raw_documents")

@@ -14,9 +14,11 @@ import logging
 import random
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from toolace_kedro.llm import LLMClient, ShardCheckpoints
+from toolace_kedro.pipelines.api_synthesis.config import EvolutionParams
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.filtering import PoolFilter
 from toolace_kedro.toolcalls import normalize_schema, untyped_arrays
@@ -218,7 +220,7 @@ def evolution_prompt(functions: list[str], domain: str, example: dict[str, Any],
     ]
 
 
-def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
+def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, params: EvolutionParams | Mapping[str, Any],
            checkpoints: ShardCheckpoints | None = None) -> tuple[list[dict], list[dict], list[dict]]:
     """Run ``n_generations`` of ``apis_per_generation`` requests each; returns
     ``(api_pool, api_rejects, per_generation)``. Accepted APIs join the example buffer at once,
@@ -226,32 +228,30 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
     requests and is answered from the response cache. With ``checkpoints`` every generation's
     answers (and failure reasons) are one shard: a resumed run replays the finished generations
     -- sampling, drafts, filtering -- from them without a request, then goes on."""
+    cfg = EvolutionParams.of(params)
     shards = checkpoints or ShardCheckpoints(None, "evolution", None)
     functions = [n for n in tree.nodes.values() if n.kind == "function"]
     if not functions:
         raise ValueError("the API context tree has no function nodes: speciation produced nothing usable")
-    rng = random.Random(params["seed"])
-    levels = {int(k): float(v) for k, v in params["diversity_levels"].items()}
-    weights = params.get("indicators") or {name: 1.0 for name in DIVERSITY_INDICATORS}
+    rng = random.Random(cfg.seed)
+    levels = cfg.diversity_levels
+    weights = cfg.indicators or list(DIVERSITY_INDICATORS)  # (names checked by the model)
     if isinstance(weights, list):
         weights = {name: 1.0 for name in weights}
-    indicators, indicator_weights = list(weights), [float(w) for w in weights.values()]
-    unknown = set(indicators) - set(DIVERSITY_INDICATORS)
-    if unknown:
-        raise ValueError(f"unknown diversity indicators {sorted(unknown)}; choose from {list(DIVERSITY_INDICATORS)}")
-    share = float(params.get("namespace_share", 0.0))
+    indicators, indicator_weights = list(weights), list(weights.values())
+    share = cfg.namespace_share
     buffer = list(seeds)
-    instructions = [EVOLUTION_SYSTEM, *DIVERSITY_INDICATORS.values()] if params.get("quality_filter", True) else None
-    pool_filter = PoolFilter(params["near_duplicate_threshold"], seeds, instructions)
-    schema = draft_schema(params["max_parameters"])
+    instructions = [EVOLUTION_SYSTEM, *DIVERSITY_INDICATORS.values()] if cfg.quality_filter else None
+    pool_filter = PoolFilter(cfg.near_duplicate_threshold, seeds, instructions)
+    schema = draft_schema(cfg.max_parameters)
     pool: list[dict] = []
     rejects: list[dict] = []
     per_generation: list[dict] = []
-    for generation in range(1, params["n_generations"] + 1):
+    for generation in range(1, cfg.n_generations + 1):
         jobs = []
-        for _ in range(params["apis_per_generation"]):
+        for _ in range(cfg.apis_per_generation):
             size = rng.choices(list(levels), weights=list(levels.values()))[0]
-            nodes = tree.sample_subtree(rng, size, params.get("balance_domains", True))
+            nodes = tree.sample_subtree(rng, size, cfg.balance_domains)
             domain = "/".join(tree.path(nodes[0])[:2])
             jobs.append({"nodes": nodes, "example": rng.choice(buffer), "indicator": rng.choices(indicators, weights=indicator_weights)[0],
                          "diversity_level": size, "domain": domain,
@@ -260,7 +260,7 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
                                     job["example"], job["indicator"]) for job in jobs]
         resumed = shards.resumed
         outputs, failures = shards.chat_batch(f"generation-{generation:04d}", llm, prompts, json_schema=schema,
-                                              max_tokens=params["max_tokens_api"])
+                                              max_tokens=cfg.max_tokens_api)
         replayed = " (replayed from its checkpoint)" if shards.resumed > resumed else ""
         accepted = Counter()
         for i, (job, text) in enumerate(zip(jobs, outputs)):
@@ -296,5 +296,5 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
         logger.info("generation %d: %d/%d APIs accepted, buffer %d%s", generation, sum(accepted.values()),
                     len(jobs), len(buffer), replayed)
     if shards.enabled:
-        logger.info("evolution: resumed %d of %d shards", shards.resumed, params["n_generations"])
+        logger.info("evolution: resumed %d of %d shards", shards.resumed, cfg.n_generations)
     return pool, rejects, per_generation

@@ -8,48 +8,52 @@ from typing import Any
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import ShardCheckpoints, build_llm
 from toolace_kedro.llm.base import add_usage
+from toolace_kedro.pipelines.api_synthesis.config import ApiSynthesisParams
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 from toolace_kedro.pipelines.api_synthesis.documents import clean_documents
 from toolace_kedro.pipelines.api_synthesis.evolution import evolve
 from toolace_kedro.pipelines.api_synthesis.report import pool_statistics
-from toolace_kedro.plots import bar_chart
 from toolace_kedro.pipelines.api_synthesis.speciation import speciate
+from toolace_kedro.plots import bar_chart
 from toolace_kedro.toolcalls import api_problem, normalize_api
 from toolace_kedro.tracking import llm_metrics, metrics_history
 
 logger = logging.getLogger(__name__)
 
 
-def prepare_documents(raw_documents: Any, params: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
+def prepare_documents(raw_documents: Any, params: ApiSynthesisParams | dict[str, Any]
+                      ) -> tuple[list[dict], dict[str, Any]]:
     """Keep usable raw documents (empty, binary and oversized ones are skipped and counted)."""
-    return clean_documents(raw_documents, params["documents"])
+    return clean_documents(raw_documents, ApiSynthesisParams.of(params).documents)
 
 
-def build_context_tree(documents: list[dict], llm_config: dict[str, Any], params: dict[str, Any]
+def build_context_tree(documents: list[dict], llm_config: dict[str, Any], params: ApiSynthesisParams | dict[str, Any]
                        ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Speciation: the API context tree (domains → sub-domains → functionalities → ...)."""
+    cfg = ApiSynthesisParams.of(params)
     llm = build_llm(llm_config)
     shards = ShardCheckpoints.from_params(
-        params.get("checkpoint"), "api_synthesis", part="speciation", llm=llm,
-        identity={"documents": documents, "params": params["speciation"], "llm": llm.identity()})
-    tree, counts = speciate(documents, llm, params["speciation"], shards)
+        cfg.checkpoint.model_dump(), "api_synthesis", part="speciation", llm=llm,
+        identity={"documents": documents, "params": cfg.speciation.model_dump(mode="json"), "llm": llm.identity()})
+    tree, counts = speciate(documents, llm, cfg.speciation, shards)
     report = {**counts, "llm": shards.usage(), "checkpoint": shards.summary()}
     shards.finish()
     return tree.to_dict(), report
 
 
 def evolve_api_pool(tree: dict[str, Any], seed_apis: list[dict], llm_config: dict[str, Any],
-                    params: dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
+                    params: ApiSynthesisParams | dict[str, Any]) -> tuple[list[dict], list[dict], dict[str, Any]]:
     """Adaptation + evolution + filtering: the API pool, its rejects, and per-generation counts.
     Seed rows that are not valid APIs are skipped and counted (``skipped_input``); none left is an
     error."""
+    cfg = ApiSynthesisParams.of(params)
     seeds, skipped = validate_records(seed_apis, api_problem, "seed_apis")
     seeds = [normalize_api(api) for api in seeds]
     llm = build_llm(llm_config)
     shards = ShardCheckpoints.from_params(
-        params.get("checkpoint"), "api_synthesis", part="evolution", llm=llm,
-        identity={"tree": tree, "seeds": seeds, "params": params["evolution"], "llm": llm.identity()})
-    pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, params["evolution"], shards)
+        cfg.checkpoint.model_dump(), "api_synthesis", part="evolution", llm=llm,
+        identity={"tree": tree, "seeds": seeds, "params": cfg.evolution.model_dump(mode="json"), "llm": llm.identity()})
+    pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, cfg.evolution, shards)
     report = {"generations": per_generation, "llm": shards.usage(), "checkpoint": shards.summary(),
               "skipped_input": {"seed_apis": skipped}}
     shards.finish()

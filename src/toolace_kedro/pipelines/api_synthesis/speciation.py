@@ -11,9 +11,11 @@ import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from toolace_kedro.llm import LLMClient, ShardCheckpoints
+from toolace_kedro.pipelines.api_synthesis.config import SpeciationParams
 from toolace_kedro.pipelines.api_synthesis.context_tree import ContextTree
 
 logger = logging.getLogger(__name__)
@@ -67,16 +69,16 @@ def expansion_prompt(path: list[str], children: int) -> list[dict[str, str]]:
     ]
 
 
-def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: dict[str, Any],
+def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: SpeciationParams | Mapping[str, Any],
              checkpoints: ShardCheckpoints | None = None) -> tuple[ContextTree, dict]:
     """Build the API context tree from documents; returns it with counts for the stats."""
+    cfg = SpeciationParams.of(params)
     shards = checkpoints or ShardCheckpoints(None, "speciation", None)
-    tree = ContextTree(params["merge_threshold"])
+    tree = ContextTree(cfg.merge_threshold)
     counts: Counter = Counter()
     outputs, _ = shards.chat_batch("extraction", llm, [extraction_prompt(d["text"]) for d in documents],
-                                   json_schema=extraction_schema(params["max_functionalities"],
-                                                                 params.get("domain_taxonomy")),
-                                   max_tokens=params["max_tokens_extract"])
+                                   json_schema=extraction_schema(cfg.max_functionalities, cfg.domain_taxonomy),
+                                   max_tokens=cfg.max_tokens_extract)
     for doc, text in zip(documents, outputs):
         if text is None:
             counts["extraction_failed"] += 1
@@ -88,18 +90,18 @@ def speciate(documents: list[dict[str, Any]], llm: LLMClient, params: dict[str, 
             tree.add(functionality, "function", sub.id, [doc["id"]])
         counts["documents_extracted"] += 1
 
-    rng = random.Random(params["seed"])
-    for depth in range(2, params["max_depth"]):
+    rng = random.Random(cfg.seed)
+    for depth in range(2, cfg.max_depth):
         level = [n for n in tree.at_depth(depth) if n.kind == "function" and not n.children]
-        limit = params.get("max_expansions_per_level")
+        limit = cfg.max_expansions_per_level
         if limit is not None and len(level) > limit:
             level = sorted(rng.sample(level, limit), key=lambda n: int(n.id[1:]))
         if not level:
             break
         outputs, _ = shards.chat_batch(f"expansion-depth-{depth}", llm,
-                                       [expansion_prompt(tree.path(n.id), params["children_per_node"]) for n in level],
-                                       json_schema=expansion_schema(params["children_per_node"]),
-                                       max_tokens=params["max_tokens_expand"])
+                                       [expansion_prompt(tree.path(n.id), cfg.children_per_node) for n in level],
+                                       json_schema=expansion_schema(cfg.children_per_node),
+                                       max_tokens=cfg.max_tokens_expand)
         for node, text in zip(level, outputs):
             if text is None:
                 counts["expansion_failed"] += 1

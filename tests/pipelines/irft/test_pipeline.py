@@ -37,6 +37,16 @@ def test_round_count_comes_from_the_parameters(monkeypatch):
     assert configured_rounds(ROOT / "conf") == 2
 
 
+def test_round_count_defaults_to_the_model(monkeypatch, tmp_path):
+    from toolace_kedro.pipelines.irft.config import IrftParams
+
+    monkeypatch.delenv("IRFT_N_ROUNDS", raising=False)
+    monkeypatch.delenv("KEDRO_ENV", raising=False)
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "parameters_irft.yml").write_text("irft:\n  mining: {ratio: 0.5}\n")
+    assert configured_rounds(tmp_path) == IrftParams().n_rounds == 1
+
+
 def test_catalog_patterns_version_each_round_apart():
     loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")
     catalog = DataCatalog.from_config(loader["catalog"])
@@ -146,16 +156,16 @@ class _FakeTokenizer:
 def test_parameters_validate_and_typos_fail(irft_params):
     from pydantic import ValidationError
 
-    from toolace_kedro.pipelines.irft.config import validated
+    from toolace_kedro.pipelines.irft.config import IrftParams
 
     for env in ("base", "paper"):
         import yaml
 
-        validated(yaml.safe_load((ROOT / f"conf/{env}/parameters_irft.yml").read_text())["irft"])
+        IrftParams.of(yaml.safe_load((ROOT / f"conf/{env}/parameters_irft.yml").read_text())["irft"])
     with pytest.raises(ValidationError, match="n_iteration"):
-        validated({**irft_params, "search": {**irft_params["search"], "n_iteration": 3}})
+        IrftParams.of({**irft_params, "search": {**irft_params["search"], "n_iteration": 3}})
     with pytest.raises(ValidationError, match="method"):
-        validated({**irft_params, "optimisation": {**irft_params["optimisation"], "method": "ppo"}})
+        IrftParams.of({**irft_params, "optimisation": {**irft_params["optimisation"], "method": "ppo"}})
 
 
 def test_inference_copies_leave_the_policy_alone(tiny_model_dir):

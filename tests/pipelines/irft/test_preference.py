@@ -84,3 +84,14 @@ def test_decision_pair_opposes_the_truth_with_the_other_decision():
     assert decision_pair(tree, {}, build_reward("match", target)) == (None, "policy_pair_decides")
     tree["target"] = {k: v for k, v in target.items() if k != "contrast"}
     assert decision_pair(tree, {}, build_reward("match", target)) == (None, "no_contrast")
+
+
+def test_pair_node_gives_the_same_pairs_from_the_typed_parameters_as_from_the_dict():
+    from tests.pipelines.irft.conftest import base_params
+    from toolace_kedro.pipelines.irft.config import IrftParams
+    from toolace_kedro.pipelines.irft.nodes import build_preference_pairs
+
+    params = base_params()
+    trees = [_tree(), _tree(values=(0.5, 0.45, 0.4))]
+    from_dict = build_preference_pairs(trees, params)
+    assert from_dict[0] and build_preference_pairs(trees, IrftParams.of(params)) == from_dict

@@ -26,11 +26,13 @@ from __future__ import annotations
 import logging
 import math
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
+from toolace_kedro.pipelines.irft.config import SearchParams
 from toolace_kedro.pipelines.irft.decoding import Rollout, StepSampler
 
 __all__ = ["Node", "StepSearch", "run_searches", "step_length"]
@@ -79,14 +81,11 @@ class StepSearch:
     """The search tree of one sample (``target`` from deficiency mining)."""
 
     def __init__(self, target: dict[str, Any], reward: Callable[[str], float], tokenizer: Any,
-                 params: dict[str, Any]) -> None:
+                 params: SearchParams | Mapping[str, Any]) -> None:
+        cfg = SearchParams.of(params)
         self.target, self.reward, self.tokenizer = target, reward, tokenizer
-        self.k = int(params.get("k", 3))
-        self.c = float(params.get("c", 1.0))
-        self.max_depth = int(params.get("max_depth", 3))
-        self.fragments = int(params.get("fragments_per_step", 2))
-        self.max_new_tokens = int(params.get("max_new_tokens", 50))
-        self.separators = list(params.get("separators", [". ", ", ", "=", "("]))
+        self.k, self.c, self.max_depth, self.fragments = cfg.k, cfg.c, cfg.max_depth, cfg.fragments_per_step
+        self.max_new_tokens, self.separators = cfg.max_new_tokens, list(cfg.separators)
         self.nodes = [Node(tokens=(), depth=0, parent=None)]
         self.rollouts: list[dict[str, Any]] = []  # {"tokens", "reward", "finished"}
         self.expansions = self.revisits = 0
@@ -173,17 +172,16 @@ def _seed(base: int, sample_id: str, iteration: int) -> int:
 
 
 def run_searches(targets: list[dict[str, Any]], sampler: StepSampler,
-                 reward_for: Callable[[dict[str, Any]], Callable[[str], float]], params: dict[str, Any],
-                 progress: bool = True) -> list[StepSearch]:
+                 reward_for: Callable[[dict[str, Any]], Callable[[str], float]],
+                 params: SearchParams | Mapping[str, Any], progress: bool = True) -> list[StepSearch]:
     """Search every target for ``n_iterations``; ``batch_samples`` searches run in lockstep so
     their expansions decode as one batch. Each prompt is processed once per sample."""
-    iterations = int(params.get("n_iterations", 5))
-    group = max(1, int(params.get("batch_samples", 4)))
-    seed = int(params.get("seed", 0))
+    cfg = SearchParams.of(params)
+    iterations, group, seed = cfg.n_iterations, cfg.batch_samples, cfg.seed
     searches: list[StepSearch] = []
     bar = tqdm(total=len(targets), desc="step-level MCTS", disable=not progress or len(targets) < 2)
     for start in range(0, len(targets), group):
-        chunk = [StepSearch(t, reward_for(t), sampler.tokenizer, params) for t in targets[start : start + group]]
+        chunk = [StepSearch(t, reward_for(t), sampler.tokenizer, cfg) for t in targets[start : start + group]]
         prompts = [sampler.prompt_state(sampler.prompt_ids(s.target["context"])) for s in chunk]
         for iteration in range(iterations):
             picks = [(s, p, s.select()) for s, p in zip(chunk, prompts)]

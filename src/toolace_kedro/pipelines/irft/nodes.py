@@ -21,7 +21,7 @@ from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype, load_policy, mmap_threshold
 from toolace_kedro.models.merging import drop_dequantized_marker, merged_policy
 from toolace_kedro.models.scoring import assistant_nll
-from toolace_kedro.pipelines.irft.config import validated
+from toolace_kedro.pipelines.irft.config import IrftParams, OptimisationParams
 from toolace_kedro.pipelines.irft.decoding import StepSampler
 from toolace_kedro.pipelines.irft.deficiency import (
     answer_verdict, attach_contrasts, search_target, select_deficient, select_failures,
@@ -43,6 +43,7 @@ from toolace_kedro.tracking import metrics_history
 logger = logging.getLogger(__name__)
 
 Policy = str | dict[str, Any]
+Params = IrftParams | dict[str, Any]
 
 
 def _load(policy: Policy, fresh: bool = False, dtype: str = "auto") -> tuple[Any, Any]:
@@ -87,24 +88,23 @@ def merge_sft_policy(sft_adapter: str, base_model: str) -> dict[str, Any]:
     return {"model": model, "tokenizer": tokenizer}
 
 
-def mine_deficiencies(sft_train: list[dict], policy: Policy, params: dict[str, Any]
-                      ) -> tuple[list[dict], dict[str, Any]]:
+def mine_deficiencies(sft_train: list[dict], policy: Policy, params: Params) -> tuple[list[dict], dict[str, Any]]:
     """Perplexity of the policy on every training sample; the top ``ratio`` of the tool-call and
     of the non-tool answers (iTool's deficiency mining). Records of ``sft_train`` that are not
     canonical dialogs are skipped and counted with file and line (``skipped_input``)."""
-    cfg = validated(params)["mining"]
+    cfg = IrftParams.of(params).mining
     samples, skipped = validate_records(sft_train, dialog_problem, "sft_train")
     started = time.perf_counter()
     model, tokenizer = _load(policy)
-    scorer = _in_dtype(model, cfg.get("dtype", "auto_bf16"))
-    score = lambda convs: assistant_nll(scorer, tokenizer, convs, int(cfg.get("batch_size", 8)))  # noqa: E731
-    if cfg["strategy"] == "failures":  # the highest-perplexity candidates the policy answers wrongly
-        candidates, report = select_deficient(samples, score, 1.0, cfg["candidates"])
-        answers = greedy_answers(scorer, tokenizer, [c["context"] for c in candidates], cfg["answer_tokens"])
-        mined, report["failures"] = select_failures(candidates, answers, cfg["max_samples"], cfg["balance"])
+    scorer = _in_dtype(model, cfg.dtype)
+    score = lambda convs: assistant_nll(scorer, tokenizer, convs, cfg.batch_size)  # noqa: E731
+    if cfg.strategy == "failures":  # the highest-perplexity candidates the policy answers wrongly
+        candidates, report = select_deficient(samples, score, 1.0, cfg.candidates)
+        answers = greedy_answers(scorer, tokenizer, [c["context"] for c in candidates], cfg.answer_tokens)
+        mined, report["failures"] = select_failures(candidates, answers, cfg.max_samples, cfg.balance)
         report.update(strategy="failures", mined=len(mined), contrasts=attach_contrasts(mined, samples))
     else:
-        mined, report = select_deficient(samples, score, float(cfg.get("ratio", 0.3)), cfg.get("max_samples"))
+        mined, report = select_deficient(samples, score, cfg.ratio, cfg.max_samples)
         report["strategy"] = "perplexity"
     report["policy_fingerprint"] = policy_fingerprint(model)
     report["seconds"] = round(time.perf_counter() - started, 2)
@@ -125,7 +125,7 @@ def greedy_answers(model: Any, tokenizer: Any, contexts: list[list[dict]], max_t
     return answers
 
 
-def recheck_round(sft_train: list[dict], policy: Policy, mining_report: dict[str, Any], params: dict[str, Any]
+def recheck_round(sft_train: list[dict], policy: Policy, mining_report: dict[str, Any], params: Params
                   ) -> dict[str, Any]:
     """iTool's claim, checked: the round's policy answers the candidates its mining decoded (the
     ones it failed and the ones it got right) again, greedily; the paired comparison with the
@@ -134,14 +134,14 @@ def recheck_round(sft_train: list[dict], policy: Policy, mining_report: dict[str
     before = (mining_report.get("failures") or {}).get("verdicts") or []
     if not before:
         return {"skipped": "no failure-mining verdicts (mining.strategy is not 'failures')"}
-    cfg = validated(params)["mining"]
+    cfg = IrftParams.of(params).mining
     started = time.perf_counter()
     samples, _ = validate_records(sft_train, dialog_problem, "sft_train")
     targets = {t["id"]: t for t in (search_target(s) for s in samples) if t is not None}
     items = [v for v in before if v["id"] in targets]
     model, tokenizer = _load(policy)
-    answers = greedy_answers(_in_dtype(model, cfg.get("dtype", "auto_bf16")), tokenizer,
-                             [targets[v["id"]]["context"] for v in items], cfg["answer_tokens"])
+    answers = greedy_answers(_in_dtype(model, cfg.dtype), tokenizer, [targets[v["id"]]["context"] for v in items],
+                             cfg.answer_tokens)
     after = [answer_verdict(targets[v["id"]], a) for v, a in zip(items, answers)]
     report = {"candidates": paired_comparison([v["correct"] for v in items], [ok for ok, _ in after])}
     failed = [n for n, v in enumerate(items) if not v["correct"]]
@@ -154,26 +154,23 @@ def recheck_round(sft_train: list[dict], policy: Policy, mining_report: dict[str
     return report
 
 
-def search_steps(deficient_samples: list[dict], policy: Policy, params: dict[str, Any]
-                 ) -> tuple[list[dict], dict[str, Any]]:
+def search_steps(deficient_samples: list[dict], policy: Policy, params: Params) -> tuple[list[dict], dict[str, Any]]:
     """Step-level MCTS on every mined sample; the trees (nodes, values, rollouts) and a report."""
-    cfg = validated(params)["search"]
+    cfg = IrftParams.of(params).search
     started = time.perf_counter()
-    dtype = "auto_bf16" if cfg.get("dtype", "auto") == "auto" else cfg["dtype"]
+    dtype = "auto_bf16" if cfg.dtype == "auto" else cfg.dtype
     model, tokenizer = _load(policy)
     model.eval()
     decoder = _in_dtype(model, dtype)
     prefill_model = None
-    if cfg.get("prefill_dtype", "auto") == "auto" and decoder.device.type == "cpu" and cpu_has_bf16() \
+    if cfg.prefill_dtype == "auto" and decoder.device.type == "cpu" and cpu_has_bf16() \
             and decoder.dtype == torch.float32:
         prefill_model = converted_copy(model, torch.bfloat16).eval()
-    sampler = StepSampler(decoder, tokenizer, prefill_model=prefill_model, max_new_tokens=int(cfg.get("max_new_tokens", 50)),
-                          simulation_tokens=int(cfg.get("simulation_tokens", 48)),
-                          temperature=float(cfg.get("temperature", 1.0)),
-                          simulation_temperature=float(cfg.get("simulation_temperature", 0.7)),
-                          top_p=float(cfg.get("top_p", 0.95)),
-                          prefix="reuse" if cfg.get("reuse_prefix", True) else "per_expansion")
-    kind = cfg.get("reward", "match")
+    sampler = StepSampler(decoder, tokenizer, prefill_model=prefill_model, max_new_tokens=cfg.max_new_tokens,
+                          simulation_tokens=cfg.simulation_tokens, temperature=cfg.temperature,
+                          simulation_temperature=cfg.simulation_temperature, top_p=cfg.top_p,
+                          prefix="reuse" if cfg.reuse_prefix else "per_expansion")
+    kind = cfg.reward
     searches = run_searches(deficient_samples, sampler, lambda t: build_reward(kind, t, decoder, tokenizer), cfg)
     trees = [s.to_record() for s in searches]
     rewards = [r["reward"] for t in trees for r in t["rollouts"]]
@@ -190,10 +187,10 @@ def search_steps(deficient_samples: list[dict], policy: Policy, params: dict[str
     return trees, report
 
 
-def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> tuple[list[dict], dict[str, Any]]:
+def build_preference_pairs(search_trees: list[dict], params: Params) -> tuple[list[dict], dict[str, Any]]:
     """Step-level pairs (best vs worst child of every node with ≥ 2 children) and whole-answer
     pairs (ground truth vs the policy's worst answer), filtered by value gap, overlap and value."""
-    cfg = validated(params)["pairs"]
+    cfg = IrftParams.of(params).pairs
     pairs: list[dict] = []
     dropped: Counter = Counter()
     by_kind: Counter = Counter()  # pairs on tool-call samples (they push towards calling) and non-tool ones
@@ -202,19 +199,19 @@ def build_preference_pairs(search_trees: list[dict], params: dict[str, Any]) -> 
         found, why = step_pairs(tree, cfg)
         pairs.extend(found)
         dropped.update({f"step.{k}": v for k, v in why.items()})
-        if cfg.get("answer_pairs", True):
+        if cfg.answer_pairs:
             pair, reason = answer_pair(tree, cfg)
             if pair:
                 pairs.append(pair)
             else:
                 dropped[f"answer.{reason}"] += 1
-        if cfg.get("policy_answer_pairs", True) and tree["target"].get("policy_answer") is not None:
+        if cfg.policy_answer_pairs and tree["target"].get("policy_answer") is not None:
             pair, reason = policy_answer_pair(tree, cfg, build_reward("match", tree["target"]))
             if pair:
                 pairs.append(pair)
             else:
                 dropped[f"policy.{reason}"] += 1
-        if cfg.get("decision_pairs") and tree["target"].get("contrast") is not None:
+        if cfg.decision_pairs and tree["target"].get("contrast") is not None:
             pair, reason = decision_pair(tree, cfg, build_reward("match", tree["target"]))
             if pair:
                 pairs.append(pair)
@@ -245,20 +242,20 @@ def _round_figures(pair_report: dict[str, Any], search_report: dict[str, Any]) -
 
 
 def optimise_policy(preference_pairs: list[dict], policy: Policy, sft_policy: Policy, pair_report: dict[str, Any],
-                    search_report: dict[str, Any], params: dict[str, Any], round_index: int = 1
+                    search_report: dict[str, Any], params: Params, round_index: int = 1
                     ) -> tuple[Any, dict[str, Any]]:
     """Preference optimisation (SimPO or DPO, a new LoRA adapter) on the round's pairs, merged
     into the policy; the merged policy (``{"model", "tokenizer"}``) and training figures. With
     ``mmap_threshold_mib`` set, tensors of that size and more get their own mappings while the node
     runs (:func:`toolace_kedro.models.mmap_threshold`: a lower peak)."""
-    cfg = validated(params)["optimisation"]
-    threshold = cfg["mmap_threshold_mib"]
+    cfg = IrftParams.of(params).optimisation
+    threshold = cfg.mmap_threshold_mib
     with mmap_threshold(None if threshold is None else int(threshold * 2**20)):
         return _optimise(preference_pairs, policy, sft_policy, pair_report, search_report, cfg, round_index)
 
 
 def _optimise(preference_pairs: list[dict], policy: Policy, sft_policy: Policy, pair_report: dict[str, Any],
-              search_report: dict[str, Any], cfg: dict[str, Any], round_index: int) -> tuple[Any, dict[str, Any]]:
+              search_report: dict[str, Any], cfg: OptimisationParams, round_index: int) -> tuple[Any, dict[str, Any]]:
     started = time.perf_counter()
     merge_base = None
     if not isinstance(policy, dict) and trains_bf16_from_disk(cfg):
@@ -272,18 +269,17 @@ def _optimise(preference_pairs: list[dict], policy: Policy, sft_policy: Policy, 
         model, tokenizer = _load(policy)  # a policy handed over in memory is the caller's object:
         if isinstance(policy, dict) and not trains_a_bf16_copy(model, cfg):  # trained in place, so a copy
             model = copy.deepcopy(model)
-    fitting, too_long = fit_pairs(preference_pairs, tokenizer, int(cfg.get("max_length", 1024)))
+    fitting, too_long = fit_pairs(preference_pairs, tokenizer, cfg.max_length)
     if too_long:
-        logger.warning("round %d: %d pairs longer than max_length %s left out", round_index, too_long,
-                       cfg.get("max_length"))
-    pairs = select_pairs(fitting, cfg.get("max_pairs"))
+        logger.warning("round %d: %d pairs longer than max_length %s left out", round_index, too_long, cfg.max_length)
+    pairs = select_pairs(fitting, cfg.max_pairs)
     if not pairs:
         logger.warning("round %d: no preference pairs; the policy is passed on unchanged", round_index)
         unchanged = merge_base() if merge_base is not None else model  # not the bf16 base
         return {"model": unchanged.eval(), "tokenizer": tokenizer}, {"pairs": 0, "too_long": too_long,
                                                                      "skipped": "no_pairs"}
     reference = None
-    if cfg.get("method", "simpo") == "dpo" and cfg.get("dpo_reference", "sft") == "sft" and sft_policy is not policy \
+    if cfg.method == "dpo" and cfg.dpo_reference == "sft" and sft_policy is not policy \
             and str(sft_policy) != str(policy):
         reference, _ = _load(sft_policy, fresh=True)
         reference.eval()

@@ -38,11 +38,12 @@ import gc
 import logging
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolace_kedro.models import converted_copy, cpu_has_bf16, device_and_dtype
 from toolace_kedro.models.activation_checkpointing import frozen_inputs_callback
+from toolace_kedro.pipelines.irft.config import OptimisationParams
 from toolace_kedro.tracking import disarm_mlflow_callback, nested_training_runs
 
 __all__ = ["fit_pairs", "preference_rows", "select_pairs", "train_preference", "trains_a_bf16_copy",
@@ -79,22 +80,18 @@ def preference_rows(pairs: list[dict[str, Any]], tokenizer: Any) -> list[dict[st
     return rows
 
 
-def _common_args(params: dict[str, Any], run_name: str, output_dir: str, n_rows: int) -> dict[str, Any]:
+def _common_args(cfg: OptimisationParams, run_name: str, output_dir: str, n_rows: int) -> dict[str, Any]:
     import torch
 
-    report_to = params.get("report_to", "none")
     return {
-        "output_dir": output_dir, "run_name": run_name, "report_to": report_to,
-        "learning_rate": float(params["learning_rate"]), "num_train_epochs": float(params["epochs"]),
-        "per_device_train_batch_size": int(params["batch_size"]),
-        "gradient_accumulation_steps": int(params.get("gradient_accumulation_steps", 1)),
-        "lr_scheduler_type": params.get("lr_scheduler", "cosine"), "warmup_steps": float(params.get("warmup_ratio", 0.1)),
-        "max_length": int(params.get("max_length", 1024)), "beta": float(params["beta"]),
-        "logging_steps": 1, "save_strategy": "no",
-        "gradient_checkpointing": bool(params.get("gradient_checkpointing", False)),
-        "remove_unused_columns": False, "seed": int(params.get("seed", 0)),
-        "bf16": _bf16(params.get("bf16", "auto")), "use_cpu": not torch.cuda.is_available(),
-        "per_device_eval_batch_size": int(params["batch_size"]),
+        "output_dir": output_dir, "run_name": run_name, "report_to": cfg.report_to,
+        "learning_rate": cfg.learning_rate, "num_train_epochs": float(cfg.epochs),
+        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.gradient_accumulation_steps,
+        "lr_scheduler_type": cfg.lr_scheduler, "warmup_steps": cfg.warmup_ratio,
+        "max_length": cfg.max_length, "beta": cfg.beta, "logging_steps": 1, "save_strategy": "no",
+        "gradient_checkpointing": cfg.gradient_checkpointing, "remove_unused_columns": False, "seed": cfg.seed,
+        "bf16": _bf16(cfg.bf16), "use_cpu": not torch.cuda.is_available(),
+        "per_device_eval_batch_size": cfg.batch_size,
         "dataloader_num_workers": 0, "disable_tqdm": n_rows < 8,
     }
 
@@ -127,7 +124,8 @@ def _round_callback(figures: dict[str, float], tags: dict[str, str]):
     return RoundFigures()
 
 
-def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], params: dict[str, Any],
+def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]],
+                     params: OptimisationParams | Mapping[str, Any],
                      round_index: int, figures: dict[str, float] | None = None, reference: Any = None,
                      merge_base: Callable[[], Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train a LoRA adapter on ``pairs`` on top of ``model`` and merge it; returns the merged
@@ -145,37 +143,34 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model_state_dict
 
-    method = params.get("method", "simpo")
-    if method not in ("simpo", "dpo"):
-        raise ValueError(f"irft.optimisation.method must be 'simpo' or 'dpo', got {method!r}")
-    lora = params.get("lora", {})
-    peft_config = LoraConfig(r=int(lora.get("r", 8)), lora_alpha=float(lora.get("alpha", 16)),
-                             lora_dropout=float(lora.get("dropout", 0.0)),
-                             target_modules=lora.get("target_modules", "all-linear"), task_type="CAUSAL_LM")
+    cfg = OptimisationParams.of(params)  # an unknown method is a validation error naming it
+    method, lora = cfg.method, cfg.lora
+    peft_config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                             target_modules=lora.target_modules, task_type="CAUSAL_LM")
     rows = preference_rows(pairs, tokenizer)
     dataset = Dataset.from_list(rows)
-    if merge_base is None and trains_a_bf16_copy(model, params):  # a frozen bf16 base to train on;
+    if merge_base is None and trains_a_bf16_copy(model, cfg):  # a frozen bf16 base to train on;
         policy = model                                              # ``policy`` is left as it is
         model = converted_copy(model, torch.bfloat16)
 
         def merge_base() -> Any:
             return copy.deepcopy(policy)
-    evaluation = dataset if params.get("evaluate_pairs", True) else None
+    evaluation = dataset if cfg.evaluate_pairs else None
     run_name = f"irft-round-{round_index}"
     model.train()
-    tracking = "mlflow" in str(params.get("report_to", "none"))
+    tracking = "mlflow" in str(cfg.report_to)
     callbacks = [frozen_inputs_callback()]
     if tracking:
         callbacks.append(_round_callback(figures or {}, {"irft.round": str(round_index), "irft.method": method}))
     with tempfile.TemporaryDirectory(prefix="irft-trainer-") as output_dir, nested_training_runs(tracking):
-        args = _common_args(params, run_name, output_dir, len(rows))
+        args = _common_args(cfg, run_name, output_dir, len(rows))
         if method == "simpo":
             from trl.experimental.cpo import CPOConfig, CPOTrainer
 
             from toolace_kedro.pipelines.irft.shared_prompt import SharedPromptCPOTrainer
 
-            config = CPOConfig(**args, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=float(params["simpo_gamma"]))
-            shared = params.get("shared_prompt", True)
+            config = CPOConfig(**args, loss_type="simpo", cpo_alpha=0.0, simpo_gamma=cfg.simpo_gamma)
+            shared = cfg.shared_prompt
             if shared and args["gradient_checkpointing"]:  # its prompt pass hands a KV cache to the answer pass
                 logger.warning("round %d: shared_prompt is off under gradient_checkpointing (a checkpointed "
                                "layer would append to the prompt's cache again when it is recomputed)", round_index)
@@ -186,12 +181,12 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
         else:
             from trl import DPOConfig, DPOTrainer
 
-            config = DPOConfig(**args, loss_type=params.get("dpo_loss_type", "sigmoid"))
+            config = DPOConfig(**args, loss_type=cfg.dpo_loss_type)
             trainer = DPOTrainer(model=model, ref_model=reference, args=config, train_dataset=dataset,
                                  processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks,
                                  eval_dataset=evaluation)
         logger.info("round %d: %s on %d pairs (%s epochs, lr %s)", round_index, method, len(rows),
-                    params["epochs"], params["learning_rate"])
+                    cfg.epochs, cfg.learning_rate)
         before = _evaluate_pairs(trainer) if evaluation is not None else {}
         nested_run = _active_run_id() if tracking else None  # opened by the first evaluation's log
         result = trainer.train()
@@ -224,20 +219,20 @@ def train_preference(model: Any, tokenizer: Any, pairs: list[dict[str, Any]], pa
     return merged, figures
 
 
-def _bf16_base(params: dict[str, Any], device: str, dtype: Any) -> bool:
+def _bf16_base(params: OptimisationParams | Mapping[str, Any], device: str, dtype: Any) -> bool:
     """A float32 policy on a CPU with bf16 training on is trained as a frozen bf16 base."""
     import torch
 
-    return _bf16(params.get("bf16", "auto")) and device == "cpu" and dtype == torch.float32
+    return _bf16(OptimisationParams.of(params).bf16) and device == "cpu" and dtype == torch.float32
 
 
-def trains_a_bf16_copy(model: Any, params: dict[str, Any]) -> bool:
+def trains_a_bf16_copy(model: Any, params: OptimisationParams | Mapping[str, Any]) -> bool:
     """Whether :func:`train_preference` trains a bf16 copy of ``model`` and leaves ``model`` itself
     unmodified; otherwise it trains ``model`` and merges the adapter into it."""
     return _bf16_base(params, model.device.type, model.dtype)
 
 
-def trains_bf16_from_disk(params: dict[str, Any]) -> bool:
+def trains_bf16_from_disk(params: OptimisationParams | Mapping[str, Any]) -> bool:
     """Whether a policy given as a model directory (loaded in the device's training dtype) would
     be trained as a bf16 base: then that base is loaded straight from the directory."""
     return _bf16_base(params, *device_and_dtype())

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from toolace_kedro.pipelines.irft.config import IrftParams
 from toolace_kedro.pipelines.irft.nodes import (
     build_preference_pairs,
     merge_sft_policy,
@@ -34,8 +35,6 @@ from toolace_kedro.pipelines.irft.nodes import (
 )
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_ROUNDS = 1
 
 
 def _with_round(func, round_index: int):
@@ -65,7 +64,8 @@ def round_template(round_index: int) -> Pipeline:
 
 
 def configured_rounds(conf_source: str | os.PathLike | None = None) -> int:
-    """``irft.n_rounds`` from ``IRFT_N_ROUNDS`` or the parameter files (see the module docstring)."""
+    """``irft.n_rounds`` from ``IRFT_N_ROUNDS`` or the parameter files (see the module docstring); the
+    model's default where they do not set it or cannot be read."""
     override = os.environ.get("IRFT_N_ROUNDS")
     if override:
         return int(override)
@@ -76,14 +76,15 @@ def configured_rounds(conf_source: str | os.PathLike | None = None) -> int:
     if not conf.is_dir():
         conf = Path(__file__).resolve().parents[4] / "conf"
     if not conf.is_dir():
-        return DEFAULT_ROUNDS
+        return IrftParams().n_rounds
     loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=os.environ.get("KEDRO_ENV", "local"),
                                config_patterns={"irft": ["parameters_irft*", "parameters_irft*/**"]})
     try:
-        return int(loader["irft"].get("irft", {}).get("n_rounds", DEFAULT_ROUNDS))
+        return IrftParams.of(loader["irft"].get("irft")).n_rounds
     except Exception as exc:  # noqa: BLE001 - an unreadable file must not break the other pipelines
-        logger.warning("could not read irft.n_rounds from %s (%s); using %d", conf, exc, DEFAULT_ROUNDS)
-        return DEFAULT_ROUNDS
+        default = IrftParams().n_rounds  # (a bad block stops the run itself before its first node: ParametersHook)
+        logger.warning("could not read irft.n_rounds from %s (%s); using %d", conf, exc, default)
+        return default
 
 
 def create_pipeline(n_rounds: int | None = None, **kwargs) -> Pipeline:

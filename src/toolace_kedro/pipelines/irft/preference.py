@@ -33,11 +33,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
+
+from toolace_kedro.pipelines.irft.config import PairParams
 
 __all__ = ["answer_pair", "decision_pair", "pair_filter", "policy_answer_pair", "step_pairs", "word_overlap"]
 
 _WORDS = re.compile(r"\w+")
+Pairs = PairParams | Mapping[str, Any]  # the filters: the typed ``pairs`` block or a dict of it
 
 
 def word_overlap(a: str, b: str) -> float:
@@ -47,13 +51,14 @@ def word_overlap(a: str, b: str) -> float:
     return sum((wa & wb).values()) / union if union else 1.0
 
 
-def pair_filter(chosen_value: float, rejected_value: float, overlap: float, params: dict[str, Any]) -> str | None:
+def pair_filter(chosen_value: float, rejected_value: float, overlap: float, params: Pairs) -> str | None:
     """The reason a pair is dropped, or None when it is kept."""
-    if chosen_value - rejected_value < params.get("min_value_gap", 0.1):
+    cfg = PairParams.of(params)
+    if chosen_value - rejected_value < cfg.min_value_gap:
         return "value_gap"
-    if overlap > params.get("max_word_overlap", 0.95):
+    if overlap > cfg.max_word_overlap:
         return "word_overlap"
-    if chosen_value < params.get("min_chosen_value", -0.3):
+    if chosen_value < cfg.min_chosen_value:
         return "chosen_value"
     return None
 
@@ -81,8 +86,9 @@ def _record(tree: dict[str, Any], kind: str, node: int | None, depth: int, prefi
             "word_overlap": round(overlap, 4), "depth": depth, **extra}
 
 
-def step_pairs(tree: dict[str, Any], params: dict[str, Any]) -> tuple[list[dict[str, Any]], Counter]:
+def step_pairs(tree: dict[str, Any], params: Pairs) -> tuple[list[dict[str, Any]], Counter]:
     """Step-level pairs of one search tree (a ``StepSearch.to_record()``) and the drop counts."""
+    params = PairParams.of(params)
     pairs, dropped = [], Counter()
     nodes = tree["nodes"]
     for node in nodes:
@@ -107,7 +113,7 @@ def step_pairs(tree: dict[str, Any], params: dict[str, Any]) -> tuple[list[dict[
     return pairs, dropped
 
 
-def answer_pair(tree: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+def answer_pair(tree: dict[str, Any], params: Pairs) -> tuple[dict[str, Any] | None, str | None]:
     """The whole-answer pair (ground truth vs the policy's worst completed answer), or the reason
     there is none."""
     if not tree["rollouts"]:
@@ -121,7 +127,7 @@ def answer_pair(tree: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str,
     return _record(tree, "answer", None, 0, "", truth, worst["answer"], truth_value, worst["reward"], overlap), None
 
 
-def _truth_against(tree: dict[str, Any], answer: str, kind: str, params: dict[str, Any], reward: Any, **extra: Any
+def _truth_against(tree: dict[str, Any], answer: str, kind: str, params: Pairs, reward: Any, **extra: Any
                    ) -> tuple[dict[str, Any] | None, str | None]:
     """The ground truth (chosen) against ``answer`` (rejected, valued by ``reward``) from the empty
     prefix, or the filter's reason to drop it."""
@@ -134,7 +140,7 @@ def _truth_against(tree: dict[str, Any], answer: str, kind: str, params: dict[st
     return _record(tree, kind, None, 0, "", truth, answer, truth_value, value, overlap, **extra), None
 
 
-def policy_answer_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
+def policy_answer_pair(tree: dict[str, Any], params: Pairs, reward: Any
                        ) -> tuple[dict[str, Any] | None, str | None]:
     """The ground truth against the policy's own wrong greedy answer (``target.policy_answer``,
     valued by ``reward``), or the reason there is none."""
@@ -144,7 +150,7 @@ def policy_answer_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
     return _truth_against(tree, answer, "policy", params, reward, failure=tree["target"].get("failure"))
 
 
-def decision_pair(tree: dict[str, Any], params: dict[str, Any], reward: Any
+def decision_pair(tree: dict[str, Any], params: Pairs, reward: Any
                   ) -> tuple[dict[str, Any] | None, str | None]:
     """The ground truth against ``target.contrast`` (the other decision, valued by ``reward``), or
     the reason there is none; none where the policy's own answer already took the wrong decision

@@ -147,6 +147,33 @@ def test_a_pipeline_of_fewer_policies_needs_no_irft_policy(monkeypatch, bfcl_dat
         nodes.evaluate_policies([], PARAMS, None, predictions_dpo=[])
 
 
+def test_the_nodes_take_the_typed_parameters(monkeypatch, bfcl_data, dialog):
+    """The nodes give the same scores and reports from ``EvaluationParams`` (and a typed ``llm``
+    block) as from the plain dicts."""
+    from toolace_kedro.llm.base import LLMConfig
+    from toolace_kedro.pipelines.evaluation.config import EvaluationParams
+
+    answers = _policies(bfcl_data, dialog)
+    seen = []
+
+    def fake_build(config):
+        seen.append((config["max_tokens"], config["batch_size"], config["schema_retries"]))
+        return ScriptedLLM(answers["oracle" if config["adapter"] else "caller"])
+
+    monkeypatch.setattr(nodes, "build_llm", fake_build)
+    outputs = []
+    for params, llm in ((PARAMS, {"progress": False}),
+                        (EvaluationParams.model_validate(PARAMS), LLMConfig(progress=False))):
+        catalog = run_in_memory(create_pipeline(policies=("base", "sft")), {
+            "bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
+            "params:sft.policy_model": "base-model", "params:llm": llm, "params:evaluation": params})
+        outputs.append([catalog.load(name) for name in ("evaluation_items", "evaluation_scores",
+                                                          "evaluation_report", "decontamination_report")])
+    assert outputs[0] == outputs[1]
+    assert outputs[1][1]["models"]["sft"]["aggregates"]["non_live"] == 1.0
+    assert seen == [(32, 4, 0)] * 4
+
+
 def test_aggregates_follow_bfcl_groups():
     bfcl = {"simple_python": {"n": 4, "correct": 2, "accuracy": 0.5}, "multiple": {"n": 2, "correct": 2, "accuracy": 1.0},
             "live_simple": {"n": 3, "correct": 3, "accuracy": 1.0}, "live_multiple": {"n": 1, "correct": 0, "accuracy": 0.0},

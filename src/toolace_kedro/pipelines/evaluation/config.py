@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -11,10 +11,12 @@ from toolace_kedro.llm.base import LLMConfig
 from toolace_kedro.params import StrictModel, known_names
 from toolace_kedro.pipelines.evaluation.items import sample_sizes
 
-__all__ = ["EvaluationParams"]
+__all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "GenerationParams"]
 
 
 class BfclParams(StrictModel):
+    """Which BFCL items are asked."""
+
     categories: list[str] | None = Field(None, description="BFCL categories asked (null: all eleven)")
     sample_size: int | None | dict[str, int | None] = Field(
         None, description="Items per category, seeded: an int for every category, null for all items, or a "
@@ -32,16 +34,29 @@ class BfclParams(StrictModel):
         return self
 
 
+#: ``generation`` fields that are evaluation options, not ``llm`` settings
+EVALUATION_ONLY = ("max_tokens_by_category", "early_stop")
+
+
 class GenerationParams(StrictModel):
-    """Greedy decoding of the policies; any other ``llm`` key set here overrides the shared block."""
+    """Greedy decoding of the policies. The block is merged over the shared ``llm`` block (every
+    field but the evaluation-only :data:`EVALUATION_ONLY` ones), so it also takes any other ``llm``
+    setting (``dtype``, ``max_batch_tokens``, ...) for the evaluation alone: hence ``extra="allow"``,
+    with the extra keys checked against ``LLMConfig``."""
 
     model_config = ConfigDict(extra="allow")
 
     max_tokens: int = Field(96, gt=0, description="Tokens per answer")
-    max_tokens_by_category: dict[str, int] = Field({}, description="max_tokens of the named BFCL categories")
+    max_tokens_by_category: dict[str, Annotated[int, Field(gt=0, strict=True)]] = Field(
+        {}, description="max_tokens of the named BFCL categories (their longest ground-truth calls need more)")
     batch_size: int = Field(16, gt=0, description="Rows decoding at once")
     schema_retries: int = Field(0, ge=0, description="Re-asks of an answer that fails its schema (none here)")
-    early_stop: bool = Field(True, description="A BFCL answer ends once it can no longer become calls")
+    early_stop: bool = Field(True, strict=True, description="A BFCL answer ends once it can no longer become "
+                             "calls (the same verdict, fewer tokens)")
+
+    def llm_overrides(self) -> dict:
+        """What this block sets over the ``llm`` block: every field but the evaluation-only ones."""
+        return self.model_dump(exclude=set(EVALUATION_ONLY))
 
     @model_validator(mode="after")
     def _llm_keys_only(self) -> GenerationParams:
@@ -52,6 +67,8 @@ class GenerationParams(StrictModel):
 
 
 class DecontaminationParams(StrictModel):
+    """Overlap of the BFCL questions with the training dialogs' user turns."""
+
     n: int = Field(8, gt=0, description="Word n-grams shared by a BFCL question and a training user turn")
     threshold: float = Field(0.7, gt=0, le=1, description="Share of a question's n-grams that counts as "
                              "contaminated")
@@ -63,9 +80,11 @@ class EvaluationParams(StrictModel):
     seed: int = Field(0, description="Seed of the BFCL item subsets")
     prompt: Literal["bfcl", "training"] = Field("bfcl", description="bfcl: BFCL's own prompt-mode system "
                                                 "prompt; training: the sft format")
-    bfcl: BfclParams = BfclParams()
+    bfcl: BfclParams = Field(default_factory=BfclParams, description="The BFCL items asked")
     synthetic: bool = Field(True, description="Also score the held-out synthetic test set")
     call_format: Literal["python", "json"] = Field("python", description="The call format the policies were "
                                                    "trained on")
-    generation: GenerationParams = GenerationParams()
-    decontamination: DecontaminationParams = DecontaminationParams()
+    generation: GenerationParams = Field(default_factory=GenerationParams,
+                                         description="Decoding of the policies' answers, merged over the llm block")
+    decontamination: DecontaminationParams = Field(default_factory=DecontaminationParams,
+                                                   description="The n-gram overlap of BFCL with the training data")

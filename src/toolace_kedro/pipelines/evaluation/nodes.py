@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
+from toolace_kedro.llm.base import LLMConfig
 from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, check_output, entry_problem
 from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
+from toolace_kedro.pipelines.evaluation.config import EvaluationParams, GenerationParams
 from toolace_kedro.pipelines.evaluation.decontamination import contamination_report
 from toolace_kedro.pipelines.evaluation.items import (
-    PROMPTS,
     bfcl_messages,
     prompt_description,
     sample_sizes,
@@ -51,7 +53,7 @@ def usable_bfcl(bfcl_data: dict[str, list[dict]], categories: list[str] | None =
     return usable, reports
 
 
-def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: dict[str, Any]
+def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: EvaluationParams | Mapping
                 ) -> tuple[list[dict], dict[str, Any]]:
     """The items every policy answers: ``{"id", "source", "category", "messages"}`` plus what the
     scorer needs (the BFCL entry, or the reference dialog); BFCL items also name their ``prompt``.
@@ -60,25 +62,23 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
     sft format); the whole held-out synthetic set. Entries and dialogs that cannot be asked or
     scored are skipped and counted with file and line: the second output, ``{"skipped_input":
     {...}, "bfcl_sample": {category: {items, available}}}``, goes into ``evaluation_scores``."""
-    cfg = params["bfcl"]
-    prompt = params.get("prompt", "bfcl")
-    if prompt not in PROMPTS:
-        raise ValueError(f"evaluation.prompt must be one of {PROMPTS}, got {prompt!r}")
-    categories = list(cfg["categories"] or CATEGORIES)
-    sizes = sample_sizes(cfg["sample_size"], categories)
+    cfg = EvaluationParams.of(params)
+    prompt = cfg.prompt
+    categories = list(cfg.bfcl.categories or CATEGORIES)
+    sizes = sample_sizes(cfg.bfcl.sample_size, categories)
     bfcl, skipped = usable_bfcl(bfcl_data, categories)
     items, sample = [], {}
     for category, entries in bfcl.items():
-        chosen = seeded_subset(entries, sizes[category], params["seed"], category)
+        chosen = seeded_subset(entries, sizes[category], cfg.seed, category)
         sample[category] = {"items": len(chosen), "available": len(entries)}
         items += [{"id": e["id"], "source": "bfcl", "category": category, "prompt": prompt,
                    "messages": bfcl_messages(e, prompt), "entry": e}
                   for e in chosen]
-    if params["synthetic"]:
+    if cfg.synthetic:
         dialogs, skipped["sft_test"] = validate_records(sft_test, dialog_problem, "sft_test", allow_empty=True)
         for dialog in dialogs:
             items.append({"id": dialog["id"], "source": "synthetic", "category": dialog["type"],
-                          "messages": first_action_prompt(dialog, params.get("call_format", "python")),
+                          "messages": first_action_prompt(dialog, cfg.call_format),
                           "reference": dialog})
     logger.info("evaluation items: %d BFCL (%d categories, prompt %s), %d synthetic",
                 sum(i["source"] == "bfcl" for i in items), len({i["category"] for i in items if i["source"] == "bfcl"}),
@@ -86,21 +86,12 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
     return items, {"skipped_input": skipped, "bfcl_sample": sample}
 
 
-def _request_options(items: list[dict], generation: dict[str, Any]) -> list[dict[str, Any] | None]:
+def _request_options(items: list[dict], generation: GenerationParams) -> list[dict[str, Any] | None]:
     """Per-item options: ``max_tokens`` from ``generation.max_tokens_by_category`` and, with
-    ``generation.early_stop`` (default on), the ``python_calls`` stop rule for BFCL items -- an
-    answer ends once it can no longer become a list of calls, which leaves BFCL's verdict as it
-    would be on the whole answer (``toolcalls.call_prefix``)."""
-    limits = generation.get("max_tokens_by_category") or {}
-    for category, limit in limits.items():
-        if category not in CATEGORIES:
-            raise ValueError(f"evaluation.generation.max_tokens_by_category.{category}: not a BFCL category")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"evaluation.generation.max_tokens_by_category.{category} must be a positive "
-                             f"integer, got {limit!r}")
-    early = generation.get("early_stop", True)
-    if not isinstance(early, bool):
-        raise ValueError(f"evaluation.generation.early_stop must be true or false, got {early!r}")
+    ``generation.early_stop``, the ``python_calls`` stop rule for BFCL items -- an answer ends
+    once it can no longer become a list of calls, which leaves BFCL's verdict as it would be on
+    the whole answer (``toolcalls.call_prefix``). The model has checked both keys."""
+    limits, early = generation.max_tokens_by_category, generation.early_stop
     options = []
     for item in items:
         option = {}
@@ -113,15 +104,14 @@ def _request_options(items: list[dict], generation: dict[str, Any]) -> list[dict
     return options
 
 
-#: evaluation-only keys of ``generation`` (the rest is merged over the ``llm`` block)
-_GENERATION_OPTIONS = ("max_tokens_by_category", "early_stop")
-
-
-def _predict(items: list[dict], llm_params: dict[str, Any], params: dict[str, Any], model: str,
+def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: EvaluationParams | Mapping, model: str,
              adapter: str | None, label: str) -> list[dict]:
-    generation = {k: v for k, v in params["generation"].items() if k not in _GENERATION_OPTIONS}
-    per_request = _request_options(items, params["generation"])
-    config = {**llm_params, **generation, "model": model, "adapter": adapter, "temperature": 0.0}
+    """Greedy answers of one policy: ``generation`` merged over the ``llm`` block (a dict or the
+    typed ``LLMConfig``)."""
+    generation = EvaluationParams.of(params).generation
+    per_request = _request_options(items, generation)
+    shared = llm_params.model_dump() if isinstance(llm_params, LLMConfig) else dict(llm_params or {})
+    config = {**shared, **generation.llm_overrides(), "model": model, "adapter": adapter, "temperature": 0.0}
     start = time.perf_counter()
     llm = build_llm(config)
     try:
@@ -139,19 +129,22 @@ def _predict(items: list[dict], llm_params: dict[str, Any], params: dict[str, An
     return predictions
 
 
-def predict_base(items: list[dict], policy_model: str, llm_params: dict, params: dict) -> list[dict]:
+def predict_base(items: list[dict], policy_model: str, llm_params: LLMConfig | Mapping,
+                 params: EvaluationParams | Mapping) -> list[dict]:
     """Greedy answers of the base policy (before any fine-tuning)."""
-    return _predict(items, llm_params, params, policy_model, None, "base")
+    return _predict(items, llm_params, EvaluationParams.of(params), policy_model, None, "base")
 
 
-def predict_sft(items: list[dict], policy_model: str, sft_adapter: str, llm_params: dict, params: dict) -> list[dict]:
+def predict_sft(items: list[dict], policy_model: str, sft_adapter: str, llm_params: LLMConfig | Mapping,
+                params: EvaluationParams | Mapping) -> list[dict]:
     """Greedy answers of base + the SFT adapter."""
-    return _predict(items, llm_params, params, policy_model, sft_adapter, "sft")
+    return _predict(items, llm_params, EvaluationParams.of(params), policy_model, sft_adapter, "sft")
 
 
-def predict_irft(items: list[dict], irft_policy: str, llm_params: dict, params: dict) -> list[dict]:
+def predict_irft(items: list[dict], irft_policy: str, llm_params: LLMConfig | Mapping,
+                 params: EvaluationParams | Mapping) -> list[dict]:
     """Greedy answers of the last irft round's merged policy."""
-    return _predict(items, llm_params, params, irft_policy, None, "irft")
+    return _predict(items, llm_params, EvaluationParams.of(params), irft_policy, None, "irft")
 
 
 def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
@@ -197,7 +190,8 @@ def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
 
 
 def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: list[dict],
-             predictions_irft: list[dict], params: dict[str, Any], items_report: dict[str, Any] | None = None):
+             predictions_irft: list[dict], params: EvaluationParams | Mapping,
+             items_report: dict[str, Any] | None = None):
     """Scores of every policy side by side; report (Markdown, HTML), plot, MLflow runs and metrics.
     ``evaluation_scores`` also holds the inputs skipped while building the items (``skipped_input``)."""
     return evaluate_policies(items, params, items_report, predictions_base=predictions_base,
@@ -222,8 +216,8 @@ def _flat_metrics(scores: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-def evaluate_policies(items: list[dict], params: dict[str, Any], items_report: dict[str, Any] | None = None,
-                      **predictions: list[dict]):
+def evaluate_policies(items: list[dict], params: EvaluationParams | Mapping,
+                      items_report: dict[str, Any] | None = None, **predictions: list[dict]):
     """:func:`evaluate` for the policies given as ``predictions_<policy>=...`` (any of
     :data:`MODELS`, reported in that order): the pipelines that evaluate fewer policies
     (``create_pipeline(policies=("base", "sft"))``) wire this node. Beside each policy's scores
@@ -232,13 +226,14 @@ def evaluate_policies(items: list[dict], params: dict[str, Any], items_report: d
     unknown = sorted(set(predictions) - {f"predictions_{m}" for m in MODELS})
     if unknown or not predictions:
         raise ValueError(f"evaluate_policies takes predictions_<policy> for policies {MODELS}, got {sorted(predictions)}")
+    cfg = EvaluationParams.of(params)
     report = items_report or {}
     sample = report.get("bfcl_sample") or {}
     prompts = sorted({i.get("prompt", "bfcl") for i in items if i["source"] == "bfcl"})
     scores: dict[str, Any] = {
         "subset": (any(s["items"] < s["available"] for s in sample.values()) if sample
-                   else params["bfcl"]["sample_size"] is not None),
-        "sample_size": params["bfcl"]["sample_size"], "bfcl_sample": sample,
+                   else cfg.bfcl.sample_size is not None),
+        "sample_size": cfg.bfcl.sample_size, "bfcl_sample": sample,
         "prompt": {"name": prompts[0] if len(prompts) == 1 else prompts,
                    "description": "; ".join(prompt_description(p) for p in prompts) or None},
         "models": {}, "skipped_input": report.get("skipped_input", {})}
@@ -257,12 +252,13 @@ def evaluate_policies(items: list[dict], params: dict[str, Any], items_report: d
     return scores, markdown, html, plots(scores), metrics_history(_flat_metrics(scores))
 
 
-def decontaminate(sft_train: list[dict], bfcl_data: dict[str, list[dict]], params: dict[str, Any]) -> dict:
+def decontaminate(sft_train: list[dict], bfcl_data: dict[str, list[dict]], params: EvaluationParams | Mapping
+                  ) -> dict:
     """Word n-gram overlap of the training dialogs' user turns with every BFCL question. Records
     that are not canonical dialogs (or BFCL entries) are skipped and counted (``skipped_input``)."""
-    cfg = params["decontamination"]
+    cfg = EvaluationParams.of(params).decontamination
     dialogs, skipped = validate_records(sft_train, dialog_problem, "sft_train")
     bfcl, bfcl_skipped = usable_bfcl(bfcl_data)
-    report = contamination_report(dialogs, bfcl, n=cfg["n"], threshold=cfg["threshold"])
+    report = contamination_report(dialogs, bfcl, n=cfg.n, threshold=cfg.threshold)
     report["skipped_input"] = {"sft_train": skipped, **bfcl_skipped}
     return report

@@ -7,6 +7,7 @@ import trl
 
 from toolace_kedro.models import load_tokenizer
 from toolace_kedro.models.scoring import assistant_spans
+from toolace_kedro.pipelines.sft.config import SFTParams
 from toolace_kedro.pipelines.sft.formatting import assistant_char_spans, conversation, render_samples
 
 TEMPLATES = Path(trl.__file__).parent / "chat_templates"
@@ -150,3 +151,4 @@ def test_prompt_variants_and_tool_order_are_drawn_per_dialog_and_seeded(tokenize
     assert all(loss_runs(tokenizer, r)[0].startswith("[") for r in rows)
     again, _ = render_samples(dialogs, tokenizer, params)
     assert [r["input_ids"] for r in again] == [r["input_ids"] for r in rows]
+    assert render_samples(dialogs, tokenizer, SFTParams.of(params)) == (rows, counts)  # the typed settings

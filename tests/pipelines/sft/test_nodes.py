@@ -6,7 +6,8 @@ import pytest
 import torch
 from peft import PeftModel
 
-from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test, train_sft
+from toolace_kedro.pipelines.sft.config import SFTParams
+from toolace_kedro.pipelines.sft.nodes import merge_sft_adapter, order_curriculum, split_train_test, train_sft
 
 
 def test_split_is_stratified_seeded_and_disjoint(sft_dialogs, sft_params):
@@ -99,6 +100,27 @@ def test_train_sft_trains_each_stage_on_one_adapter(sft_dialogs, sft_params):
     assert report["test_nll_after"] < report["test_nll_before"] and isinstance(report["mean_stage_loss_drop"], float)
     assert metrics["train_dialogs"]["value"] == 12 and [m["step"] for m in metrics["stage_loss_end"]] == [1, 2]
     assert report["format"]["mask_source"] == "computed" and report["attn_implementation"] == "sdpa_varlen"
+
+
+def test_the_nodes_take_the_typed_parameters(sft_dialogs, sft_params, tmp_path):
+    """Every node gives the same result from ``SFTParams`` as from the plain dict."""
+    sft_params = {**sft_params, "difficulty": "meta"}
+    typed = SFTParams.of(sft_params)
+    train, test, split = split_train_test(sft_dialogs, sft_params)
+    assert split_train_test(sft_dialogs, typed) == (train, test, split)
+    curriculum = order_curriculum(train, sft_params)
+    assert order_curriculum(train, typed) == curriculum
+    runs = [train_sft(curriculum, test, params, split) for params in (sft_params, typed)]
+    (first, report, metrics), (second, typed_report, typed_metrics) = runs
+    timing = ("wall_s", "tokens_per_s", "peak_memory_mb", "mlflow_run_id")
+    assert [{k: v for k, v in s.items() if k not in timing} for s in typed_report["stages"]] == \
+        [{k: v for k, v in s.items() if k not in timing} for s in report["stages"]]
+    assert typed_report["test_nll_after"] == report["test_nll_after"]
+    assert all(torch.equal(a, b) for a, b in zip(first["model"].state_dict().values(),
+                                                 second["model"].state_dict().values()))
+    first["model"].save_pretrained(tmp_path)
+    merged = [merge_sft_adapter(str(tmp_path), params)["model"].state_dict() for params in (sft_params, typed)]
+    assert merged[0].keys() == merged[1].keys() and all(torch.equal(merged[0][k], merged[1][k]) for k in merged[0])
 
 
 def test_base_weights_stay_frozen(sft_dialogs, sft_params, tiny_model_dir):

@@ -23,26 +23,31 @@ class SFTLoraParams(LoraParams):
 class TrainingParams(StrictModel):
     """Trainer settings of one curriculum stage (each stage runs ``epochs`` epochs on its part)."""
 
-    epochs: float = Field(1.0, gt=0)
-    learning_rate: float = Field(1e-3, gt=0)
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    per_device_batch_size: int = Field(4, gt=0)
-    gradient_accumulation_steps: int = Field(1, gt=0)
-    padding_free: bool = True          # flatten each batch into one row, no pad tokens
-    packing: bool = False              # BFD-pack rows of max_length tokens (implies padding-free)
-    gradient_checkpointing: bool = False
-    attn_implementation: str = "auto"  # auto: sdpa_varlen for padding-free, else sdpa; or any HF name
-    bf16: Literal["auto", True, False] = "auto"  # auto: bf16 on CUDA and on CPUs with native bf16, else fp32
-    loss: Literal["auto", "compact", "fused"] = "auto"  # auto: compact head on CPU, TRL's fused head on CUDA
+    epochs: float = Field(1.0, gt=0, description="Epochs of each stage over its own dialogs")
+    learning_rate: float = Field(1e-3, gt=0, description="Peak learning rate (AdamW)")
+    lr_scheduler: str = Field("cosine", description="A transformers scheduler name")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of a stage's steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm")
+    per_device_batch_size: int = Field(4, gt=0, description="Dialogs per device and forward pass")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="Forward passes per optimiser step")
+    padding_free: bool = Field(True, description="Flatten each batch into one row, no pad tokens")
+    packing: bool = Field(False, description="BFD-pack rows of max_length tokens (implies padding_free)")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass: a lower "
+                                         "memory peak for more compute")
+    attn_implementation: str = Field("auto", description="auto: sdpa_varlen for padding-free, else sdpa; or any "
+                                     "transformers attention name")
+    bf16: Literal["auto", True, False] = Field("auto", description="auto: bf16 on CUDA and on CPUs with native "
+                                               "bf16, else fp32")
+    loss: Literal["auto", "compact", "fused"] = Field("auto", description="Loss head; auto: compact (logits of "
+                                                      "the loss tokens only) on CPU, TRL's fused head on CUDA")
     decision_weight: float = Field(1.0, gt=0, description="Loss weight of the first token of each assistant "
                                    "turn (call or answer in text); needs the compact loss head")
-    logging_steps: int = Field(1, gt=0)
-    report_to: str | list[str] = "mlflow"
-    system_metrics: bool = True        # mlflow.enable_system_metrics_logging() for the stage runs
-    system_metrics_interval_s: float = Field(5.0, gt=0)
+    logging_steps: int = Field(1, gt=0, description="Optimiser steps between logged losses")
+    report_to: str | list[str] = Field("mlflow", description="Trainer integrations: mlflow gives one nested run "
+                                       "per stage; none: off")
+    system_metrics: bool = Field(True, description="MLflow system metrics (CPU, memory, GPU) of the stage runs")
+    system_metrics_interval_s: float = Field(5.0, gt=0, description="Seconds between system metric samples")
 
 
 class DecisionParams(StrictModel):
@@ -62,50 +67,72 @@ class DecisionParams(StrictModel):
 class DistributedParams(StrictModel):
     """Multi-GPU training under ``accelerate launch`` (see docs/sft.md, "Scale out")."""
 
-    enabled: Literal["auto", True, False] = "auto"   # auto: when more than one GPU is visible
-    accelerate_config: str = "conf/accelerate/deepspeed_zero2.yaml"
-    num_processes: int | None = None   # default: every visible GPU
-    num_machines: int = Field(1, gt=0)
-    machine_rank: int = Field(0, ge=0)
-    main_process_ip: str | None = None
-    main_process_port: int | None = None
-    work_dir: str = "data/06_models/sft_jobs"
-    extra_args: list[str] = []
+    enabled: Literal["auto", True, False] = Field("auto", description="auto: launch when more than one GPU is "
+                                                  "visible or several machines are set")
+    accelerate_config: str = Field("conf/accelerate/deepspeed_zero2.yaml", description="The accelerate config "
+                                   "file (DeepSpeed ZeRO-2/3 or FSDP)")
+    num_processes: int | None = Field(None, description="Processes in all (null: GPUs per machine x "
+                                      "num_machines)")
+    num_machines: int = Field(1, gt=0, description="Machines taking part")
+    machine_rank: int = Field(0, ge=0, description="This machine's rank (0: the main one)")
+    main_process_ip: str | None = Field(None, description="The rank-0 machine's address (needed for several "
+                                        "machines)")
+    main_process_port: int | None = Field(None, description="The rank-0 machine's port (null: accelerate's)")
+    work_dir: str = Field("data/06_models/sft_jobs", description="Where each job's spec, curriculum and adapter "
+                          "are written")
+    extra_args: list[str] = Field([], description="More accelerate launch flags")
 
 
 class SFTParams(StrictModel):
     """Validated ``sft:`` block of ``conf/*/parameters_sft.yml``."""
 
-    policy_model: str = "smollm2-135m-instruct"
-    seed: int = 0
-    test_fraction: float = Field(0.15, ge=0, lt=1)
-    min_test_per_type: int = Field(1, ge=0)
+    policy_model: str = Field("smollm2-135m-instruct", description="The policy trained (embedded name, hub id "
+                              "or local path)")
+    seed: int = Field(0, description="Seed of the split, the curriculum order, the renderings and the trainer")
+    test_fraction: float = Field(0.15, ge=0, lt=1, description="Share of each dialog type held out as the "
+                                 "synthetic test set")
+    min_test_per_type: int = Field(1, ge=0, description="Held-out dialogs at least of each type that has two "
+                                   "or more")
     min_test: int = Field(0, ge=0, description="The held-out set holds at least this many dialogs (the test "
                                                 "fraction is raised for it, to at most one half)")
-    format: Literal["prompt", "native", "auto"] = "prompt"
-    call_format: Literal["python", "json"] = "python"
-    mask_source: Literal["computed", "template", "auto"] = "auto"
-    tool_fields: list[str] | None = ["name", "description", "parameters"]  # null: every field of the tools
+    format: Literal["prompt", "native", "auto"] = Field("prompt", description="prompt: tools in the system "
+                                                        "prompt, calls as text; native: the chat template's "
+                                                        "tool format; auto: native where supported")
+    call_format: Literal["python", "json"] = Field("python", description="Calls in the prompt format: python "
+                                                   "[f(a=1)] or json")
+    mask_source: Literal["computed", "template", "auto"] = Field(
+        "auto", description="Loss masks from the template's generation markers, computed from rendered prefixes, "
+        "or auto (template where it has the markers)")
+    tool_fields: list[str] | None = Field(["name", "description", "parameters"], description="Tool fields shown "
+                                          "to the policy (null: every field)")
     prompt_variants: dict[str, float] = Field(
         {"training": 1.0}, description="Format generalisation: weights of the system-prompt wordings a training "
         "dialog is rendered in, drawn per dialog (toolcalls.PROMPT_VARIANTS: training, bfcl, bfcl_markdown, "
         "bfcl_experimental; BFCL's wordings need call_format python)")
     shuffle_tools: bool = Field(False, description="Format generalisation: list each training dialog's tools "
                                                    "in a seeded random order")
-    exclude_types: list[str] = []      # dialog types left out of training (ablation); the test set keeps them
-    max_length: int | None = Field(1024, gt=0)
-    curriculum: bool = True
-    n_stages: int = Field(3, gt=0)
+    exclude_types: list[str] = Field([], description="Dialog types left out of training (ablation); the test "
+                                     "set keeps them")
+    max_length: int | None = Field(1024, gt=0, description="Tokens per dialog, longer ones keep their start "
+                                   "(null: no limit)")
+    curriculum: bool = Field(True, description="Easy-to-hard stages; false: one shuffled stage (the ablation)")
+    n_stages: int = Field(3, gt=0, description="Curriculum stages, trained in order on the same adapter")
     stratify_stages: bool = Field(True, description="Every curriculum stage holds each dialog type in the pool's "
                                   "proportions (easy-to-hard within each type); false: one global order")
-    difficulty: Literal["policy", "meta"] = "policy"
-    difficulty_batch_size: int = Field(4, gt=0)
-    difficulty_dtype: str = "auto"     # auto: bfloat16 on CPUs with native bf16, else the training dtype
-    measure_test_nll: bool = True      # held-out assistant NLL before and after training
-    lora: SFTLoraParams = SFTLoraParams()
-    training: TrainingParams = TrainingParams()
-    decision: DecisionParams = DecisionParams()
-    distributed: DistributedParams = DistributedParams()
+    difficulty: Literal["policy", "meta"] = Field("policy", description="policy: rescore every dialog under "
+                                                  "policy_model; meta: dialog_generation's meta.complexity where "
+                                                  "every dialog has one")
+    difficulty_batch_size: int = Field(4, gt=0, description="Dialogs per scoring pass (difficulty, held-out NLL)")
+    difficulty_dtype: str = Field("auto", description="Scoring dtype; auto: bfloat16 on CPUs with native bf16, "
+                                  "else the training dtype")
+    measure_test_nll: bool = Field(True, description="Held-out assistant NLL before and after training")
+    lora: SFTLoraParams = Field(default_factory=SFTLoraParams, description="The LoRA adapter trained")
+    training: TrainingParams = Field(default_factory=TrainingParams, description="Trainer settings of each "
+                                     "curriculum stage")
+    decision: DecisionParams = Field(default_factory=DecisionParams, description="Decision tuning after the "
+                                     "curriculum")
+    distributed: DistributedParams = Field(default_factory=DistributedParams, description="Multi-GPU training "
+                                           "under accelerate launch")
 
     @field_validator("exclude_types", mode="before")
     @classmethod
@@ -149,5 +176,5 @@ class SFTParams(StrictModel):
 
 
 def parse_params(params: dict[str, Any] | SFTParams) -> SFTParams:
-    """``SFTParams`` from the raw ``params:sft`` dict (or one already parsed)."""
+    """``SFTParams.of``, under the name the ablation grid imports."""
     return SFTParams.of(params)

@@ -29,6 +29,7 @@ import random
 import time
 from typing import Any
 
+from toolace_kedro.pipelines.sft.config import SFTParams
 from toolace_kedro.pipelines.sft.formatting import rendering_choice
 from toolace_kedro.toolcalls.formats import training_messages
 from toolace_kedro.toolcalls.words import api_words, content_words
@@ -47,7 +48,7 @@ def _first_answer_calls(sample: dict[str, Any]) -> bool | None:
     return None if turn is None else bool(turn.get("tool_calls"))
 
 
-def decision_examples(samples: list[dict[str, Any]], params: Any) -> list[dict[str, Any]]:
+def decision_examples(samples: list[dict[str, Any]], params: SFTParams) -> list[dict[str, Any]]:
     """``[{"id", "kind", "call", "messages"}]``: the system prompt and the first user turn of each
     example (see the module doc); ``kind`` is ``own``, ``distractor``, ``unrelated`` or ``non_tool``.
     ``params`` is the validated ``SFTParams``; the recombinations are seeded by ``params.seed``."""
@@ -87,7 +88,7 @@ def call_open_ids(tokenizer: Any) -> list[int]:
                   if tokenizer.convert_tokens_to_string([t]).lstrip().startswith("["))
 
 
-def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: Any, bf16: bool
+def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: SFTParams, bf16: bool
                   ) -> dict[str, Any]:
     """Train ``model`` (a PEFT model, trainable adapter) in place on the decision examples of
     ``samples``; returns the phase's report (examples by kind, steps, mean loss and share of

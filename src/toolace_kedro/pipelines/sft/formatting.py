@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from typing import Any
 
+from toolace_kedro.pipelines.sft.config import SFTParams
 from toolace_kedro.toolcalls import PROMPT_TOOL_FIELDS, to_trl, training_messages
 
 __all__ = ["FORMATS", "MASK_SOURCES", "TOOL_FIELDS", "assistant_char_spans", "conversation", "prompt_messages",
@@ -162,26 +164,25 @@ def _mask_source(tokenizer: Any, mask_source: str) -> str:
     return mask_source
 
 
-def render_samples(samples: list[dict[str, Any]], tokenizer: Any, params: dict[str, Any]
+def render_samples(samples: list[dict[str, Any]], tokenizer: Any, params: SFTParams | Mapping[str, Any]
                    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Tokenised training rows ``{"input_ids", "assistant_masks", "id", "type"}`` and counts.
+    """Tokenised training rows ``{"input_ids", "assistant_masks", "id", "type"}`` and counts, with
+    the ``sft`` settings of ``params`` (``SFTParams`` or its dict).
 
     A row longer than ``max_length`` keeps its first ``max_length`` tokens (``truncated``); a row
     left with no loss-carrying token is dropped (``dropped_no_assistant_tokens``).
     """
-    fmt = resolve_format(tokenizer, params.get("format", "prompt"))
-    source = _mask_source(tokenizer, params.get("mask_source", "auto"))
-    call_format = params.get("call_format", "python")
-    tool_fields = params.get("tool_fields", TOOL_FIELDS)
-    max_length = params.get("max_length")
+    cfg = SFTParams.of(params)
+    fmt = resolve_format(tokenizer, cfg.format)
+    source = _mask_source(tokenizer, cfg.mask_source)
+    call_format, tool_fields, max_length = cfg.call_format, cfg.tool_fields, cfg.max_length
     rows: list[dict[str, Any]] = []
     counts = {"format": fmt, "call_format": call_format if fmt == "prompt" else None, "mask_source": source,
               "truncated": 0, "dropped_no_assistant_tokens": 0}
     make_row = _template_row if source == "template" else _computed_row
-    variants = params.get("prompt_variants") or {"training": 1.0}
     counts["prompt_variants"] = {}
     for sample in samples:
-        sample, variant = rendering_choice(sample, variants, bool(params.get("shuffle_tools")), params.get("seed", 0))
+        sample, variant = rendering_choice(sample, cfg.prompt_variants, cfg.shuffle_tools, cfg.seed)
         counts["prompt_variants"][variant] = counts["prompt_variants"].get(variant, 0) + 1
         messages, tools = conversation(sample, fmt, call_format, tool_fields, variant)
         try:

@@ -267,7 +267,7 @@ def fit_curriculum(stages: list[list[dict[str, Any]]], params: SFTParams, output
     model, tokenizer = load_for_training(params)
     rendered, render_counts = [], {}
     for stage in stages:
-        rows, counts = render_samples(stage, tokenizer, params.model_dump())
+        rows, counts = render_samples(stage, tokenizer, params)
         rendered.append(rows)
         for key, value in counts.items():
             render_counts[key] = render_counts.get(key, 0) + value if isinstance(value, int) else value

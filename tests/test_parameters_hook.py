@@ -73,3 +73,53 @@ def test_a_bad_llm_value_stops_every_stage_that_uses_it(project_params):
 
 def test_the_hook_is_registered():
     assert any(isinstance(h, ParametersHook) for h in HOOKS)
+
+
+def test_nodes_receive_their_stage_typed_model():
+    """The hook swaps each ``params:<stage>`` input for the stage's model (defaults filled in);
+    ``params:llm``, sub-keys and data inputs pass through as they are."""
+    from kedro.pipeline import node
+
+    from toolace_kedro.pipelines.irft.config import IrftParams
+    from toolace_kedro.pipelines.verification.config import VerificationParams
+
+    hook = ParametersHook()
+    inputs = {"params:verification": {"judges": {"votes": 3}}, "params:irft": IrftParams(),
+              "params:llm": {"model": "m"}, "params:sft.policy_model": "m", "dialogs": [{"id": "d"}]}
+    typed = hook.before_node_run(node(lambda *a: None, list(inputs), None, name="n"), inputs)
+    assert set(typed) == {"params:verification", "params:irft"}
+    assert isinstance(typed["params:verification"], VerificationParams)
+    assert typed["params:verification"].judges.votes == 3 and typed["params:verification"].dedup.scope == "tools"
+    assert typed["params:irft"] is inputs["params:irft"]
+    assert hook.before_node_run(node(lambda x: None, "dialogs", None, name="m"), {"dialogs": []}) is None
+
+
+def test_paper_holds_only_what_differs_from_base_and_merges_key_by_key(project_params):
+    """conf/paper repeats no base value, and a key it leaves out keeps base's value (soft merge)."""
+    import yaml
+
+    def leaves(tree, path=()):
+        for key, value in tree.items():
+            if isinstance(value, dict) and value:
+                yield from leaves(value, (*path, key))
+            else:
+                yield (*path, key), value
+
+    def lookup(tree, path):
+        for key in path:
+            if not isinstance(tree, dict) or key not in tree:
+                return KeyError
+            tree = tree[key]
+        return tree
+
+    base, paper_files = {}, {}
+    for path in (ROOT / "conf" / "base").glob("parameters*.yml"):
+        base.update(yaml.safe_load(path.read_text()) or {})
+    for path in (ROOT / "conf" / "paper").glob("parameters*.yml"):
+        paper_files.update(yaml.safe_load(path.read_text()) or {})
+    repeated = [".".join(map(str, p)) for p, v in leaves(paper_files) if lookup(base, p) == v]
+    assert repeated == [], f"conf/paper repeats base values: {repeated}"
+    # a base key paper does not set keeps base's value in the paper environment
+    assert lookup(paper_files, ("sft", "decision")) is KeyError
+    assert project_params["paper"]["sft"]["decision"] == base["sft"]["decision"]
+    assert project_params["paper"]["llm"]["cache_dir"] == base["llm"]["cache_dir"]

@@ -60,20 +60,29 @@ PARAMETER_MODELS = {
 }
 
 
+#: the blocks whose nodes receive the typed model (``StrictModel.of``) instead of the dict
+TYPED_BLOCKS = frozenset(PARAMETER_MODELS) - {"llm"}
+
+
+def parameter_model(block: str):
+    """The parameter model class of ``block`` (a key of ``PARAMETER_MODELS``)."""
+    from importlib import import_module
+
+    module, cls = PARAMETER_MODELS[block].split(":")
+    return getattr(import_module(module), cls)
+
+
 def parameter_problems(blocks: dict[str, Any]) -> list[str]:
     """What is wrong with each parameter block that has a model (``PARAMETER_MODELS``), as
     ``"<block>.<key path>: <message>"`` lines; blocks without a model are not checked."""
-    from importlib import import_module
-
     from pydantic import ValidationError
 
     problems = []
     for name, value in blocks.items():
         if name not in PARAMETER_MODELS:
             continue
-        module, cls = PARAMETER_MODELS[name].split(":")
         try:
-            getattr(import_module(module), cls).model_validate(value if value is not None else {})
+            parameter_model(name).model_validate(value if value is not None else {})
         except ValidationError as exc:
             problems += [f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else
                          f"{name}: {e['msg']}" for e in exc.errors()]
@@ -95,6 +104,15 @@ class ParametersHook:
             raise ValueError("invalid parameters (conf/<env>/parameters*.yml); nothing was run:\n  "
                              + "\n  ".join(problems))
         logger.info("parameters valid: %s", ", ".join(blocks) or "none with a model")
+
+    @hook_impl
+    def before_node_run(self, node, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        """Hand each node its stage's typed parameter model in place of the ``params:<stage>``
+        dict (``llm`` stays a dict: nodes merge overrides into it and ``build_llm`` validates it)."""
+        blocks = {name: name.removeprefix("params:") for name in inputs if name.startswith("params:")}
+        typed = {name: parameter_model(block).of(inputs[name]) for name, block in blocks.items()
+                 if block in TYPED_BLOCKS}
+        return typed or None
 
 
 class RunTagsHook:

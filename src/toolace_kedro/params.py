@@ -56,5 +56,5 @@ class LoraParams(StrictModel):
 
     r: int = Field(8, gt=0, description="Rank")
     alpha: float = Field(16, gt=0, description="Scaling numerator (the update is scaled by alpha / r)")
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter input during training")
     target_modules: str | list[str] = Field("all-linear", description="Module names, or all-linear")

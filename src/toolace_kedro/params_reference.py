@@ -12,7 +12,6 @@ import sys
 import types
 import typing
 from collections.abc import Iterator
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from toolace_kedro.hooks import PARAMETER_MODELS
+from toolace_kedro.hooks import parameter_model as model_class
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "configuration_reference.md"
@@ -34,12 +34,6 @@ default, what `conf/base` and `conf/paper` set where they set it (`--env paper` 
 `conf/base`), and what it does. An unknown key or a bad value stops `kedro run` before the first
 node ([Configuration](configuration.md)).
 """
-
-
-def model_class(block: str) -> type[BaseModel]:
-    """The parameter model of ``block`` (a key of ``PARAMETER_MODELS``)."""
-    module, name = PARAMETER_MODELS[block].split(":")
-    return getattr(import_module(module), name)
 
 
 def _submodel(annotation: Any) -> type[BaseModel] | None:

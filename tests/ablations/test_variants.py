@@ -13,7 +13,7 @@ from toolace_kedro.ablations.variants import (
     pipelines_of,
     select_variants,
 )
-from toolace_kedro.pipelines.sft.config import parse_params as sft_params
+from toolace_kedro.pipelines.sft.config import SFTParams
 
 GRID = "2026-11-22T15.00.00"
 
@@ -48,7 +48,7 @@ def test_each_variant_runs_its_stages_on_the_pinned_input_with_its_overrides_and
     assert params.pop("evaluation") == {"bfcl": {"sample_size": 3}}
     assert params == overrides
     if "sft" in overrides:  # the sft stage accepts what the command line carries
-        assert sft_params(overrides["sft"]).model_dump(include=set(overrides["sft"])) == overrides["sft"]
+        assert SFTParams.of(overrides["sft"]).model_dump(include=set(overrides["sft"])) == overrides["sft"]
 
 
 def test_irft_env_extra_params_and_variant_precedence():

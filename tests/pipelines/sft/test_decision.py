@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.pipelines.sft.conftest import WEATHER, make_dialog
-from toolace_kedro.pipelines.sft.config import parse_params
+from toolace_kedro.pipelines.sft.config import SFTParams
 from toolace_kedro.pipelines.sft.decision import call_open_ids, decision_examples, tune_decision
 from toolace_kedro.toolcalls.words import api_words, content_words
 
@@ -34,7 +34,7 @@ def mixed_dialogs() -> list[dict]:
 
 
 def _params(**decision):
-    return parse_params({"seed": 0, "prompt_variants": {"training": 1, "bfcl": 1}, "shuffle_tools": True,
+    return SFTParams.of({"seed": 0, "prompt_variants": {"training": 1, "bfcl": 1}, "shuffle_tools": True,
                          "decision": {"enabled": True, **decision}})
 
 
@@ -80,7 +80,7 @@ def test_call_open_ids(embedded_model_dir):
 
 def test_unknown_decision_key_fails():
     with pytest.raises(ValidationError, match="negatives"):
-        parse_params({"decision": {"negatives": 2}})
+        SFTParams.of({"decision": {"negatives": 2}})
 
 
 def test_tune_decision_lowers_the_decision_loss(tiny_model_dir, mixed_dialogs):
@@ -88,7 +88,7 @@ def test_tune_decision_lowers_the_decision_loss(tiny_model_dir, mixed_dialogs):
 
     from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
 
-    params = parse_params({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
+    params = SFTParams.of({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
                            "decision": {"enabled": True, "epochs": 6, "learning_rate": 0.02, "batch_size": 4}})
     model, tokenizer = load_for_training(params)
     model = get_peft_model(model, lora_config(params, model))
@@ -104,7 +104,7 @@ def test_tune_decision_needs_both_classes(tiny_model_dir, mixed_dialogs):
 
     from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
 
-    params = parse_params({"policy_model": tiny_model_dir, "decision": {"enabled": True, "negatives_per_call": 0}})
+    params = SFTParams.of({"policy_model": tiny_model_dir, "decision": {"enabled": True, "negatives_per_call": 0}})
     model, tokenizer = load_for_training(params)
     model = get_peft_model(model, lora_config(params, model))
     calls_only = [d for d in mixed_dialogs if d["type"] == "single"]
@@ -131,7 +131,7 @@ def test_a_saved_adapter_is_tuned_in_place(tiny_model_dir, mixed_dialogs, tmp_pa
     from toolace_kedro.pipelines.sft.nodes import _tune_saved_adapter
     from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
 
-    params = parse_params({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
+    params = SFTParams.of({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
                            "decision": {"enabled": True, "epochs": 2, "learning_rate": 0.02}})
     model, _ = load_for_training(params)
     get_peft_model(model, lora_config(params, model)).save_pretrained(tmp_path)

@@ -9,8 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from toolace_kedro.params import LoraParams, StrictModel, known_names, usable_weights
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
-__all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTLoraParams", "SFTParams", "TrainingParams",
-           "parse_params"]
+__all__ = ["DecisionParams", "DistributedParams", "LoraParams", "SFTLoraParams", "SFTParams", "TrainingParams"]
 
 
 class SFTLoraParams(LoraParams):
@@ -173,8 +172,3 @@ class SFTParams(StrictModel):
         if self.training.packing and not self.max_length:
             raise ValueError("sft.training.packing needs sft.max_length (the packed row length)")
         return self
-
-
-def parse_params(params: dict[str, Any] | SFTParams) -> SFTParams:
-    """``SFTParams.of``, under the name the ablation grid imports."""
-    return SFTParams.of(params)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["CheckpointParams", "LoraParams", "StrictModel", "known_names", "usable_weights"]
 
@@ -49,6 +49,12 @@ class CheckpointParams(StrictModel):
     keep: bool = Field(True, description="Keep the shards after the stage ends (false: delete them)")
     max_failed_share: float | None = Field(None, ge=0, le=1, description="Share of failed requests in a shard "
                                            "above which the stage stops loudly")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_no_block(cls, value: Any) -> Any:
+        """``checkpoint: null`` means no block: nothing is saved."""
+        return {} if value is None else value
 
 
 class LoraParams(StrictModel):

@@ -1,8 +1,8 @@
 """A throwaway copy of the Kedro project for ``kedro run`` in a subprocess.
 
 The copy has this checkout's ``pyproject.toml`` and ``conf/base``, a ``conf/test`` environment
-with the parameter blocks a test gives (whole top-level blocks: the config loader merges
-environments key by key at the top level), the shipped ``data/01_raw`` and any versioned inputs;
+with the parameter blocks a test gives (whole top-level blocks: they replace base's, which the
+copy drops, since the project merges environments' parameters key by key), the shipped ``data/01_raw`` and any versioned inputs;
 everything the run writes (data, checkpoints, response cache, ``mlflow.db``) stays inside it.
 The package itself is imported from this checkout (``PYTHONPATH``); logs go, plain and unwrapped,
 to ``kedro.log`` in the project.
@@ -43,6 +43,11 @@ def make_project(path: Path, parameters: dict[str, Any], inputs: dict[str, list]
     (path / "src").mkdir(parents=True)  # Kedro wants the source folder inside the project
     shutil.copy(ROOT / "pyproject.toml", path / "pyproject.toml")
     shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    for file in (path / "conf" / "base").glob("parameters*.yml"):  # the test's blocks replace base's whole
+        blocks = yaml.safe_load(file.read_text()) or {}
+        if set(blocks) & set(parameters):
+            kept = {k: v for k, v in blocks.items() if k not in parameters}
+            file.write_text(yaml.safe_dump(kept, sort_keys=False)) if kept else file.unlink()
     (path / "conf" / "local").mkdir()
     (path / "conf" / "test").mkdir()
     (path / "conf" / "test" / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=False))

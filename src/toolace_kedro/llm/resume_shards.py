@@ -32,6 +32,7 @@ from typing import Any
 
 from toolace_kedro.llm.base import LLMClient, add_usage, transport_failures
 from toolace_kedro.llm.response_cache import request_key
+from toolace_kedro.params import CheckpointParams
 
 __all__ = ["ShardCheckpoints", "ShardFailureError"]
 
@@ -87,17 +88,16 @@ class ShardCheckpoints:
                 stale.unlink(missing_ok=True)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any] | None, stage: str, identity: Any,
+    def from_params(cls, params: CheckpointParams | Mapping[str, Any] | None, stage: str, identity: Any,
                     llm: LLMClient | None = None, part: str | None = None) -> ShardCheckpoints:
-        """From a stage's ``checkpoint:`` parameter block (``dir``, ``keep``,
-        ``max_failed_share``); ``part`` names a sub-folder of ``dir`` (one per loop of a stage
-        with several). Without a block or ``dir``, nothing is written."""
-        params = dict(params or {})
-        directory = params.get("dir")
-        if directory and part:
-            directory = Path(directory) / part
+        """From a stage's ``checkpoint:`` parameter block (``params.CheckpointParams``: ``dir``,
+        ``keep``, ``max_failed_share``); ``part`` names a sub-folder of ``dir`` (one per loop of a
+        stage with several). Without a block or ``dir``, nothing is written."""
+        cfg = params if isinstance(params, CheckpointParams) else CheckpointParams.model_validate(
+            {k: v for k, v in (params or {}).items() if k in CheckpointParams.model_fields})
+        directory = Path(cfg.dir) / part if cfg.dir and part else cfg.dir
         return cls(directory, f"{stage}.{part}" if part else stage, identity, llm=llm,
-                   keep=params.get("keep", True), max_failed_share=params.get("max_failed_share"))
+                   keep=cfg.keep, max_failed_share=cfg.max_failed_share)
 
     @property
     def enabled(self) -> bool:

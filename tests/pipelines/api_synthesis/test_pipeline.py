@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from tests.pipelines.api_synthesis.conftest import scripted_answer
+from tests.support.config import project_config
 from tests.support.kedro_runs import run_in_memory
 from tests.support.openai_server import serve_in_thread
 from toolace_kedro.pipelines.api_synthesis import create_pipeline
@@ -22,7 +22,7 @@ def respond(messages, payload):
 
 
 def paper_config():
-    return OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="paper")["parameters"]
+    return project_config("paper")["parameters"]
 
 
 def test_paper_env_targets_an_openai_endpoint_at_paper_scale():

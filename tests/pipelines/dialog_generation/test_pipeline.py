@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from kedro.config import OmegaConfigLoader
 
 from tests.pipelines.dialog_generation.conftest import scripted_dialog_answer
+from tests.support.config import project_config
 from tests.support.kedro_runs import run_in_memory
 from tests.support.openai_server import serve_in_thread
 from toolace_kedro.pipelines.dialog_generation import create_pipeline
@@ -24,7 +24,7 @@ def respond(messages, payload):
 
 
 def paper_config():
-    return OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="paper")["parameters"]
+    return project_config("paper")["parameters"]
 
 
 def _check_dialogs(dialogs):

@@ -1,10 +1,10 @@
 """The irft pipeline: rounds built from one template, run on an in-memory catalog (tiny model)."""
 
 import pytest
-from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
 from tests.pipelines.irft.conftest import ROOT, base_params
+from tests.support.config import project_config
 from tests.support.kedro_runs import run_in_memory
 from toolace_kedro.pipelines.irft import create_pipeline
 from toolace_kedro.pipelines.irft.nodes import optimise_policy, policy_fingerprint
@@ -48,7 +48,7 @@ def test_round_count_defaults_to_the_model(monkeypatch, tmp_path):
 
 
 def test_catalog_patterns_version_each_round_apart():
-    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")
+    loader = project_config("base")
     catalog = DataCatalog.from_config(loader["catalog"])
     pairs = catalog.get("irft_round_2.preference_pairs")
     assert type(pairs).__name__ == "JSONLinesDataset"

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from kedro.io import Version
 
+from tests.support.config import project_config
 from tests.support.kedro_runs import run_in_memory
 from toolace_kedro.datasets import ModelDirectoryDataset
 from toolace_kedro.models import cpu_has_bf16, load_policy
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def config(env):
-    loader = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env=env)
+    loader = project_config(env)
     return loader["parameters"]["sft"], loader["catalog"]
 
 

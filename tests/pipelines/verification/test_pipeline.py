@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kedro.config import OmegaConfigLoader
 
 from tests.pipelines.verification.conftest import clean_samples
 from tests.pipelines.verification.test_judges import _judge_of, verdict
+from tests.support.config import project_config
 from tests.support.fakes import ScriptedLLM
 from tests.support.kedro_runs import run_in_memory
 from toolace_kedro.pipelines.verification import create_pipeline, nodes
@@ -185,10 +185,10 @@ def test_per_judge_switches(scripted):
 
 
 def test_paper_env_asks_for_more_votes():
-    params = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="paper")["parameters"]
+    params = project_config("paper")["parameters"]
     judges = params["verification"]["judges"]
     assert judges["votes"] >= 3 and judges["temperature"] > 0 and judges["reject"] is True
-    base = OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["parameters"]
+    base = project_config("base")["parameters"]
     assert base["verification"]["judges"]["votes"] == 1 and base["verification"]["judges"]["reject"] is False
 
 

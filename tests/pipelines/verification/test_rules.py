@@ -4,7 +4,6 @@ never raises, and a sample that passes the rules is a valid canonical DialogSamp
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings

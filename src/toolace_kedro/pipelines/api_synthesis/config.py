@@ -80,9 +80,3 @@ class ApiSynthesisParams(StrictModel):
     evolution: EvolutionParams = Field(default_factory=EvolutionParams, description="API pool generation")
     checkpoint: CheckpointParams = Field(default_factory=CheckpointParams, description="Resumable shards of "
                                          "speciation and evolution (null: none)")
-
-    @field_validator("checkpoint", mode="before")
-    @classmethod
-    def _no_block(cls, value):
-        """``checkpoint: null`` is no block: nothing is saved (as ``ShardCheckpoints.from_params``)."""
-        return {} if value is None else value

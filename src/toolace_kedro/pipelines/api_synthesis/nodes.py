@@ -33,7 +33,7 @@ def build_context_tree(documents: list[dict], llm_config: dict[str, Any], params
     cfg = ApiSynthesisParams.of(params)
     llm = build_llm(llm_config)
     shards = ShardCheckpoints.from_params(
-        cfg.checkpoint.model_dump(), "api_synthesis", part="speciation", llm=llm,
+        cfg.checkpoint, "api_synthesis", part="speciation", llm=llm,
         identity={"documents": documents, "params": cfg.speciation.model_dump(mode="json"), "llm": llm.identity()})
     tree, counts = speciate(documents, llm, cfg.speciation, shards)
     report = {**counts, "llm": shards.usage(), "checkpoint": shards.summary()}
@@ -51,7 +51,7 @@ def evolve_api_pool(tree: dict[str, Any], seed_apis: list[dict], llm_config: dic
     seeds = [normalize_api(api) for api in seeds]
     llm = build_llm(llm_config)
     shards = ShardCheckpoints.from_params(
-        cfg.checkpoint.model_dump(), "api_synthesis", part="evolution", llm=llm,
+        cfg.checkpoint, "api_synthesis", part="evolution", llm=llm,
         identity={"tree": tree, "seeds": seeds, "params": cfg.evolution.model_dump(mode="json"), "llm": llm.identity()})
     pool, rejects, per_generation = evolve(ContextTree.from_dict(tree), seeds, llm, cfg.evolution, shards)
     report = {"generations": per_generation, "llm": shards.usage(), "checkpoint": shards.summary(),

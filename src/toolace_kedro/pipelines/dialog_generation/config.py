@@ -3,7 +3,7 @@ Its defaults are the stage's only ones: the nodes read every setting from this m
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -94,8 +94,3 @@ class DialogGenerationParams(StrictModel):
         known_names(value, DIALOG_TYPES, "dialog types")
         usable_weights(value, "type_mix")
         return value
-
-    @field_validator("checkpoint", mode="before")
-    @classmethod
-    def _no_checkpoint(cls, value: Any) -> Any:
-        return {} if value is None else value

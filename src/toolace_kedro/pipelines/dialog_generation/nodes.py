@@ -125,8 +125,7 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any],
     # the shards' identity: every effective setting (defaults included, so a dict and the typed
     # block give the same one); chunk_size sets batching only, shard boundaries are in each shard's inputs
     settings = cfg.model_dump(mode="json", exclude={"checkpoint", "chunk_size"})
-    checkpoint = cfg.checkpoint.model_dump()
-    shards = ShardCheckpoints.from_params(checkpoint, "dialog_generation", llm=llm, identity={
+    shards = ShardCheckpoints.from_params(cfg.checkpoint, "dialog_generation", llm=llm, identity={
         "plans": plans, "params": settings, "generator": generator, "llm": llm.identity()})
     loop = None
     if cfg.complexity.enabled:
@@ -137,7 +136,7 @@ def generate_dialogs(api_pool: list[dict], llm_config: dict[str, Any],
     twins = twin_plans([samples[p["id"]] for p in plans if p["id"] in samples], pool, cfg)
     if twins:  # their replies, after the dialogs whose requests they reuse (their own shards)
         logger.info("irrelevance twins: %d of the single-call dialogs", len(twins))
-        twin_shards = ShardCheckpoints.from_params(checkpoint, "dialog_generation", llm=llm, identity={
+        twin_shards = ShardCheckpoints.from_params(cfg.checkpoint, "dialog_generation", llm=llm, identity={
             "plans": twins, "params": settings, "generator": generator, "llm": llm.identity()}, part="twins")
         if loop is not None:
             loop.max_rounds = 0  # scored for the curriculum; the request is the source's, nothing to adjust

@@ -78,7 +78,8 @@ def configured_rounds(conf_source: str | os.PathLike | None = None) -> int:
     if not conf.is_dir():
         return IrftParams().n_rounds
     loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env=os.environ.get("KEDRO_ENV", "local"),
-                               config_patterns={"irft": ["parameters_irft*", "parameters_irft*/**"]})
+                               config_patterns={"irft": ["parameters_irft*", "parameters_irft*/**"]},
+                               merge_strategy={"irft": "soft"})  # as settings.py merges parameters
     try:
         return IrftParams.of(loader["irft"].get("irft")).n_rounds
     except Exception as exc:  # noqa: BLE001 - an unreadable file must not break the other pipelines

@@ -6,31 +6,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import toolace_kedro
 from tests.pipelines.verification.conftest import clean_samples
+from tests.support.kedro_project import make_project
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = Path(toolace_kedro.__file__).resolve().parents[1]
 VERSION = "2026-01-01T00.00.00.000Z"
 
 
-def _project(tmp_path: Path) -> Path:
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", project)
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    (project / "src").mkdir()  # kedro wants it; the code under test comes from PYTHONPATH (SRC)
-    return project
-
-
 def test_verification_run_skips_a_corrupted_line_and_rejects_a_non_canonical_record(tmp_path):
-    project = _project(tmp_path)
+    project = make_project(tmp_path / "project", {})
     path = project / "data/03_primary/dialogs.jsonl" / VERSION / "dialogs.jsonl"
     path.parent.mkdir(parents=True)
     good = list(clean_samples().values())[:3]

@@ -10,12 +10,11 @@ import pytest
 
 from tests.conftest import FLIGHT_API
 from tests.pipelines.api_synthesis.conftest import PARAMS as SYNTHESIS_PARAMS
-from tests.pipelines.api_synthesis.conftest import scripted_answer
 from tests.pipelines.dialog_generation.conftest import PARAMS as DIALOG_PARAMS
 from tests.pipelines.dialog_generation.conftest import POOL
-from tests.pipelines.dialog_generation.conftest import scripted_dialog_answer
 from tests.support.kedro_runs import run_in_memory
 from tests.support.openai_server import serve_in_thread
+from tests.support.tiny_run import SYNTHESIS_PROMPTS, respond
 from toolace_kedro.llm import ShardFailureError
 from toolace_kedro.pipelines import api_synthesis, dialog_generation
 
@@ -25,17 +24,6 @@ FAULTS = {"500": 0.1, "429": 0.08, "timeout": 0.03, "truncated": 0.05, "garbage"
 REASONS = [(["500"], ["http_500"]), (["429"], ["http_429"]), (["timeout"], ["timeout"]),
            (["truncated"], ["truncated_body", "connection"]), (["garbage", "nochoices"], ["malformed_response"])]
 MAX_RETRIES = 2
-#: system prompts of the api_synthesis requests (their keys are unique per request)
-SYNTHESIS_PROMPTS = ("You read documentation", "You design APIs", "You are an API designer")
-
-
-def respond(messages, payload):
-    schema = payload.get("response_format", {}).get("json_schema", {}).get("schema") or {}
-    if messages[0]["content"].startswith(SYNTHESIS_PROMPTS):
-        return scripted_answer(messages, payload, schema)
-    return scripted_dialog_answer(messages, payload, schema)
-
-
 def llm_config(url, tmp_path):
     return {"backend": "openai", "base_url": url, "model": "test-model", "cache_dir": str(tmp_path / "cache"),
             "progress": False, "max_concurrency": 16, "timeout_s": 1.0, "max_retries": MAX_RETRIES,

@@ -31,7 +31,7 @@ def test_a_tiny_run_writes_every_stage(tiny_project):
 def test_the_walkthrough_notebook_executes_against_the_run(tiny_project, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    for key, value in kedro_env().items():  # the kernel inherits the environment
+    for key, value in kedro_env(tiny_project).items():  # the kernel inherits the environment
         monkeypatch.setitem(os.environ, key, value)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     for cell in notebook.cells:

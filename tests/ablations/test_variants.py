@@ -2,7 +2,7 @@
 through kedro's own ``--params`` parser so what the subprocess gets is what is asserted."""
 
 import pytest
-from kedro.framework.cli.utils import _split_params, _split_load_versions
+from kedro.framework.cli.utils import _split_load_versions, _split_params
 
 from toolace_kedro.ablations.variants import (
     REFERENCE,

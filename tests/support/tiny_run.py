@@ -6,9 +6,7 @@ the versioned datasets a user's run writes, so what reads them (the notebook) ca
 from __future__ import annotations
 
 import copy
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,14 +19,17 @@ from tests.pipelines.api_synthesis.conftest import PARAMS as SYNTHESIS_PARAMS
 from tests.pipelines.api_synthesis.conftest import scripted_answer
 from tests.pipelines.dialog_generation.conftest import PARAMS as DIALOG_PARAMS
 from tests.pipelines.dialog_generation.conftest import scripted_dialog_answer
+from tests.support.kedro_project import make_project
 from tests.support.openai_server import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = Path(toolace_kedro.__file__).resolve().parents[1]
+#: system prompts of the api_synthesis requests (their keys are unique per request)
 SYNTHESIS_PROMPTS = ("You read documentation", "You design APIs", "You are an API designer")
 
 
 def respond(messages, payload):
+    """The scripted server's answer: api_synthesis' or dialog_generation's scripted model."""
     schema = payload.get("response_format", {}).get("json_schema", {}).get("schema") or {}
     if messages[0]["content"].startswith(SYNTHESIS_PROMPTS):
         return scripted_answer(messages, payload, schema)
@@ -44,7 +45,8 @@ def merged(base: dict, overrides: dict) -> dict:
 
 
 def tiny_parameters(url: str, model_dir: str, work: Path) -> dict[str, dict[str, Any]]:
-    """Every parameter block of the tiny run (whole blocks: they replace conf/base's)."""
+    """Every parameter block of the tiny run (whole blocks: they replace conf/base's); ``work``
+    holds the response cache and the synthesis checkpoints."""
     base = {}
     for path in (ROOT / "conf" / "base").glob("parameters*.yml"):
         base.update(yaml.safe_load(path.read_text()) or {})
@@ -55,7 +57,9 @@ def tiny_parameters(url: str, model_dir: str, work: Path) -> dict[str, dict[str,
         "api_synthesis": {**copy.deepcopy(SYNTHESIS_PARAMS), "checkpoint": {"dir": str(work / "api_ckpt")}},
         "dialog_generation": {**copy.deepcopy(DIALOG_PARAMS), "n_dialogs": 24,
                               "checkpoint": {"dir": str(work / "dialog_ckpt")}},
-        "verification": merged(base["verification"], {"layers": {"judges": False}, "quality": {"require": []}}),
+        # the scripted answers repeat by construction: no de-duplication
+        "verification": merged(base["verification"], {"layers": {"judges": False, "dedup": False},
+                                                      "quality": {"require": []}}),
         "sft": merged(base["sft"], {
             "policy_model": model_dir, "min_test": 4, "test_fraction": 0.25, "max_length": 512, "n_stages": 2,
             "difficulty": "policy", "measure_test_nll": True, "lora": {"r": 4, "alpha": 8, "layers": None},
@@ -74,31 +78,18 @@ def tiny_parameters(url: str, model_dir: str, work: Path) -> dict[str, dict[str,
     }
 
 
-def make_project(tmp: Path) -> Path:
-    """A copy of the project's configuration and raw inputs; the code comes from ``SRC``."""
-    project = tmp / "project"
-    project.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", project)
-    shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-    (project / "conf" / "local").mkdir()
-    shutil.copytree(ROOT / "data" / "01_raw", project / "data" / "01_raw")
-    (project / "src").mkdir()  # kedro wants it
-    return project
-
-
-def kedro_env() -> dict[str, str]:
-    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1",
+def kedro_env(project: Path) -> dict[str, str]:
+    """The environment of ``kedro run`` (and of a notebook kernel) in the project copy."""
+    return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "KEDRO_ENV": "test",
+            "KEDRO_LOGGING_CONFIG": str(project / "logging.yml"),
             "PYTHONPATH": os.pathsep.join([str(SRC), str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
 def run_tiny_project(tmp: Path, model_dir: str, timeout: int = 900) -> tuple[Path, subprocess.CompletedProcess]:
-    """``make_project`` + the tiny parameters + ``kedro run`` (the default pipeline)."""
-    project = make_project(tmp)
-    for path in (project / "conf" / "base").glob("parameters*.yml"):
-        path.unlink()
+    """A project copy (``kedro_project.make_project``) with the tiny parameters, and ``kedro run``
+    of the default pipeline in it."""
     with serve_in_thread(responder=respond) as (url, _state):
-        params = tiny_parameters(url, model_dir, project / "data" / "02_intermediate")
-        (project / "conf" / "base" / "parameters.yml").write_text(yaml.safe_dump(json.loads(json.dumps(params))))
-        run = subprocess.run([sys.executable, "-m", "kedro", "run"], cwd=project, env=kedro_env(),
+        project = make_project(tmp / "project", tiny_parameters(url, model_dir, tmp / "work"))
+        run = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "test"], cwd=project, env=kedro_env(project),
                              capture_output=True, text=True, timeout=timeout)
     return project, run

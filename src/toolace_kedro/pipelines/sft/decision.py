@@ -29,6 +29,8 @@ import random
 import time
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from toolace_kedro.pipelines.sft.config import SFTParams
 from toolace_kedro.pipelines.sft.formatting import rendering_choice
 from toolace_kedro.toolcalls.formats import training_messages
@@ -132,7 +134,7 @@ def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], par
         batches = [order[b:b + d.batch_size] for b in range(0, len(order), d.batch_size)]
         rng.shuffle(batches)
         total, right = 0.0, 0
-        for batch in batches:
+        for batch in tqdm(batches, desc=f"decision epoch {epoch + 1}/{d.epochs}", disable=len(batches) < 8):
             longest = max(len(rows[i]) for i in batch)
             ids = torch.full((len(batch), longest), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), longest), dtype=torch.long)

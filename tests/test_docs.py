@@ -44,9 +44,12 @@ def test_configuration_reference_lists_every_key():
     from toolace_kedro.hooks import PARAMETER_MODELS
 
     page = params_reference.render()
+    undescribed = []
     for block in PARAMETER_MODELS:
-        for path, *_ in params_reference.rows(params_reference.model_class(block)):
+        for path, _type, _default, description in params_reference.rows(params_reference.model_class(block)):
             assert f"| `{'.'.join(path)}` |" in page
+            undescribed += [] if description else [f"{block}.{'.'.join(path)}"]
+    assert undescribed == [], f"parameters without a description: {undescribed}"
     # nested blocks become dotted keys; conf/base values appear beside the default
     assert "| `judges.votes` | int | `1` |" in page
     assert "| `batch_size` | int | `8` | `48` |" in page

@@ -140,3 +140,14 @@ def test_a_saved_adapter_is_tuned_in_place(tiny_model_dir, mixed_dialogs, tmp_pa
     after = load_file(tmp_path / "adapter_model.safetensors")
     assert report["call_examples"] == 8 and len(report["epochs"]) == 2
     assert any(not (before[k] == after[k]).all() for k in before)
+
+
+def test_class_weights_balance_the_classes_in_the_asked_ratio():
+    from toolace_kedro.pipelines.sft.decision import class_weights
+
+    even = class_weights(calls=30, total=120)
+    assert even[True] * 30 == pytest.approx(even[False] * 90)  # each class contributes half
+    assert (even[True] * 30 + even[False] * 90) / 120 == pytest.approx(1.0)
+    tilted = class_weights(calls=30, total=120, call_weight=2.0)
+    assert tilted[True] * 30 == pytest.approx(2 * tilted[False] * 90)
+    assert (tilted[True] * 30 + tilted[False] * 90) / 120 == pytest.approx(1.0)

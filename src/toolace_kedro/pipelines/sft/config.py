@@ -61,6 +61,8 @@ class DecisionParams(StrictModel):
     epochs: int = Field(2, gt=0, description="Passes over the decision examples")
     learning_rate: float = Field(5e-4, gt=0, description="Peak learning rate (AdamW, 10 % warm-up, cosine)")
     batch_size: int = Field(4, gt=0, description="Examples per optimiser step (right-padded)")
+    call_weight: float = Field(1.0, gt=0, description="Loss weight of the call class relative to the decline "
+                               "class, after both are balanced (above 1 keeps more calls)")
 
 
 class DistributedParams(StrictModel):

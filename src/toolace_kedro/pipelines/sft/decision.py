@@ -36,7 +36,7 @@ from toolace_kedro.pipelines.sft.formatting import rendering_choice
 from toolace_kedro.toolcalls.formats import training_messages
 from toolace_kedro.toolcalls.words import api_words, content_words
 
-__all__ = ["call_open_ids", "decision_examples", "tune_decision"]
+__all__ = ["call_open_ids", "class_weights", "decision_examples", "tune_decision"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +90,14 @@ def call_open_ids(tokenizer: Any) -> list[int]:
                   if tokenizer.convert_tokens_to_string([t]).lstrip().startswith("["))
 
 
+def class_weights(calls: int, total: int, call_weight: float = 1.0) -> dict[bool, float]:
+    """Per-example loss weights of the call (``True``) and decline (``False``) class: each class
+    contributes in the ratio ``call_weight`` : 1 however many examples it has, and the weights
+    average 1 over the examples."""
+    share = call_weight / (1 + call_weight)
+    return {True: total * share / calls, False: total * (1 - share) / (total - calls)}
+
+
 def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: SFTParams, bf16: bool
                   ) -> dict[str, Any]:
     """Train ``model`` (a PEFT model, trainable adapter) in place on the decision examples of
@@ -107,7 +115,7 @@ def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], par
         logger.warning("sft decision tuning skipped: %d call and %d decline examples (needs both)",
                        calls, len(examples) - calls)
         return {"skipped": "needs call and decline examples", "examples": kinds}
-    weight = {True: len(examples) / (2 * calls), False: len(examples) / (2 * (len(examples) - calls))}
+    weight = class_weights(calls, len(examples), d.call_weight)
     rows = [tokenizer.apply_chat_template(e["messages"], add_generation_prompt=True, tokenize=True,
                                           return_dict=False) for e in examples]
     if params.max_length:

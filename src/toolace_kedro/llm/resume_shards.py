@@ -93,8 +93,7 @@ class ShardCheckpoints:
         """From a stage's ``checkpoint:`` parameter block (``params.CheckpointParams``: ``dir``,
         ``keep``, ``max_failed_share``); ``part`` names a sub-folder of ``dir`` (one per loop of a
         stage with several). Without a block or ``dir``, nothing is written."""
-        cfg = params if isinstance(params, CheckpointParams) else CheckpointParams.model_validate(
-            {k: v for k, v in (params or {}).items() if k in CheckpointParams.model_fields})
+        cfg = CheckpointParams.of(params)  # a stage's subclass (dialog_generation's) passes as it is
         directory = Path(cfg.dir) / part if cfg.dir and part else cfg.dir
         return cls(directory, f"{stage}.{part}" if part else stage, identity, llm=llm,
                    keep=cfg.keep, max_failed_share=cfg.max_failed_share)

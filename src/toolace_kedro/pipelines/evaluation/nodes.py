@@ -132,19 +132,19 @@ def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: Evaluat
 def predict_base(items: list[dict], policy_model: str, llm_params: LLMConfig | Mapping,
                  params: EvaluationParams | Mapping) -> list[dict]:
     """Greedy answers of the base policy (before any fine-tuning)."""
-    return _predict(items, llm_params, EvaluationParams.of(params), policy_model, None, "base")
+    return _predict(items, llm_params, params, policy_model, None, "base")
 
 
 def predict_sft(items: list[dict], policy_model: str, sft_adapter: str, llm_params: LLMConfig | Mapping,
                 params: EvaluationParams | Mapping) -> list[dict]:
     """Greedy answers of base + the SFT adapter."""
-    return _predict(items, llm_params, EvaluationParams.of(params), policy_model, sft_adapter, "sft")
+    return _predict(items, llm_params, params, policy_model, sft_adapter, "sft")
 
 
 def predict_irft(items: list[dict], irft_policy: str, llm_params: LLMConfig | Mapping,
                  params: EvaluationParams | Mapping) -> list[dict]:
     """Greedy answers of the last irft round's merged policy."""
-    return _predict(items, llm_params, EvaluationParams.of(params), irft_policy, None, "irft")
+    return _predict(items, llm_params, params, irft_policy, None, "irft")
 
 
 def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:

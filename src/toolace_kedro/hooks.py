@@ -72,6 +72,22 @@ def parameter_model(block: str):
     return getattr(import_module(module), cls)
 
 
+#: checks that need several blocks and the run's nodes, ``"module:function"`` taking
+#: ``(blocks, node names)`` and returning problem lines (imported when a run uses a block)
+RUN_CHECKS = ("toolace_kedro.pipelines.evaluation.config:served_policy_problems",)
+
+
+def run_problems(blocks: dict[str, Any], node_names: set[str]) -> list[str]:
+    """What :data:`RUN_CHECKS` find wrong with the run's blocks taken together."""
+    from importlib import import_module
+
+    problems = []
+    for check in RUN_CHECKS:
+        module, function = check.split(":")
+        problems += getattr(import_module(module), function)(blocks, node_names)
+    return problems
+
+
 def parameter_problems(blocks: dict[str, Any]) -> list[str]:
     """What is wrong with each parameter block that has a model (``PARAMETER_MODELS``), as
     ``"<block>.<key path>: <message>"`` lines; blocks without a model are not checked."""
@@ -100,6 +116,8 @@ class ParametersHook:
                         if i.startswith("params:")})
         blocks = {name: catalog.load(f"params:{name}") for name in names if name in PARAMETER_MODELS}
         problems = parameter_problems(blocks)
+        if not problems:
+            problems = run_problems(blocks, {n.name for n in pipeline.nodes})
         if problems:
             raise ValueError("invalid parameters (conf/<env>/parameters*.yml); nothing was run:\n  "
                              + "\n  ".join(problems))
@@ -113,6 +131,55 @@ class ParametersHook:
         typed = {name: parameter_model(block).of(inputs[name]) for name, block in blocks.items()
                  if block in TYPED_BLOCKS}
         return typed or None
+
+
+class IrftRoundsHook:
+    """``irft.n_rounds`` as the run configures it: Kedro builds pipelines before it hands out
+    parameters, so the irft pipeline cannot read its round count as a node does. After the
+    context is created (its parameters include ``--env`` and ``--params``) and before the
+    pipelines are built, the count is handed to the irft pipeline (rebuilt if this process had
+    built it with another count); a run whose pipeline still has another count (``IRFT_N_ROUNDS``
+    set against it) stops before its first node, naming both."""
+
+    def __init__(self) -> None:
+        self.rounds: int | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from pydantic import ValidationError
+
+        from toolace_kedro.pipelines.irft import pipeline as irft_pipeline
+        from toolace_kedro.pipelines.irft.config import IrftParams
+
+        try:
+            self.rounds = IrftParams.of(context.params.get("irft")).n_rounds
+        except ValidationError:  # a bad block: ParametersHook names it before the first node
+            self.rounds = None
+            return
+        if self.rounds != irft_pipeline.use_rounds(self.rounds):
+            _forget_built_pipelines()
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from toolace_kedro.pipelines.irft.pipeline import built_rounds
+
+        built = built_rounds(pipeline)
+        if self.rounds is not None and built is not None and built != self.rounds:
+            raise ValueError(f"irft.n_rounds is {self.rounds} in this run's parameters, but its irft pipeline was "
+                             f"built with {built} round(s) (the environment variable IRFT_N_ROUNDS?); nothing was run")
+
+
+def _forget_built_pipelines() -> None:
+    """Make Kedro build the project's pipelines again on their next use (they are cached per
+    process; a session earlier in this process may have built irft with another round count)."""
+    from kedro.framework.project import pipelines
+
+    module = getattr(pipelines, "_pipelines_module", None)
+    if module is None:
+        return
+    requested = getattr(pipelines, "_requested_pipelines", None)
+    pipelines.configure(module)
+    pipelines.set_requested(requested)
 
 
 class RunTagsHook:

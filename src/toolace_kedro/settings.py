@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from toolace_kedro.hooks import CredentialsHook, NodeResourcesHook, ParametersHook, RunTagsHook
+from toolace_kedro.hooks import CredentialsHook, IrftRoundsHook, NodeResourcesHook, ParametersHook, RunTagsHook
 
-HOOKS = (CredentialsHook(), ParametersHook(), NodeResourcesHook(), RunTagsHook())
+HOOKS = (CredentialsHook(), IrftRoundsHook(), ParametersHook(), NodeResourcesHook(), RunTagsHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -51,6 +51,7 @@ class ServerState:
     fault_rates: dict[str, float] = field(default_factory=dict)  # kind -> probability, for any attempt
     fault_seed: int = 0
     hold_after: int | None = None  # hold every request after the first n until reset to None
+    models: set[str] | None = None  # the served model names (None: any); others get vLLM's 404
     held: int = 0  # requests being held now
     rng: random.Random = field(init=False)
 
@@ -86,6 +87,9 @@ async def _answer(request: web.Request, state: ServerState) -> web.StreamRespons
     if len(state.auth_headers) < 1000:
         state.auth_headers.append(request.headers.get("Authorization"))
     payload = await request.json()
+    if state.models is not None and payload.get("model") not in state.models:
+        return web.json_response({"error": {"message": f"The model `{payload.get('model')}` does not exist.",
+                                            "type": "NotFoundError", "code": 404}}, status=404)
     messages = payload["messages"]
     last = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     match = _DIRECTIVE.search(last)
@@ -146,12 +150,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve_in_thread(latency: float = 0.0, retry_after: str = "0", responder: Callable | None = None,
-                    fault_rates: dict[str, float] | None = None, fault_seed: int = 0, hold_after: int | None = None):
+                    fault_rates: dict[str, float] | None = None, fault_seed: int = 0, hold_after: int | None = None,
+                    models: set[str] | None = None):
     """Start the server on a free loopback port in a background thread; yields (base_url, state).
     ``responder(messages, payload) -> str`` makes it a scripted model instead of an echo;
-    ``fault_rates`` and ``hold_after`` as in the module doc (both can be changed on ``state``)."""
+    ``fault_rates`` and ``hold_after`` as in the module doc (both can be changed on ``state``);
+    ``models``: the only model names served (a request for another one gets a 404, as vLLM's)."""
     state = ServerState(latency=latency, retry_after=retry_after, responder=responder,
-                        fault_rates=dict(fault_rates or {}), fault_seed=fault_seed, hold_after=hold_after)
+                        fault_rates=dict(fault_rates or {}), fault_seed=fault_seed, hold_after=hold_after,
+                        models=set(models) if models is not None else None)
     port = free_port()
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app(state), handle_signals=False, handler_cancellation=True, shutdown_timeout=1.0)

@@ -111,6 +111,9 @@ class LLMConfig(BaseModel):
     max_backoff_s: float = Field(30.0, ge=0, description="openai: longest wait between retries")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="openai: extra fields sent with every "
                                        "request (server-specific options)")
+    served_weights: str | None = Field(None, description="openai: what the served model name stands for (e.g. a "
+                                       "digest of the adapter the server loaded); part of the response-cache key, "
+                                       "so a name re-served with other weights is not answered from the cache")
 
 
 @dataclass
@@ -178,13 +181,15 @@ class ChatRequest:
 
 
 class Answers(list):
-    """The answers sent back to a flow (``None`` where a request failed) and ``failures``:
-    index → reason (``schema_invalid``, ``http_500``, ...). A flow woken after yielding
-    :data:`WAIT` gets an empty ``Answers``; ``idle`` is true when nothing else was left to wait for."""
+    """The answers sent back to a flow (``None`` where a request failed), ``failures``:
+    index → reason (``schema_invalid``, ``http_500``, ...) and ``details``: index → what the
+    server or the check said. A flow woken after yielding :data:`WAIT` gets an empty
+    ``Answers``; ``idle`` is true when nothing else was left to wait for."""
 
     def __init__(self, items: Iterable[str | None] = (), idle: bool = False) -> None:
         super().__init__(items)
         self.failures: dict[int, str] = {}
+        self.details: dict[int, str] = {}
         self.idle = idle
 
 
@@ -220,13 +225,16 @@ class _Work:
 
 
 class LLMBatchError(RuntimeError):
-    """Some requests of a batch failed; ``results`` holds every success (``None`` elsewhere)."""
+    """Some requests of a batch failed; ``results`` holds every success (``None`` elsewhere),
+    ``failures`` each failed request's reason and ``details`` what the server said of it."""
 
-    def __init__(self, results: list[str | None], failures: dict[int, str]) -> None:
+    def __init__(self, results: list[str | None], failures: dict[int, str],
+                 details: dict[int, str] | None = None) -> None:
         reasons = Counter(failures.values())
         super().__init__(f"{len(failures)} of {len(results)} requests failed: {dict(reasons)}")
         self.results = results
         self.failures = failures
+        self.details = details or {}
 
 
 class LLMClient(ABC):
@@ -256,7 +264,8 @@ class LLMClient(ABC):
     def identity(self) -> dict[str, Any]:
         """Everything of this client that decides what its answers are: the backend, the model
         fingerprint and every setting but the :data:`RUNTIME_KEYS`."""
-        settings = {k: v for k, v in self.config.model_dump().items() if k not in RUNTIME_KEYS | {"model"}}
+        in_fingerprint = {"model", "served_weights"}
+        settings = {k: v for k, v in self.config.model_dump().items() if k not in RUNTIME_KEYS | in_fingerprint}
         return {"backend": self.backend, "model": self.fingerprint(), **settings}
 
     def close(self) -> None:
@@ -375,6 +384,7 @@ class LLMClient(ABC):
             if comp.error is not None:
                 self.usage.failures[comp.error] += 1
                 w.flow.answers.failures[w.slot] = comp.error
+                w.flow.answers.details[w.slot] = comp.detail
             else:
                 w.flow.answers[w.slot] = comp.text
                 if self.cache is not None:
@@ -431,7 +441,7 @@ class LLMClient(ABC):
             logger.warning("%d of %d LLM requests failed: %s", len(failures), len(conversations),
                            dict(Counter(failures.values())))
             if errors == "raise":
-                raise LLMBatchError(results, failures)
+                raise LLMBatchError(results, failures, got[0].details)
         return results
 
     def try_chat_batch(self, conversations: list[list[dict[str, Any]]], **kwargs: Any

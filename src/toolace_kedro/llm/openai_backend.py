@@ -46,8 +46,12 @@ class OpenAIClient(LLMClient):
         self.__api_key = resolve_api_key(config.api_key_env, config.credentials)
 
     def fingerprint(self) -> str:
-        """The served model's name: a resume against the same model behind another address (a
-        restarted server, another replica) still hits the cache."""
+        """The served model's name, and ``served_weights`` when set (the evaluation sets it to the
+        identity of the adapter or merged policy a name stands for): a resume against the same
+        model behind another address (a restarted server, another replica) still hits the cache,
+        and the same name serving other weights does not."""
+        if self.config.served_weights:
+            return f"{self.config.model}|{self.config.served_weights}"
         return self.config.model
 
     def __repr__(self) -> str:  # never show the key

@@ -16,13 +16,11 @@ at ``max_tokens`` is reported as ``schema_invalid`` by the base class and re-ask
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections import OrderedDict
 import logging
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -30,6 +28,7 @@ from tqdm.auto import tqdm
 from toolace_kedro.llm.base import Completion, LLMClient, LLMConfig
 from toolace_kedro.llm.stop_rules import stop_rule
 from toolace_kedro.models import cpu_has_bf16, load_policy, resolve_model
+from toolace_kedro.models.identity import weights_digest, weights_stamp
 
 __all__ = ["TransformersClient", "bound_schema"]
 
@@ -74,24 +73,6 @@ def bound_schema(schema: Any, max_string_length: int, max_array_items: int) -> A
     return out
 
 
-def _weight_files(folder: Path) -> list[Path]:
-    """The weight files of a model or adapter directory (safetensors, else PyTorch pickles)."""
-    if not folder.is_dir():
-        return []
-    return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-
-
-def _digest(files: list[Path]) -> str:
-    """SHA-256 over the files' names and contents (adapters are small: reading them is cheap)."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0")
-        with f.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
-
-
 def _no_autograd():
     """Generation runs without autograd; scoped, so training later in the same process (a
     default ``kedro run`` trains after synthesising) keeps its gradients."""
@@ -129,12 +110,10 @@ class TransformersClient(LLMClient):
         return self._fingerprint
 
     def _weights_identity(self) -> str:
-        weights = _weight_files(Path(resolve_model(self.config.model)))
-        model = f"{self.config.model}|" + ",".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}"
-                                                     for w in weights)
+        model = f"{self.config.model}|{weights_stamp(resolve_model(self.config.model))}"
         if not self.config.adapter:
             return model
-        return f"{model}|{self.config.adapter}|{_digest(_weight_files(Path(self.config.adapter)))}"
+        return f"{model}|{self.config.adapter}|{weights_digest(self.config.adapter)}"
 
     # ------------------------------------------------------------------ structured output
     def _compiled(self, schema: dict[str, Any]) -> Any:

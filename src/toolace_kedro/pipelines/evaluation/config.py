@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -11,7 +12,8 @@ from toolace_kedro.llm.base import LLMConfig
 from toolace_kedro.params import StrictModel, known_names
 from toolace_kedro.pipelines.evaluation.items import sample_sizes
 
-__all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "GenerationParams"]
+__all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "GenerationParams", "ServedPolicies", "served_policy_problem",
+           "served_policy_problems"]
 
 
 class BfclParams(StrictModel):
@@ -74,6 +76,19 @@ class DecontaminationParams(StrictModel):
                              "contaminated")
 
 
+class ServedPolicies(StrictModel):
+    """The model name under which an OpenAI-compatible server answers as each policy: every
+    policy is asked by its own name, and a policy without one stops the run before anything is
+    asked (the transformers backend loads the run's adapter and merged policy itself and reads
+    none of these)."""
+
+    base: str | None = Field(None, description="The base model's served name (null: the llm block's model)")
+    sft: str | None = Field(None, description="The served name of this run's sft adapter (vLLM: "
+                            "--enable-lora --lora-modules <name>=<sft_adapter directory>)")
+    irft: str | None = Field(None, description="The served name of this run's merged irft policy (a server of its "
+                             "own, or one that serves that directory under this name)")
+
+
 class EvaluationParams(StrictModel):
     """Validated ``evaluation:`` block."""
 
@@ -88,3 +103,31 @@ class EvaluationParams(StrictModel):
                                          description="Decoding of the policies' answers, merged over the llm block")
     decontamination: DecontaminationParams = Field(default_factory=DecontaminationParams,
                                                    description="The n-gram overlap of BFCL with the training data")
+    served_policies: ServedPolicies = Field(default_factory=ServedPolicies,
+                                            description="openai backend: the served name of each policy")
+
+
+#: the evaluation node that asks each policy
+PREDICT_NODES = {"predict_base": "base", "predict_sft": "sft", "predict_irft": "irft"}
+
+
+def served_policy_problem(policy: str) -> str:
+    """Why ``policy`` cannot be asked behind a server without a served name."""
+    return (f"evaluation.served_policies.{policy} is not set, and the evaluation asks an OpenAI-compatible server "
+            f"(llm.backend: openai): serve this run's {policy} policy under a name (vLLM: --enable-lora "
+            "--lora-modules sft=<sft_adapter directory> for the adapter; the merged irft directory as a model of "
+            "its own) and set that name, or evaluate in process (evaluation.generation.backend: transformers)")
+
+
+def served_policy_problems(blocks: Mapping[str, Any], node_names: set[str]) -> list[str]:
+    """Before a run: each policy the run asks behind an OpenAI-compatible server has a served
+    name (``blocks``: the run's parameter blocks; ``node_names``: its nodes)."""
+    if "evaluation" not in blocks:
+        return []
+    cfg = EvaluationParams.of(blocks["evaluation"])
+    llm = blocks.get("llm") or {}
+    llm = llm.model_dump() if isinstance(llm, LLMConfig) else dict(llm)
+    if {**llm, **cfg.generation.llm_overrides()}.get("backend", "transformers") != "openai":
+        return []
+    policies = [policy for name, policy in PREDICT_NODES.items() if name in node_names]
+    return [served_policy_problem(p) for p in policies if p != "base" and not getattr(cfg.served_policies, p)]

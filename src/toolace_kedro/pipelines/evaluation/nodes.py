@@ -10,10 +10,11 @@ from typing import Any
 
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
-from toolace_kedro.llm.base import LLMConfig
+from toolace_kedro.llm.base import LLMBatchError, LLMConfig
 from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, check_output, entry_problem
 from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
-from toolace_kedro.pipelines.evaluation.config import EvaluationParams, GenerationParams
+from toolace_kedro.models.identity import weights_digest, weights_stamp
+from toolace_kedro.pipelines.evaluation.config import EvaluationParams, GenerationParams, served_policy_problem
 from toolace_kedro.pipelines.evaluation.decontamination import contamination_report
 from toolace_kedro.pipelines.evaluation.items import (
     bfcl_messages,
@@ -104,18 +105,49 @@ def _request_options(items: list[dict], generation: GenerationParams) -> list[di
     return options
 
 
+def policy_llm_config(llm_params: LLMConfig | Mapping, params: EvaluationParams | Mapping, policy: str,
+                      model: str, adapter: str | None = None) -> dict[str, Any]:
+    """The ``llm`` config that asks ``policy`` for greedy answers: ``generation`` merged over the
+    ``llm`` block (a dict or the typed ``LLMConfig``). In-process (transformers) the policy is
+    ``model`` plus ``adapter``, this run's own weights. Behind an OpenAI-compatible server it is
+    the name ``served_policies.<policy>`` (base: the ``llm`` block's model when unset), and the
+    identity of this run's adapter or merged policy enters the response-cache key
+    (``served_weights``), so answers cached for other weights under that name are not reused.
+    A policy without a served name is an error here, before anything is asked."""
+    cfg = EvaluationParams.of(params)
+    shared = llm_params.model_dump() if isinstance(llm_params, LLMConfig) else dict(llm_params or {})
+    config = {**shared, **cfg.generation.llm_overrides(), "temperature": 0.0}
+    if config.get("backend", "transformers") != "openai":
+        return {**config, "model": model, "adapter": adapter}
+    served = getattr(cfg.served_policies, policy) or (config.get("model") if policy == "base" else None)
+    if not served:
+        raise ValueError(served_policy_problem(policy))
+    weights = None
+    if policy == "sft":
+        weights = f"{adapter}|{weights_digest(adapter)}"
+    elif policy == "irft":
+        weights = f"{model}|{weights_stamp(model)}"
+    return {**config, "model": served, "adapter": None, "served_weights": weights}
+
+
 def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: EvaluationParams | Mapping, model: str,
              adapter: str | None, label: str) -> list[dict]:
-    """Greedy answers of one policy: ``generation`` merged over the ``llm`` block (a dict or the
-    typed ``LLMConfig``)."""
+    """Greedy answers of one policy (:func:`policy_llm_config`). A request that still fails
+    after the backend's retries stops the node, naming the policy and the items: a missing
+    answer is never scored as a wrong one."""
     generation = EvaluationParams.of(params).generation
     per_request = _request_options(items, generation)
-    shared = llm_params.model_dump() if isinstance(llm_params, LLMConfig) else dict(llm_params or {})
-    config = {**shared, **generation.llm_overrides(), "model": model, "adapter": adapter, "temperature": 0.0}
+    config = policy_llm_config(llm_params, params, label, model, adapter)
     start = time.perf_counter()
     llm = build_llm(config)
     try:
-        outputs = llm.chat_batch([i["messages"] for i in items], errors="skip", per_request=per_request)
+        outputs = llm.chat_batch([i["messages"] for i in items], errors="raise", per_request=per_request)
+    except LLMBatchError as exc:
+        failed = sorted(exc.failures)
+        examples = "; ".join(f"{items[i]['source']} item {items[i]['id']!r} ({items[i]['category']}): "
+                             f"{exc.failures[i]} {exc.details.get(i, '')[:160]}".rstrip() for i in failed[:3])
+        raise RuntimeError(f"{label} policy (model {config['model']!r}): {len(failed)} of {len(items)} prediction "
+                           f"requests failed after retries, e.g. {examples}. Nothing was scored.") from exc
     finally:
         llm.close()
     logger.info("%s: %d predictions in %.0f s (%s)", label, len(items), time.perf_counter() - start,

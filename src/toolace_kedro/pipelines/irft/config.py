@@ -122,7 +122,7 @@ class IrftParams(StrictModel):
     """The ``irft:`` block."""
 
     n_rounds: int = Field(1, ge=1, description="Rounds irft_round_1 ... irft_round_N (iTool: 3, conf/paper); "
-                          "read when the pipeline is built (IRFT_N_ROUNDS overrides)")
+                          "the pipeline is built with the run's value (IRFT_N_ROUNDS overrides; docs/irft.md)")
     mining: MiningParams = Field(default_factory=MiningParams, description="Deficiency mining")
     search: SearchParams = Field(default_factory=SearchParams, description="Step-level MCTS")
     pairs: PairParams = Field(default_factory=PairParams, description="Preference pairs from the trees")

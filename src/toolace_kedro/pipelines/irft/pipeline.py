@@ -7,11 +7,13 @@ the SFT policy (base model + ``sft_adapter`` merged: ``irft_sft_policy``); round
 k−1's merged policy (``irft_policy_round_<k-1>``, outside the namespaces: in ``kedro viz`` the
 policies chain the collapsed rounds); the last round's policy is ``irft_policy``.
 
-The round count is needed when the pipeline is *built*, before Kedro hands out parameters, so
-``create_pipeline`` reads ``irft.n_rounds`` itself from ``conf/base/parameters_irft.yml``
-overlaid by ``conf/$KEDRO_ENV/parameters_irft.yml`` (``KEDRO_ENV=paper kedro run`` picks the
-paper's 3 rounds; ``kedro run --env paper`` does not export the variable, so it keeps base's
-count), and the environment variable ``IRFT_N_ROUNDS`` overrides both.
+The round count is needed when the pipeline is *built*. Inside a Kedro session
+``IrftRoundsHook`` (``hooks.py``) hands over ``irft.n_rounds`` of the run's own parameters
+(``--env`` and ``--params`` included) before the pipelines are built (:func:`use_rounds`), and
+stops a run whose pipeline has another count before its first node. Built outside a session
+(``find_pipelines`` in a script), ``create_pipeline`` reads the parameter files itself
+(:func:`configured_rounds`: ``conf/base`` overlaid by ``conf/$KEDRO_ENV``); the environment
+variable ``IRFT_N_ROUNDS`` overrides both.
 """
 
 from __future__ import annotations
@@ -88,8 +90,32 @@ def configured_rounds(conf_source: str | os.PathLike | None = None) -> int:
         return default
 
 
+#: the round count of the Kedro run being set up (:func:`use_rounds`); ``None`` outside a session
+_run_rounds: int | None = None
+
+
+def use_rounds(n_rounds: int | None) -> int | None:
+    """Build the pipeline with ``n_rounds`` rounds from now on (``None``: read the files again);
+    returns the count used before."""
+    global _run_rounds
+    before, _run_rounds = _run_rounds, n_rounds
+    return before
+
+
+def built_rounds(pipe: Pipeline) -> int | None:
+    """The round count ``pipe`` was built with: the round whose node outputs ``irft_policy``
+    (``None`` when no node of ``pipe`` does, e.g. a run of other stages or a filtered run)."""
+    for n in pipe.nodes:
+        if "irft_policy" in n.outputs and (n.namespace or "").startswith("irft_round_"):
+            return int(n.namespace.removeprefix("irft_round_"))
+    return None
+
+
 def create_pipeline(n_rounds: int | None = None, **kwargs) -> Pipeline:
-    rounds = configured_rounds() if n_rounds is None else int(n_rounds)
+    if n_rounds is None:
+        rounds = int(os.environ.get("IRFT_N_ROUNDS") or 0) or _run_rounds or configured_rounds()
+    else:
+        rounds = int(n_rounds)
     if rounds < 1:
         raise ValueError(f"irft.n_rounds must be >= 1, got {rounds}")
     stages = [pipeline([node(merge_sft_policy, ["sft_adapter", "params:sft.policy_model"], "irft_sft_policy",

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export KEDRO_DISABLE_TELEMETRY := 1
 
-.PHONY: setup run test test-fast viz docs notebook benchmarks ablations clean
+.PHONY: setup run test test-fast viz docs notebook benchmarks ablations wheelhouse clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,15 @@ ablations: $(STAMP)
 notebook: $(STAMP)
 	@$(BIN)/python -c 'import jupyterlab' 2>/dev/null || $(BIN)/python -m pip install -q jupyterlab==4.6.6
 	$(BIN)/jupyter lab notebooks/walkthrough.ipynb
+
+# The wheels an air-gapped GPU host lacks, from its `pip freeze`, packed in parts (docs/gpu.md), e.g.
+#   make wheelhouse HOST_FREEZE=host_freeze.txt HOST_PYTHON=3.12 PART_SIZE=60M
+HOST_PYTHON ?= 3.12
+PART_SIZE ?= 60M
+wheelhouse:
+	@test -n "$(HOST_FREEZE)" || { echo "HOST_FREEZE=<the GPU host's pip freeze file> is required"; exit 2; }
+	$(PYTHON) src/toolace_kedro/wheelhouse.py collect --host-freeze $(HOST_FREEZE) \
+	  --python-version $(HOST_PYTHON) --part-size $(PART_SIZE) --out wheelhouse_parts
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/llm_concurrency.py

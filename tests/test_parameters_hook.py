@@ -20,13 +20,13 @@ def project_params():
     bootstrap_project(ROOT)
     configure_project("toolace_kedro")
     merged = {}
-    for env in ("base", "paper"):
+    for env in ("base", "paper", "gpu"):
         with KedroSession.create(project_path=ROOT, env=None if env == "base" else env) as session:
             merged[env] = session.load_context().params
     return merged
 
 
-@pytest.mark.parametrize("env", ["base", "paper"])
+@pytest.mark.parametrize("env", ["base", "paper", "gpu"])
 def test_the_shipped_parameters_are_valid(project_params, env):
     assert set(PARAMETER_MODELS) <= set(project_params[env])
     assert parameter_problems(project_params[env]) == []
@@ -94,8 +94,10 @@ def test_nodes_receive_their_stage_typed_model():
     assert hook.before_node_run(node(lambda x: None, "dialogs", None, name="m"), {"dialogs": []}) is None
 
 
-def test_paper_holds_only_what_differs_from_base_and_merges_key_by_key(project_params):
-    """conf/paper repeats no base value, and a key it leaves out keeps base's value (soft merge)."""
+@pytest.mark.parametrize("env", ["paper", "gpu"])
+def test_an_env_holds_only_what_differs_from_base_and_merges_key_by_key(project_params, env):
+    """conf/paper and conf/gpu repeat no base value, and a key they leave out keeps base's value
+    (soft merge)."""
     import yaml
 
     def leaves(tree, path=()):
@@ -112,14 +114,16 @@ def test_paper_holds_only_what_differs_from_base_and_merges_key_by_key(project_p
             tree = tree[key]
         return tree
 
-    base, paper_files = {}, {}
+    base, env_files = {}, {}
     for path in (ROOT / "conf" / "base").glob("parameters*.yml"):
         base.update(yaml.safe_load(path.read_text()) or {})
-    for path in (ROOT / "conf" / "paper").glob("parameters*.yml"):
-        paper_files.update(yaml.safe_load(path.read_text()) or {})
-    repeated = [".".join(map(str, p)) for p, v in leaves(paper_files) if lookup(base, p) == v]
-    assert repeated == [], f"conf/paper repeats base values: {repeated}"
-    # a base key paper does not set keeps base's value in the paper environment
-    assert lookup(paper_files, ("sft", "decision")) is KeyError
-    assert project_params["paper"]["sft"]["decision"] == base["sft"]["decision"]
-    assert project_params["paper"]["llm"]["cache_dir"] == base["llm"]["cache_dir"]
+    for path in (ROOT / "conf" / env).glob("parameters*.yml"):
+        env_files.update(yaml.safe_load(path.read_text()) or {})
+    repeated = [".".join(map(str, p)) for p, v in leaves(env_files) if lookup(base, p) == v]
+    assert repeated == [], f"conf/{env} repeats base values: {repeated}"
+    # a base key the environment does not set keeps base's value there
+    assert lookup(env_files, ("sft", "lora", "alpha" if env == "gpu" else "target_modules")) is KeyError
+    assert project_params[env]["llm"]["cache_dir"] == base["llm"]["cache_dir"]
+    if env == "paper":
+        assert lookup(env_files, ("sft", "decision")) is KeyError
+        assert project_params["paper"]["sft"]["decision"] == base["sft"]["decision"]

@@ -1,6 +1,6 @@
 """The configuration reference page (``docs/configuration_reference.md``), generated from the
 parameter models (``hooks.PARAMETER_MODELS``): every key with its type, the model's default, the
-values ``conf/base`` and ``conf/paper`` set, and the field's description.
+values ``conf/base``, ``conf/paper`` and ``conf/gpu`` set, and the field's description.
 
 ``python -m toolace_kedro.params_reference`` rewrites the page; a test fails while it is stale.
 """
@@ -30,8 +30,8 @@ HEADER = """# Configuration reference
 Generated from the parameter models by `python -m toolace_kedro.params_reference`; do not edit by
 hand (a test fails while this page differs from the models). One table per block of
 `conf/<env>/parameters*.yml`: the key (nested blocks as dotted paths), its type, the model's
-default, what `conf/base` and `conf/paper` set where they set it (`--env paper` also reads
-`conf/base`), and what it does. An unknown key or a bad value stops `kedro run` before the first
+default, what `conf/base`, `conf/paper` and `conf/gpu` set where they set it (`--env paper` and
+`--env gpu` also read `conf/base`), and what it does. An unknown key or a bad value stops `kedro run` before the first
 node ([Configuration](configuration.md)).
 """
 
@@ -100,18 +100,18 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     """The whole page."""
-    base, paper = conf_blocks("base"), conf_blocks("paper")
+    envs = [conf_blocks(env) for env in ("base", "paper", "gpu")]
     parts = [HEADER]
     for block in PARAMETER_MODELS:
         model = model_class(block)
         doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
         parts += [f"\n## `{block}`\n", f"{doc} (`{model.__module__}.{model.__name__}`)\n" if doc else "",
-                  "| key | type | default | conf/base | conf/paper | description |",
-                  "|---|---|---|---|---|---|"]
+                  "| key | type | default | conf/base | conf/paper | conf/gpu | description |",
+                  "|---|---|---|---|---|---|---|"]
         for path, annotation, default, description in rows(model):
             parts.append("| " + " | ".join(_cell(c) for c in (
                 f"`{'.'.join(path)}`", type_name(annotation), _value(default),
-                _value(_lookup(base.get(block), path)), _value(_lookup(paper.get(block), path)), description)) + " |")
+                *(_value(_lookup(env.get(block), path)) for env in envs), description)) + " |")
     return "\n".join(p for p in parts if p != "") + "\n"
 
 

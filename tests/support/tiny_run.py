@@ -1,8 +1,9 @@
 """A whole ``kedro run`` (all six stages) on a copy of the project, in under a minute: the
 synthesis stages talk to a scripted OpenAI-compatible server on loopback, the policy is a 2-layer
-random Llama; the synthesis stages take their tests' parameters, the others conf/base's shrunk to
-a few items (BFCL: 3 items of 2 categories). The run writes the versioned datasets a user's run
-writes, so what reads them (the notebook) can be executed."""
+random Llama; the synthesis stages take their tests' parameters, the others ``conf/gpu``'s (merged
+over conf/base as ``--env gpu`` merges them) shrunk to a few items (BFCL: 3 items of 2
+categories), on the CPU: the GPU configuration at tiny scale. The run writes the versioned
+datasets a user's run writes, so what reads them (the notebook) can be executed."""
 
 from __future__ import annotations
 
@@ -45,14 +46,23 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
+def env_parameters(env: str = "gpu") -> dict[str, Any]:
+    """conf/base's parameter blocks with conf/``env``'s merged in key by key (as Kedro merges them)."""
+    blocks: dict[str, Any] = {}
+    for folder in ("base", env):
+        for path in (ROOT / "conf" / folder).glob("parameters*.yml"):
+            blocks = merged(blocks, yaml.safe_load(path.read_text()) or {})
+    return blocks
+
+
 def tiny_parameters(url: str, model_dir: str, work: Path) -> dict[str, dict[str, Any]]:
     """Every parameter block of the tiny run (whole blocks: they replace conf/base's); ``work``
     holds the response cache and the synthesis checkpoints."""
-    base = {}
-    for path in (ROOT / "conf" / "base").glob("parameters*.yml"):
-        base.update(yaml.safe_load(path.read_text()) or {})
+    base = env_parameters("gpu")
     return {
-        "llm": {"backend": "openai", "base_url": url, "model": "test-model", "cache_dir": str(work / "llm_cache"),
+        "llm": {**{k: v for k, v in base["llm"].items() if k in ("prefill_tokens", "max_batch_tokens",
+                                                                  "prefix_cache_tokens")},
+                "backend": "openai", "base_url": url, "model": "test-model", "cache_dir": str(work / "llm_cache"),
                 "progress": False, "max_concurrency": 8, "timeout_s": 10.0, "max_retries": 1, "backoff_s": 0.01,
                 "max_backoff_s": 0.05, "api_key_env": "TOOLACE_TEST_KEY", "credentials": None, "seed": 0},
         "api_synthesis": {**copy.deepcopy(SYNTHESIS_PARAMS), "checkpoint": {"dir": str(work / "api_ckpt")}},

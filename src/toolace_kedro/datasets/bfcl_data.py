@@ -1,5 +1,5 @@
-"""BFCL v4 data: the eleven single-turn Python categories, read from the ``bfcl-eval`` wheel
-(``bfcl_eval/data/BFCL_v4_<category>.json`` and ``possible_answer/BFCL_v4_<category>.json``, JSON
+"""BFCL v4 data: the thirteen scored single-turn categories (Python, Java, JavaScript), read from
+the ``bfcl-eval`` wheel (``bfcl_eval/data/BFCL_v4_<category>.json`` and ``possible_answer/BFCL_v4_<category>.json``, JSON
 lines). The package is located with ``importlib.util.find_spec`` and never imported (it pulls in
 every provider SDK). Entries that cannot be asked or scored are skipped and named by file and line
 (the project's bad-input policy); a category without a usable entry is an error.
@@ -18,14 +18,17 @@ from kedro.io import DatasetError
 from toolace_kedro.datasets.jsonlines import parse_jsonl
 from toolace_kedro.datasets.records import Records
 
-__all__ = ["CATEGORIES", "FILE_TEMPLATE", "RELEVANCE_CATEGORIES", "bfcl_data_dir", "entry_problem", "load_category"]
+__all__ = ["CATEGORIES", "FILE_TEMPLATE", "LANGUAGE_OF", "RELEVANCE_CATEGORIES", "bfcl_data_dir", "entry_problem",
+           "load_category"]
 
 logger = logging.getLogger(__name__)
 
-#: BFCL v4's single-turn Python categories (file ``BFCL_v4_<category>.json`` each).
-CATEGORIES: tuple[str, ...] = ("simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
-                               "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
-                               "live_irrelevance", "live_relevance")
+#: BFCL v4's scored single-turn categories (file ``BFCL_v4_<category>.json`` each).
+CATEGORIES: tuple[str, ...] = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel",
+                               "parallel_multiple", "irrelevance", "live_simple", "live_multiple", "live_parallel",
+                               "live_parallel_multiple", "live_irrelevance", "live_relevance")
+#: Categories whose answers BFCL decodes and type-checks as another language than Python.
+LANGUAGE_OF: dict[str, str] = {"simple_java": "java", "simple_javascript": "javascript"}
 #: Categories without a possible-answer file: only "call or no call" is scored.
 RELEVANCE_CATEGORIES: frozenset[str] = frozenset({"irrelevance", "live_irrelevance", "live_relevance"})
 FILE_TEMPLATE = "BFCL_v4_{}.json"

@@ -4,6 +4,9 @@
 registry; it is installed with ``--no-deps``, so those SDKs are absent. The ``official_bfcl``
 fixture puts stub modules for exactly those SDK names on ``sys.meta_path`` while it imports the
 checker and the prompt-mode decoder, and removes them (and every ``bfcl_eval`` module) afterwards.
+An installed SDK is used as it is: BFCL decodes Java and JavaScript answers with tree-sitter, so
+the Java/JavaScript comparisons need the versions bfcl-eval pins (the ``test`` extra installs them;
+:data:`TREE_SITTER` says whether they are there).
 It also builds BFCL's prompt-mode messages (``messages``, ``system_prompt``) as references for the
 evaluation's prompts. The decoder's module-level ``eval`` is wrapped so that each verdict records
 whether BFCL evaluated part of the output, and so that verdicts can also be taken with that
@@ -18,6 +21,7 @@ import copy
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 from collections import Counter
@@ -35,6 +39,12 @@ SDK_MODULES = ("anthropic", "boto3", "cohere", "datamodel_code_generator", "goog
 PROMPT_MODEL = "Team-ACE/ToolACE-2-8B"
 #: A function-calling model whose registry entry converts dotted names (``underscore_to_dot``).
 FC_MODEL = "gpt-4.1-2025-04-14-FC"
+
+#: Whether tree-sitter and its Java and JavaScript grammars are installed (BFCL's Java/JS decoders).
+TREE_SITTER = all(importlib.util.find_spec(m) is not None
+                  for m in ("tree_sitter", "tree_sitter_java", "tree_sitter_javascript"))
+#: BFCL's ``Language``/``ReturnFormat`` member of each category's answers (Python for the rest).
+ENUM_OF = {"simple_java": "JAVA", "simple_javascript": "JAVASCRIPT"}
 
 #: Figures collected by the comparison tests, printed at the end of the run.
 AGREEMENT: Counter = Counter()
@@ -89,6 +99,7 @@ class OfficialVerdict:
     valid: bool | None  # None: the official checker raised (the leaderboard run would crash)
     used_eval: bool
     decoded: list | None
+    decode_error: bool = False  # the decoder raised (JavaScript's also returns None for no call)
 
 
 class OfficialBfcl:
@@ -121,31 +132,33 @@ class OfficialBfcl:
         """BFCL's ``formulate_system_prompt`` for a format string (the functions taken as given)."""
         return self.decoder.formulate_system_prompt(prompt_format, copy.deepcopy(functions))
 
-    def decode(self, output: str, evaluate: bool = True):
+    def decode(self, output: str, evaluate: bool = True, category: str = "simple_python"):
         self.evaluate = evaluate
-        return self.decoder.default_decode_ast_prompting(output, self.enums.ReturnFormat.PYTHON, False)
+        return_format = getattr(self.enums.ReturnFormat, ENUM_OF.get(category, "PYTHON"))
+        return self.decoder.default_decode_ast_prompting(output, return_format, False)
 
     def verdict(self, category: str, entry: dict, answer: list | None, output: str, *, evaluate: bool = True,
                 model_name: str = PROMPT_MODEL) -> OfficialVerdict:
         """``evaluate=False``: BFCL's ``eval`` returns an :class:`Opaque` value instead of evaluating."""
         before = self.eval_calls
+        decode_error = False
         try:
-            decoded = self.decode(output, evaluate)
+            decoded = self.decode(output, evaluate, category)
         except Exception:
-            decoded = None
+            decoded, decode_error = None, True
         used_eval = self.eval_calls > before
         if "relevance" in category:
             contains_call = decoded is not None and not self.utils.is_empty_output(decoded)
             ok = not contains_call if "irrelevance" in category else contains_call
-            return OfficialVerdict(ok, used_eval, decoded)
+            return OfficialVerdict(ok, used_eval, decoded, decode_error)
         if decoded is None or not self.utils.is_function_calling_format_output(decoded):
-            return OfficialVerdict(False, used_eval, decoded)
+            return OfficialVerdict(False, used_eval, decoded, decode_error)
         try:
-            result = self.checker.ast_checker(entry["function"], decoded, answer, self.enums.Language.PYTHON,
-                                              category, model_name)
+            language = getattr(self.enums.Language, ENUM_OF.get(category, "PYTHON"))
+            result = self.checker.ast_checker(entry["function"], decoded, answer, language, category, model_name)
         except Exception:
-            return OfficialVerdict(None, used_eval, decoded)
-        return OfficialVerdict(bool(result["valid"]), used_eval, decoded)
+            return OfficialVerdict(None, used_eval, decoded, decode_error)
+        return OfficialVerdict(bool(result["valid"]), used_eval, decoded, decode_error)
 
 
 @pytest.fixture(scope="session")

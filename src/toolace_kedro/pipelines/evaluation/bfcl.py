@@ -53,11 +53,14 @@ from typing import Any
 from toolace_kedro.datasets.bfcl_data import (
     CATEGORIES,
     FILE_TEMPLATE,
+    LANGUAGE_OF,
     RELEVANCE_CATEGORIES,
     bfcl_data_dir,
     entry_problem,
     load_category,
 )
+from toolace_kedro.pipelines.evaluation.bfcl_java_js import DecodeError, decode_java_js
+from toolace_kedro.pipelines.evaluation.bfcl_java_js_values import convert_argument
 from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
 
 __all__ = ["CATEGORIES", "FILE_TEMPLATE", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated", "bfcl_data_dir",
@@ -68,10 +71,6 @@ _PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool,
                  "array": list, "tuple": list, "dict": dict, "any": str}
 _ITEM_CHECKED = ("array", "tuple")
 _NORMALISE = re.compile(r"[ ,./\-_*^]")
-
-
-class DecodeError(ValueError):
-    """The output is not a list of calls under BFCL's prompt-mode decoding rules."""
 
 
 class Unevaluated:
@@ -212,7 +211,8 @@ def _list_of_dicts_matches(value: list[Any], allowed: list[Any]) -> bool:
                and all(_dict_matches(v, [o]) for v, o in zip(value, option)) for option in allowed)
 
 
-def _check_value(param: str, value: Any, prop: dict[str, Any], allowed: list[Any]) -> str | None:
+def _python_value(param: str, value: Any, prop: dict[str, Any]) -> tuple[Any, type, type | None] | str:
+    """``(value, expected type, item type)`` of a Python argument, or why it is a type error."""
     type_name = prop.get("type")
     if type_name not in _PYTHON_TYPES:
         raise ValueError(f"parameter {param!r} has type {type_name!r}, unknown to BFCL's Python checker")
@@ -229,6 +229,16 @@ def _check_value(param: str, value: Any, prop: dict[str, Any], allowed: list[Any
             value = float(value)
         except OverflowError:
             return f"type_error: {param!r} = {value} is too large for a float"
+    return value, expected, item_type
+
+
+def _check_value(param: str, value: Any, prop: dict[str, Any], allowed: list[Any], language: str) -> str | None:
+    typed = _python_value(param, value, prop) if language == "python" else convert_argument(language, param, value,
+                                                                                            prop)
+    if isinstance(typed, str):
+        return typed
+    value, expected, item_type = typed
+    type_name = prop.get("type")
     if isinstance(value, Unevaluated):
         return f"unevaluated: {param!r} = {value.source[:60]!r} is arithmetic, which is not evaluated"
     ok, is_variable = _type_ok(value, allowed, expected, item_type)
@@ -251,7 +261,7 @@ def _check_value(param: str, value: Any, prop: dict[str, Any], allowed: list[Any
 
 
 def _check_call(schema: dict[str, Any], call: dict[str, dict[str, Any]], expected: dict[str, dict[str, list]],
-                underscore_to_dot: bool) -> str | None:
+                underscore_to_dot: bool, language: str = "python") -> str | None:
     """None when ``call`` satisfies one expected call ``{name: {param: [allowed...]}}``, else the reason."""
     answer = next(iter(expected.values()))
     name = schema["name"]
@@ -267,7 +277,7 @@ def _check_call(schema: dict[str, Any], call: dict[str, dict[str, Any]], expecte
     for param, value in arguments.items():
         if param not in properties or param not in answer:
             return f"unexpected_param: {param!r} in {name}"
-        problem = _check_value(param, value, properties[param], answer[param])
+        problem = _check_value(param, value, properties[param], answer[param], language)
         if problem:
             return problem
     for param, allowed in answer.items():
@@ -290,8 +300,9 @@ def check_output(category: str, entry: dict[str, Any], possible_answer: list[dic
     """BFCL's verdict for one raw model output and the reason (``"ok"`` when it passes)."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown BFCL category {category!r}; expected one of {', '.join(CATEGORIES)}")
+    language = LANGUAGE_OF.get(category, "python")
     try:
-        calls, error = decode_output(output), ""
+        calls, error = (decode_output(output) if language == "python" else decode_java_js(output, language)), ""
     except DecodeError as exc:
         calls, error = None, str(exc)
     if category in RELEVANCE_CATEGORIES:
@@ -307,13 +318,13 @@ def check_output(category: str, entry: dict[str, Any], possible_answer: list[dic
     if calls is None:
         return False, f"decode_failed: {error}"
     try:
-        return _check_calls(category, entry["function"], possible_answer, calls, underscore_to_dot)
+        return _check_calls(category, entry["function"], possible_answer, calls, underscore_to_dot, language)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # malformed entry, not model output
         raise ValueError(f"BFCL entry {entry_id} ({category}) is malformed: {exc!r}") from None
 
 
 def _check_calls(category: str, functions: list[dict[str, Any]], possible_answer: list[dict],
-                 calls: list[dict[str, dict[str, Any]]], underscore_to_dot: bool) -> tuple[bool, str]:
+                 calls: list[dict[str, dict[str, Any]]], underscore_to_dot: bool, language: str) -> tuple[bool, str]:
     if len(calls) != (len(possible_answer) if "parallel" in category or "multiple" in category else 1):
         return False, f"wrong_count: {len(calls)} call(s) for {len(possible_answer)} expected"
     if "parallel" in category:
@@ -324,7 +335,7 @@ def _check_calls(category: str, functions: list[dict[str, Any]], possible_answer
             for j, call in enumerate(calls):
                 if j in used:
                     continue
-                problem = _check_call(schema, call, expected, underscore_to_dot)
+                problem = _check_call(schema, call, expected, underscore_to_dot, language)
                 if problem is None:
                     used.add(j)
                     break
@@ -336,7 +347,7 @@ def _check_calls(category: str, functions: list[dict[str, Any]], possible_answer
         schema = _schema(functions, next(iter(possible_answer[0])))
     else:
         schema = functions if isinstance(functions, dict) else functions[0]
-    problem = _check_call(schema, calls[0], possible_answer[0], underscore_to_dot)
+    problem = _check_call(schema, calls[0], possible_answer[0], underscore_to_dot, language)
     return (True, "ok") if problem is None else (False, problem)
 
 

@@ -21,7 +21,7 @@ class BFCLDataset(AbstractDataset[None, dict]):
 
         bfcl_data:
           type: toolace_kedro.datasets.BFCLDataset
-          categories: [simple_python, multiple, irrelevance]   # default: all eleven
+          categories: [simple_python, multiple, irrelevance]   # default: all thirteen
           data_dir: null        # default: bfcl_eval/data of the installed wheel
           on_error: skip        # or raise
     """

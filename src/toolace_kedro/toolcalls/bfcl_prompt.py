@@ -7,6 +7,9 @@ hint (" Note that the provided function is in Python 3 syntax."). The templates 
 read from the installed wheel -- ``default_prompts.py`` is loaded by its file path (it holds only
 constants) and the hint is read from ``bfcl_eval/utils.py`` with ``ast`` -- so nothing here retypes
 BFCL's wording and the ``bfcl_eval`` package is never imported (it pulls in every provider SDK).
+The sentences with which BFCL asks for Java and JavaScript parameters as strings of source code
+are f-strings in its loader; they are written out here, and ``test_prompt.py`` checks every
+entry's prompt against bfcl-eval's own code.
 
 A prompt format is BFCL's query string, e.g. its default
 ``ret_fmt=python&tool_call_tag=False&func_doc_fmt=json&prompt_fmt=plaintext&style=classic``
@@ -107,13 +110,40 @@ def prompt_format(prompt_fmt: str = "plaintext", style: str = "classic", ret_fmt
     return text
 
 
+#: BFCL's words for a Java/JavaScript parameter, which it asks for as a string of source code
+_SOURCE_WORDS = {"java": "Java", "javascript": "JavaScript"}
+
+
+def _as_source_strings(properties: dict[str, Any], language: str) -> None:
+    """BFCL's rewrite of Java/JavaScript parameters (in place): every type becomes ``string`` and
+    the description says which type of source the string holds, the item type of a list (its
+    ``items`` dropped) and, for a JavaScript dict, the schema of its entries (``properties`` dropped)."""
+    word = _SOURCE_WORDS[language]
+    lists = ("ArrayList", "Array") if language == "java" else ("array",)
+    for prop in properties.values():
+        kind = prop["type"]
+        prop["description"] += (f" This parameter can be of any type of {word} object in string representation."
+                                if kind == "any" else f" This is {word} {kind} type parameter in string representation.")
+        if kind in lists:
+            prop["description"] += (f" The list elements are of type {prop['items']['type']}; they are not in string "
+                                    "representation.")
+            del prop["items"]
+        if language == "javascript" and kind == "dict" and "properties" in prop:
+            prop["description"] += (" The dictionary entries have the following schema; they are not in string "
+                                    "representation. " + json.dumps(prop.pop("properties")))
+        prop["type"] = "string"
+
+
 def with_language_hint(functions: list[dict[str, Any]], language: str = "python") -> list[dict[str, Any]]:
-    """A copy of ``functions`` with BFCL's language hint appended to each description (as BFCL's
-    data loader does for the Python categories; Java/JavaScript parameter rewrites are not done)."""
+    """A copy of ``functions`` as BFCL's data loader prepares them for ``language``: its hint
+    appended to each description and, for Java and JavaScript, every parameter asked for as a
+    string of source code (:func:`_as_source_strings`)."""
     hint = language_hint(language)
     out = copy.deepcopy(functions)
     for function in out:
         function["description"] = str(function.get("description", "")) + hint
+        if language in _SOURCE_WORDS:
+            _as_source_strings(function["parameters"]["properties"], language)
     return out
 
 

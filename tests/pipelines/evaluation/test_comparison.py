@@ -39,6 +39,9 @@ def test_groups_pool_their_categories_items():
     assert groups["irrelevance"]["accuracy"] == 50 / 60
     assert (groups["overall"]["correct"], groups["overall"]["n"]) == (69, 160)
     assert groups["live"]["categories"] == ["live_simple"]
+    java = pooled_groups({**bfcl, "simple_javascript": interval(1, 10)})["non_live"]
+    assert (java["correct"], java["n"]) == (16, 70)
+    assert java["categories"] == ["simple_python", "simple_javascript", "multiple"]
 
 
 def test_scopes_pool_ast_and_relevance_items_and_split_synthetic_ones():

@@ -183,6 +183,9 @@ def test_aggregates_follow_bfcl_groups():
     assert groups["live"] == 0.75      # 3 of 4 live items
     assert groups["relevance"] is None and groups["irrelevance"] == 0.5
     assert groups["overall"] == pytest.approx((0.75 + 0.75 + 0.5) / 3)
+    # BFCL's non-live simple is the mean of the three languages' simple categories, then one of four
+    bfcl |= {"simple_java": {"n": 10, "correct": 0, "accuracy": 0.0}, "parallel": {"n": 1, "correct": 0, "accuracy": 0.0}}
+    assert aggregate(bfcl)["non_live"] == pytest.approx(((0.5 + 0.0) / 2 + 1.0 + 0.0) / 3)
 
 
 def test_items_reject_an_unknown_category(bfcl_data):

@@ -1,7 +1,10 @@
 """BFCL single-turn scoring: the official AST checker's verdict on one raw prompt-mode output.
 
-Data: the eleven single-turn Python categories of BFCL v4, read from the ``bfcl-eval`` wheel by
-:mod:`~toolace_kedro.datasets.bfcl_data` (re-exported here).
+Data: the thirteen scored single-turn categories of BFCL v4, read from the ``bfcl-eval`` wheel by
+:mod:`~toolace_kedro.datasets.bfcl_data` (re-exported here). ``simple_java`` and
+``simple_javascript`` answers are decoded by :mod:`.bfcl_java_js` and their values read per Java or
+JavaScript type by :mod:`.bfcl_java_js_values`; the rest of the checking below is shared. What
+follows describes the Python decoding.
 
 Scoring reproduces bfcl-eval 2026.3.23 -- ``default_decode_ast_prompting`` (the prompt-mode decoder
 of the open-model handlers, ToolACE's included), ``ast_checker`` and the relevance rules of
@@ -63,8 +66,8 @@ from toolace_kedro.pipelines.evaluation.bfcl_java_js import DecodeError, decode_
 from toolace_kedro.pipelines.evaluation.bfcl_java_js_values import convert_argument
 from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
 
-__all__ = ["CATEGORIES", "FILE_TEMPLATE", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated", "bfcl_data_dir",
-           "check_output", "decode_output", "entry_problem", "load_category", "normalise_string", "score_category",
+__all__ = ["CATEGORIES", "FILE_TEMPLATE", "LANGUAGE_OF", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated",
+           "bfcl_data_dir", "check_output", "decode_output", "entry_problem", "load_category", "normalise_string", "score_category",
            "score_output"]
 
 _PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool,

@@ -29,7 +29,7 @@ COMPARISONS = (("sft", "base"), ("irft", "sft"), ("irft", "base"))
 
 #: BFCL's groups and the categories each pools (``overall``: every category run)
 GROUPS: dict[str, tuple[str, ...]] = {
-    "non_live": ("simple_python", "multiple", "parallel", "parallel_multiple"),
+    "non_live": ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple"),
     "live": ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"),
     "relevance": ("live_relevance",),
     "irrelevance": ("irrelevance", "live_irrelevance"),

@@ -19,7 +19,7 @@ __all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "Generatio
 class BfclParams(StrictModel):
     """Which BFCL items are asked."""
 
-    categories: list[str] | None = Field(None, description="BFCL categories asked (null: all eleven)")
+    categories: list[str] | None = Field(None, description="BFCL categories asked (null: all thirteen, simple_java and simple_javascript included)")
     sample_size: int | None | dict[str, int | None] = Field(
         None, description="Items per category, seeded: an int for every category, null for all items, or a "
         "mapping per category with 'default' for the rest")

@@ -17,10 +17,10 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolace_kedro.datasets.bfcl_data import CATEGORIES
+from toolace_kedro.datasets.bfcl_data import CATEGORIES, LANGUAGE_OF
 from toolace_kedro.toolcalls import system_prompt
 from toolace_kedro.toolcalls.bfcl_prompt import bfcl_messages as bfcl_prompt_messages
-from toolace_kedro.toolcalls.bfcl_prompt import default_prompt_format
+from toolace_kedro.toolcalls.bfcl_prompt import default_prompt_format, with_language_hint
 
 __all__ = ["PROMPTS", "bfcl_messages", "prompt_description", "sample_sizes", "seeded_subset"]
 
@@ -70,15 +70,18 @@ def bfcl_messages(entry: Mapping[str, Any], prompt: str = "bfcl") -> list[dict[s
     """The chat messages a policy sees for a BFCL entry's first turn under ``prompt``.
 
     ``bfcl``: exactly what BFCL sends a prompt-mode model (its system prompt with the functions
-    and their Python hint; a system message of the entry follows after a blank line). ``training``:
-    the functions in the sft stage's system prompt (a system message of the entry appended after
-    a newline), then the turn's other messages."""
+    and the hint of the entry's language -- Java and JavaScript parameters asked for as strings of
+    source code; a system message of the entry follows after a blank line). ``training``: the
+    functions (Java/JavaScript ones rewritten as for ``bfcl``) in the sft stage's system prompt (a
+    system message of the entry appended after a newline), then the turn's other messages."""
     turn = entry["question"][0] if entry["question"] else []
+    language = LANGUAGE_OF.get(entry.get("category"), "python")
     if prompt == "bfcl":
-        return bfcl_prompt_messages(turn, entry["function"], prompt_format=None, language="python")
+        return bfcl_prompt_messages(turn, entry["function"], prompt_format=None, language=language)
     if prompt != "training":
         raise ValueError(f"evaluation.prompt must be one of {PROMPTS}, got {prompt!r}")
-    system = system_prompt(entry["function"], "python")
+    functions = entry["function"] if language == "python" else with_language_hint(entry["function"], language)
+    system = system_prompt(functions, "python")
     extra = [m["content"] for m in turn if m.get("role") == "system"]
     if extra:
         system += "\n" + "\n".join(extra)

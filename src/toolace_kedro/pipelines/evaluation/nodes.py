@@ -11,7 +11,7 @@ from typing import Any
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.llm.base import LLMBatchError, LLMConfig
-from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, check_output, entry_problem
+from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, LANGUAGE_OF, check_output, entry_problem
 from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
 from toolace_kedro.models.identity import weights_digest, weights_stamp
 from toolace_kedro.pipelines.evaluation.config import EvaluationParams, GenerationParams, served_policy_problem
@@ -89,7 +89,8 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
 
 def _request_options(items: list[dict], generation: GenerationParams) -> list[dict[str, Any] | None]:
     """Per-item options: ``max_tokens`` from ``generation.max_tokens_by_category`` and, with
-    ``generation.early_stop``, the ``python_calls`` stop rule for BFCL items -- an answer ends
+    ``generation.early_stop``, the ``python_calls`` stop rule for BFCL items decoded as Python
+    (not ``simple_java``/``simple_javascript``, whose answers are Java/JavaScript) -- an answer ends
     once it can no longer become a list of calls, which leaves BFCL's verdict as it would be on
     the whole answer (``toolcalls.call_prefix``). The model has checked both keys."""
     limits, early = generation.max_tokens_by_category, generation.early_stop
@@ -99,7 +100,7 @@ def _request_options(items: list[dict], generation: GenerationParams) -> list[di
         if item["source"] == "bfcl":
             if item["category"] in limits:
                 option["max_tokens"] = limits[item["category"]]
-            if early:
+            if early and item["category"] not in LANGUAGE_OF:  # the rule reads Python, not Java/JavaScript
                 option["stop_when"] = "python_calls"
         options.append(option or None)
     return options
@@ -155,7 +156,7 @@ def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: Evaluat
     predictions = []
     for item, output in zip(items, outputs):
         prediction = {"id": item["id"], "source": item["source"], "category": item["category"], "output": output or ""}
-        if item["source"] == "bfcl":  # whether the text (maybe cut short by early_stop) can still be calls
+        if item["source"] == "bfcl" and item["category"] not in LANGUAGE_OF:  # can the text still be Python calls
             prediction["never_calls"] = never_python_calls(prediction["output"])
         predictions.append(prediction)
     return predictions

@@ -2,11 +2,13 @@
 per evaluated policy.
 
 Aggregates follow BFCL's grouping over the categories that were run: *non-live* is the unweighted
-mean of simple_python, multiple, parallel and parallel_multiple; *live* the accuracy over all live
+mean of simple, multiple, parallel and parallel_multiple, where *simple* is itself the unweighted
+mean of simple_python, simple_java and simple_javascript (bfcl-eval's ``generate_leaderboard_csv``;
+there a category not run counts as 0, here it is left out); *live* the accuracy over all live
 AST items (live_simple, live_multiple, live_parallel, live_parallel_multiple; weighted by count,
 as BFCL's live summary is); *relevance* is live_relevance; *irrelevance* the mean of irrelevance and
 live_irrelevance; *overall* the unweighted mean of the groups present. BFCL's leaderboard overall
-also weights in multi-turn, agentic and other languages, which are not run here: compare the
+also weights in multi-turn and agentic categories, which are not run here: compare the
 groups, not this overall, with published numbers. With ``sample_size`` set every figure is a
 seeded subset and says so.
 
@@ -24,7 +26,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-NON_LIVE = ("simple_python", "multiple", "parallel", "parallel_multiple")
+SIMPLE = ("simple_python", "simple_java", "simple_javascript")
+NON_LIVE = ("multiple", "parallel", "parallel_multiple")  # beside the simple sub-group
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
 SYNTHETIC_COLUMNS = ("exact_call_accuracy", "name_accuracy", "argument_f1", "no_call_accuracy", "action_accuracy")
@@ -38,7 +41,8 @@ def aggregate(bfcl: dict[str, dict[str, Any]]) -> dict[str, float | None]:
 
     live_n = sum(bfcl[c]["n"] for c in LIVE if c in bfcl)
     groups = {
-        "non_live": mean(bfcl[c]["accuracy"] for c in NON_LIVE if c in bfcl),
+        "non_live": mean([mean(bfcl[c]["accuracy"] for c in SIMPLE if c in bfcl)]
+                         + [bfcl[c]["accuracy"] for c in NON_LIVE if c in bfcl]),
         "live": sum(bfcl[c]["correct"] for c in LIVE if c in bfcl) / live_n if live_n else None,
         "relevance": bfcl["live_relevance"]["accuracy"] if "live_relevance" in bfcl else None,
         "irrelevance": mean(bfcl[c]["accuracy"] for c in IRRELEVANCE if c in bfcl),

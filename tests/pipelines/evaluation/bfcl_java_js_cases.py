@@ -41,7 +41,7 @@ def java_source(value: Any, prop: dict, style: str = "typed") -> str:
         item = (prop.get("items") or {}).get("type", "any")
         items = [java_source(v, {"type": item}, style) for v in value]
         if kind == "ArrayList":
-            return "new ArrayList<>(Arrays.asList(" + ", ".join(items) + "))"
+            return "new ArrayList<>(Arrays.asList(" + ", ".join(items) + "))" if items else "new ArrayList<>()"
         return f"new {_JAVA_ARRAY_TYPE.get(item, 'Object')}[]{{" + ", ".join(items) + "}"
     if isinstance(value, dict):
         puts = " ".join(f"put({_java_string(str(k))}, {java_source(v[0] if isinstance(v, list) and v else v, {}, style)});"
@@ -89,11 +89,13 @@ def _mutations(value: Any, prop: dict, source, rng: random.Random) -> list[tuple
                 ("num_float_suffix", f"{float(value)}f"), ("num_long_suffix", f"{int(value)}L"),
                 ("num_quoted", json.dumps(str(value))), ("num_int", str(int(value))), ("num_exp", f"{value:e}")]
     elif isinstance(value, str):
-        out += [("str_changed", source(value + "x", prop)), ("str_upper", source(value.upper(), prop)),
+        out += [("str_quoted_twice", "'" + json.dumps(value) + "'" if "'" not in value else json.dumps(value)),
+                ("str_changed", source(value + "x", prop)), ("str_upper", source(value.upper(), prop)),
                 ("str_punct", source(value.replace(" ", "-") + ".", prop)), ("str_bare", value if value.isidentifier() else "x"),
                 ("str_single", "'" + value.replace("'", "") + "'" if value.replace("'", "") else "'x'")]
     elif isinstance(value, list):
         out += [("list_reversed", source(value[::-1], prop)), ("list_shorter", source(value[:-1], prop)),
+                ("list_empty", source([], prop)),
                 ("list_doubled", source(value + value[:1], prop)),
                 ("list_bare_items", source(value, prop, "bare") if source is java_source else source(value, prop, "single")),
                 ("list_as_arraylist", java_source(value, {**prop, "type": "ArrayList"})),
@@ -124,6 +126,9 @@ def java_js_cases(entry: dict, language: str, rng: random.Random, n_value_mutati
             cases.append((f"truth_{how}_{style}", "[" + _call(name, rendered) + "]"))
         strings = {k: "'" + source(v, props.get(k, {})) + "'" for k, v in args.items()}
         cases.append((f"truth_{how}_as_strings", "[" + _call(name, strings) + "]"))
+        collections = {k: ("'" + source(v, props.get(k, {})) + "'" if isinstance(v, (list, dict))
+                           else source(v, props.get(k, {}))) for k, v in args.items()}
+        cases.append((f"truth_{how}_collections_as_strings", "[" + _call(name, collections) + "]"))
         cases.append((f"truth_{how}_python", render([(name, args)])))
     name, args = bases["first"]
     typed = {k: source(v, props.get(k, {})) for k, v in args.items()}

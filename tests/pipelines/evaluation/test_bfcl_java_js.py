@@ -110,6 +110,7 @@ def test_value_conversion():
     assert java_value('new String[]{"a","b"}', "Array", "String") == ['"a"', '"b"']  # BFCL keeps the quotes
     assert java_value('new HashMap<String, Object>() {{ put("k", 5); put("s", "v"); }}', "HashMap") == {"k": 5, "s": "v"}
     assert java_value("new HashMap<String,Integer>()", "HashMap") == {}
+    assert java_value("new ArrayList<>()", "ArrayList", "String") == [] and java_value("x", "ArrayList") == "x"
     assert js_value("'x'", "String") == "x" and js_value("4", "float") == 4.0 and js_value("4.5", "integer") == "4.5"
     assert js_value('["a", "b"]', "array", "String") == ["a", "b"]
     assert js_value("[[1, 2], [3]]", "array") == [[1, 2], [3]]

@@ -20,7 +20,10 @@ from typing import Any
 from toolace_kedro.datasets.bfcl_data import CATEGORIES, LANGUAGE_OF
 from toolace_kedro.toolcalls import system_prompt
 from toolace_kedro.toolcalls.bfcl_prompt import bfcl_messages as bfcl_prompt_messages
-from toolace_kedro.toolcalls.bfcl_prompt import default_prompt_format, with_language_hint
+from toolace_kedro.toolcalls.bfcl_prompt import (
+    default_prompt_format,
+    with_language_hint,
+)
 
 __all__ = ["PROMPTS", "bfcl_messages", "prompt_description", "sample_sizes", "seeded_subset"]
 

@@ -5,11 +5,13 @@ from the ground truth only -- never on the hostile outputs of test_multi_turn_ho
 from __future__ import annotations
 
 import copy
+import decimal
 import importlib
 import inspect
 import random
 from collections import Counter
 
+import mpmath
 import pytest
 
 from tests.pipelines.evaluation.conftest import AGREEMENT
@@ -145,6 +147,9 @@ def test_backends_and_allow_list_are_bfcls(official):
         bfcl_methods = {n for n, _ in inspect.getmembers(instance, inspect.ismethod) if not n.startswith("_")}
         assert allowed_methods(class_name) == bfcl_methods
         assert not allowed_methods(class_name) & {"kill", "exit", "quit", "remove", "unlink", "popen", "run"}
+    # no two classes share a method name, so which class wins a shared name (the later, in BFCL) never shows
+    names = [name for class_name in BACKENDS for name in allowed_methods(class_name)]
+    assert len(names) == len(set(names))
 
 
 def test_execution_results_are_bfcls(entries, official):
@@ -255,4 +260,12 @@ def test_call_render_and_session():
         '{"error": "cd: \'nowhere\': No such file or directory"}'
     assert session.execute_one(Call("ls", {"bogus": 1})) == \
         "Error during execution: GorillaFileSystem.ls() got an unexpected keyword argument 'bogus'"
+    # MathAPI sets the process's decimal and mpmath precision: both are restored after each call
+    precision, digits = decimal.getcontext().prec, mpmath.mp.dps
+    assert session.execute_one(Call("square_root", {"number": 2, "precision": 40})).startswith(
+        "{'result': Decimal('1.41421356237309504880168872420969807857")
+    assert session.execute_one(Call("logarithm", {"value": 8, "base": 2, "precision": 30})).startswith("{'result': mpf('2.9999")
+    assert (decimal.getcontext().prec, mpmath.mp.dps) == (precision, digits)
+    assert session.execute_one(Call("power", {"base": 3, "exponent": 4})) == '{"result": 81}'
+    assert "exceeds" in session.execute_one(Call("power", {"base": 3, "exponent": 10**9}))
     assert Call("f", {"a": {"k": [1, {"x": 2}]}, "b": "s"}, (3,)).render() == "f(3, a={'k': [1, {'x': 2}]}, b='s')"

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import decimal
 import importlib
 import inspect
 import json
@@ -39,7 +40,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-__all__ = ["BACKENDS", "BFCL_BLOCKED", "ERROR_PREFIX", "STATELESS", "BackendSession", "Call", "StepDecodeError",
+import mpmath
+
+__all__ = ["BACKENDS", "BFCL_BLOCKED", "ERROR_PREFIX", "MAX_POWER_BITS", "MAX_PRECISION", "STATELESS", "BackendSession", "Call", "StepDecodeError",
            "StepOutcome", "allowed_methods", "backend_class", "decode_call", "decode_step", "format_result"]
 
 _PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
@@ -54,6 +57,10 @@ STATELESS = frozenset({"MathAPI"})
 BFCL_BLOCKED = frozenset({"kill", "exit", "quit", "remove", "unlink", "popen", "Popen", "run"})
 ERROR_PREFIX = "Error during execution: "
 _MAX_TEXT = 1_000_000
+#: Bounds on MathAPI arguments that make its computation unbounded (BFCL would run such a call):
+#: the bits of an integer power's result, and the digits of a precision.
+MAX_POWER_BITS = 1 << 20
+MAX_PRECISION = 10_000
 
 
 class StepDecodeError(ValueError):
@@ -198,6 +205,22 @@ def format_result(value: Any) -> str:
     return str(value)
 
 
+def _unbounded(method: Any, call: Call) -> str | None:
+    """Why a MathAPI call would run without bound (an integer power with a huge result, a huge
+    precision), or None; such a call is answered with an error instead of running."""
+    try:
+        arguments = inspect.signature(method).bind(*call.args, **call.kwargs).arguments
+    except TypeError:
+        return None  # the call itself raises the error BFCL shows
+    base, exponent, precision = (arguments.get(k) for k in ("base", "exponent", "precision"))
+    if call.name == "power" and isinstance(base, int) and isinstance(exponent, int) and exponent > 0 \
+            and exponent * max(abs(base).bit_length(), 1) > MAX_POWER_BITS:
+        return f"the result of {base!r:.20} ** {exponent} exceeds {MAX_POWER_BITS} bits"
+    if call.name in ("square_root", "logarithm") and isinstance(precision, int) and precision > MAX_PRECISION:
+        return f"a precision of {precision} exceeds {MAX_PRECISION} digits"
+    return None
+
+
 def _refusal(name: str) -> str:
     """The error BFCL's ``eval`` gives a name outside the backends' methods."""
     key = name.split(".")[1] if "." in name else name
@@ -250,17 +273,28 @@ class BackendSession:
 
     def execute(self, calls: list[Call]) -> list[str]:
         """Run each call on its backend; one result string per call."""
-        return [self.execute_one(call) for call in calls]
+        return [self._run(call)[0] for call in calls]
 
     def execute_one(self, call: Call) -> str:
+        """Run one call; its result string (an error text for a refused call)."""
+        return self._run(call)[0]
+
+    def _run(self, call: Call) -> tuple[str, bool]:
+        """``(result, refused)``: refused calls never reach a backend."""
         owner = self._owner.get(call.name)
         if owner is None:
-            return _refusal(call.name)
+            return _refusal(call.name), True
         method = getattr(self.instances[owner], call.name)
+        problem = _unbounded(method, call) if owner == "MathAPI" else None
+        if problem:
+            return f"{ERROR_PREFIX}{problem}", True
+        precision, digits = decimal.getcontext().prec, mpmath.mp.dps  # MathAPI sets both process-wide
         try:
-            return format_result(method(*call.args, **call.kwargs))
+            return format_result(method(*call.args, **call.kwargs)), False
         except Exception as exc:  # noqa: BLE001 - the backend's own error, shown to the model as BFCL shows it
-            return f"{ERROR_PREFIX}{exc}"
+            return f"{ERROR_PREFIX}{exc}", False
+        finally:
+            decimal.getcontext().prec, mpmath.mp.dps = precision, digits
 
     def step(self, text: str) -> StepOutcome:
         """Decode one model step and run its allowed calls."""
@@ -268,4 +302,5 @@ class BackendSession:
             calls = decode_step(text)
         except StepDecodeError as exc:
             return StepOutcome(None, [], [], str(exc))
-        return StepOutcome(calls, self.execute(calls), [c.name for c in calls if c.name not in self._owner])
+        runs = [self._run(call) for call in calls]
+        return StepOutcome(calls, [r for r, _ in runs], [c.name for c, (_, refused) in zip(calls, runs) if refused])

@@ -30,7 +30,7 @@ from types import ModuleType
 from typing import Any
 
 __all__ = ["LANGUAGES", "bfcl_messages", "bfcl_package_dir", "bfcl_system_prompt", "default_prompt_format",
-           "language_hint", "parse_prompt_format", "prompt_format", "with_language_hint"]
+           "language_hint", "parse_prompt_format", "prompt_constant", "prompt_format", "with_language_hint"]
 
 #: the languages whose hint BFCL appends to function descriptions, by the word that names each
 LANGUAGES = {"python": "Python", "java": "Java 8", "javascript": "JavaScript"}
@@ -62,6 +62,15 @@ def _constants() -> ModuleType:
         if not hasattr(module, name):
             raise ValueError(f"{path} has no {name}: not the bfcl-eval version this project reads (2026.3.23)")
     return module
+
+
+def prompt_constant(name: str) -> Any:
+    """A constant of BFCL's ``default_prompts.py`` by name (e.g. ``MAXIMUM_STEP_LIMIT``, the step
+    limit of its multi-turn runner, or ``DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING``)."""
+    consts = _constants()
+    if not name.isupper() or not hasattr(consts, name):
+        raise ValueError(f"BFCL's default_prompts.py has no constant {name!r}")
+    return getattr(consts, name)
 
 
 def default_prompt_format() -> str:

@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from tests.support.fakes import ScriptedLLM
 from toolace_kedro.datasets.bfcl_multi_turn import load_multi_turn_category
 from toolace_kedro.pipelines.evaluation.multi_turn import check_trajectory
 from toolace_kedro.pipelines.evaluation.multi_turn_executor import (
@@ -26,6 +27,7 @@ from toolace_kedro.pipelines.evaluation.multi_turn_executor import (
     backend_class,
     decode_step,
 )
+from toolace_kedro.pipelines.evaluation.multi_turn_policy import run_multi_turn
 
 HOSTILE = [
     "[__import__('os').system('x')]", "[os.system('x')]", "[os.system(command='x')]",
@@ -50,9 +52,10 @@ HOSTILE = [
 class Watch:
     """Records every forbidden thing that happens while ``active``."""
 
-    def __init__(self, monkeypatch) -> None:
+    def __init__(self, monkeypatch, backends: bool = True) -> None:
         self.events: list[str] = []
         self.active = False
+        classes = [backend_class(name) for name in ("GorillaFileSystem", "MathAPI")] if backends else []
         real_compile, real_import = builtins.compile, builtins.__import__
 
         def record(name):
@@ -77,11 +80,10 @@ class Watch:
             monkeypatch.setattr(module, name, record(f"{module.__name__}.{name}"))
         monkeypatch.setattr(builtins, "compile", compile_tree_only)
         monkeypatch.setattr(builtins, "__import__", import_watched)
-        for class_name in ("GorillaFileSystem", "MathAPI"):
-            cls = backend_class(class_name)
-            monkeypatch.setattr(cls, "__init__", record(f"{class_name}.__init__"))
+        for cls in classes:
+            monkeypatch.setattr(cls, "__init__", record(f"{cls.__name__}.__init__"))
             if hasattr(cls, "_load_scenario"):
-                monkeypatch.setattr(cls, "_load_scenario", record(f"{class_name}._load_scenario"))
+                monkeypatch.setattr(cls, "_load_scenario", record(f"{cls.__name__}._load_scenario"))
 
 
 def _state(session: BackendSession) -> dict:
@@ -164,3 +166,21 @@ def test_the_watch_sees_what_it_watches(monkeypatch):
     builtins.__import__("json")
     watch.active = False
     assert watch.events == ["builtins.eval", "os.system", "MathAPI.__init__", "compile", "import json"]
+
+
+def test_hostile_policy_runs_nothing(monkeypatch):
+    """A policy that answers every step with hostile outputs: each turn ends or its calls are
+    refused, the errors are fed back, nothing runs."""
+    entries = load_multi_turn_category("multi_turn_base", sample_size=3, seed=0)
+    run_multi_turn(ScriptedLLM(lambda *a: "Done."), entries)  # loads the backends and BFCL's templates
+    answers = iter(HOSTILE * 10)
+    llm = ScriptedLLM(lambda *a: next(answers))
+    watch = Watch(monkeypatch, backends=False)  # the loop creates each entry's backends itself
+    watch.active = True
+    trajectories = run_multi_turn(llm, entries)
+    watch.active = False
+    monkeypatch.undo()
+    assert [e for e in watch.events if not e.startswith("import ")] == []
+    assert all(not check_trajectory(e, t)[0] for e, t in zip(entries, trajectories))
+    tool_messages = [m for conversation in llm.calls for m in conversation if m["role"] == "tool"]
+    assert tool_messages and all(m["content"].startswith(ERROR_PREFIX) for m in tool_messages)

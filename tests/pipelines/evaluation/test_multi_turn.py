@@ -46,7 +46,7 @@ from toolace_kedro.pipelines.evaluation.multi_turn_executor import (
 pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence")
 
 #: Mutated trajectories per entry, and the seed of their draw.
-MUTATIONS_PER_ENTRY, SEED = 8, 25
+MUTATIONS_PER_ENTRY, SEED = 16, 25
 MODEL = "probe"
 
 

@@ -18,6 +18,9 @@ would run. Here a call reaches a backend only as data:
   answered with the error text BFCL's ``eval`` gives such a name (``name 'os' is not defined``;
   ``Function call exit is not allowed.`` for the names BFCL blocks itself), so the policy and the
   checker see what BFCL would show. The step's other calls still run, as in BFCL.
+* **cost**: an allowed MathAPI call whose literal arguments make it run without bound (an integer
+  power with a huge result, a huge precision) is refused too; MathAPI's process-wide decimal and
+  ``mpmath`` precisions are restored after every call.
 * **results** are what BFCL returns: a string as it is, a dict as JSON (its ``str`` if not
   serialisable), anything else as ``str``; an exception as ``Error during execution: <message>``.
 
@@ -42,8 +45,9 @@ from typing import Any
 
 import mpmath
 
-__all__ = ["BACKENDS", "BFCL_BLOCKED", "ERROR_PREFIX", "MAX_POWER_BITS", "MAX_PRECISION", "STATELESS", "BackendSession", "Call", "StepDecodeError",
-           "StepOutcome", "allowed_methods", "backend_class", "decode_call", "decode_step", "format_result"]
+__all__ = ["BACKENDS", "BFCL_BLOCKED", "ERROR_PREFIX", "MAX_POWER_BITS", "MAX_PRECISION", "STATELESS",
+           "BackendSession", "Call", "StepDecodeError", "StepOutcome", "allowed_methods", "backend_class",
+           "decode_call", "decode_step", "format_result"]
 
 _PACKAGE = "bfcl_eval.eval_checker.multi_turn_eval.func_source_code"
 #: The backend classes of BFCL's multi-turn categories and the wheel module of each.

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.support.tiny_run import ROOT, kedro_env, run_tiny_project
+from tests.support.tiny_run import ROOT, data_root, kedro_env, run_tiny_project
 
 NOTEBOOK = ROOT / "notebooks" / "walkthrough.ipynb"
 
@@ -20,11 +20,18 @@ def tiny_project(tiny_model_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_tiny_run_writes_every_stage(tiny_project):
-    reports = tiny_project / "data" / "08_reporting"
+def test_a_tiny_run_writes_every_stage_under_its_data_root(tiny_project):
+    """The run's conf/test/globals.yml moves the data root out of the project: every output is
+    there (catalog datasets, models, response cache, checkpoints) and the project has no data/."""
+    root = data_root(tiny_project.parent)
+    reports = root / "08_reporting"
     for name in ("api_pool_stats.json", "dialog_stats.json", "verification_report.json", "sft_report.json",
                  "irft_round_1/irft_report.json", "evaluation_scores.json", "evaluation_report.md"):
         assert list((reports / name).glob("*/*")), f"{name}: no version written"
+    for name in ("06_models/sft_adapter", "06_models/irft_policy", "02_intermediate/llm_cache",
+                 "02_intermediate/checkpoints/api_synthesis", "02_intermediate/checkpoints/dialog_generation"):
+        assert any((root / name).iterdir()), f"{name}: nothing written under the data root"
+    assert not (tiny_project / "data").exists()
 
 
 @pytest.mark.slow

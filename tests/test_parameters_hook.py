@@ -123,7 +123,9 @@ def test_an_env_holds_only_what_differs_from_base_and_merges_key_by_key(project_
     assert repeated == [], f"conf/{env} repeats base values: {repeated}"
     # a base key the environment does not set keeps base's value there
     assert lookup(env_files, ("sft", "lora", "alpha" if env == "gpu" else "target_modules")) is KeyError
-    assert project_params[env]["llm"]["cache_dir"] == base["llm"]["cache_dir"]
+    # (resolved: conf/base's path starts at the data root of globals.yml)
+    assert project_params[env]["llm"]["cache_dir"] == project_params["base"]["llm"]["cache_dir"] \
+        == "data/02_intermediate/llm_cache"
     if env == "paper":
         assert lookup(env_files, ("sft", "decision")) is KeyError
         assert project_params["paper"]["sft"]["decision"] == base["sft"]["decision"]

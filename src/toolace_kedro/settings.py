@@ -11,6 +11,7 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # an environment's parameter blocks are merged into base's key by key, so conf/paper holds only
-    # what differs from conf/base (catalog entries are still replaced whole)
-    "merge_strategy": {"parameters": "soft"},
+    # what differs from conf/base (catalog entries are still replaced whole); likewise an
+    # environment's globals.yml sets only the roots it moves
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
 }

@@ -3,7 +3,8 @@
 The copy has this checkout's ``pyproject.toml`` and ``conf/base``, a ``conf/test`` environment
 with the parameter blocks a test gives (whole top-level blocks: they replace base's, which the
 copy drops, since the project merges environments' parameters key by key), the shipped ``data/01_raw`` and any versioned inputs;
-everything the run writes (data, checkpoints, response cache, ``mlflow.db``) stays inside it.
+everything the run writes (data, checkpoints, response cache, ``mlflow.db``) stays inside it, or, for
+the data, under the ``data_root`` a test gives (``conf/test/globals.yml``).
 The package itself is imported from this checkout (``PYTHONPATH``); logs go, plain and unwrapped,
 to ``kedro.log`` in the project.
 """
@@ -35,11 +36,14 @@ _LOGGING = {
 }
 
 #: catalog paths of the record inputs a test may supply (versioned JSONL datasets)
-_INPUTS = {"api_pool": "data/03_primary/api_pool.jsonl"}
+_INPUTS = {"api_pool": "03_primary/api_pool.jsonl"}
 
 
-def make_project(path: Path, parameters: dict[str, Any], inputs: dict[str, list] | None = None) -> Path:
-    """Create the project at ``path``; ``parameters`` are top-level blocks for ``conf/test``."""
+def make_project(path: Path, parameters: dict[str, Any], inputs: dict[str, list] | None = None,
+                 data_root: Path | None = None) -> Path:
+    """Create the project at ``path``; ``parameters`` are top-level blocks for ``conf/test``;
+    ``data_root`` (default: the project's ``data/``) is where the shipped raw inputs go and, through
+    ``conf/test/globals.yml``, where the run writes."""
     (path / "src").mkdir(parents=True)  # Kedro wants the source folder inside the project
     shutil.copy(ROOT / "pyproject.toml", path / "pyproject.toml")
     shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
@@ -51,10 +55,13 @@ def make_project(path: Path, parameters: dict[str, Any], inputs: dict[str, list]
     (path / "conf" / "local").mkdir()
     (path / "conf" / "test").mkdir()
     (path / "conf" / "test" / "parameters.yml").write_text(yaml.safe_dump(parameters, sort_keys=False))
+    if data_root is not None:
+        (path / "conf" / "test" / "globals.yml").write_text(yaml.safe_dump({"data_root": str(data_root)}))
+    data = path / "data" if data_root is None else data_root
     (path / "logging.yml").write_text(yaml.safe_dump(_LOGGING))
-    shutil.copytree(ROOT / "data" / "01_raw", path / "data" / "01_raw")
+    shutil.copytree(ROOT / "data" / "01_raw", data / "01_raw")
     for name, records in (inputs or {}).items():
-        target = path / _INPUTS[name] / VERSION / Path(_INPUTS[name]).name
+        target = data / _INPUTS[name] / VERSION / Path(_INPUTS[name]).name
         target.parent.mkdir(parents=True)
         target.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path

@@ -3,7 +3,9 @@ synthesis stages talk to a scripted OpenAI-compatible server on loopback, the po
 random Llama; the synthesis stages take their tests' parameters, the others ``conf/gpu``'s (merged
 over conf/base as ``--env gpu`` merges them) shrunk to a few items (BFCL: 3 items of 2
 categories), on the CPU: the GPU configuration at tiny scale. The run writes the versioned
-datasets a user's run writes, so what reads them (the notebook) can be executed."""
+datasets a user's run writes, so what reads them (the notebook) can be executed; it writes them
+under a data root outside the project (``conf/test/globals.yml``), response cache and checkpoints
+included."""
 
 from __future__ import annotations
 
@@ -55,19 +57,22 @@ def env_parameters(env: str = "gpu") -> dict[str, Any]:
     return blocks
 
 
-def tiny_parameters(url: str, model_dir: str, work: Path) -> dict[str, dict[str, Any]]:
-    """Every parameter block of the tiny run (whole blocks: they replace conf/base's); ``work``
-    holds the response cache and the synthesis checkpoints."""
+#: the response cache and the checkpoints, under the data root as in conf/base
+_UNDER_ROOT = "${globals:local_root,${globals:data_root}}/02_intermediate"
+
+
+def tiny_parameters(url: str, model_dir: str) -> dict[str, dict[str, Any]]:
+    """Every parameter block of the tiny run (whole blocks: they replace conf/base's)."""
     base = env_parameters("gpu")
     return {
         "llm": {**{k: v for k, v in base["llm"].items() if k in ("prefill_tokens", "max_batch_tokens",
                                                                   "prefix_cache_tokens")},
-                "backend": "openai", "base_url": url, "model": "test-model", "cache_dir": str(work / "llm_cache"),
+                "backend": "openai", "base_url": url, "model": "test-model", "cache_dir": f"{_UNDER_ROOT}/llm_cache",
                 "progress": False, "max_concurrency": 8, "timeout_s": 10.0, "max_retries": 1, "backoff_s": 0.01,
                 "max_backoff_s": 0.05, "api_key_env": "TOOLACE_TEST_KEY", "credentials": None, "seed": 0},
-        "api_synthesis": {**copy.deepcopy(SYNTHESIS_PARAMS), "checkpoint": {"dir": str(work / "api_ckpt")}},
+        "api_synthesis": {**copy.deepcopy(SYNTHESIS_PARAMS), "checkpoint": {"dir": f"{_UNDER_ROOT}/checkpoints/api_synthesis"}},
         "dialog_generation": {**copy.deepcopy(DIALOG_PARAMS), "n_dialogs": 24,
-                              "checkpoint": {"dir": str(work / "dialog_ckpt")}},
+                              "checkpoint": {"dir": f"{_UNDER_ROOT}/checkpoints/dialog_generation"}},
         # the scripted answers repeat by construction: no de-duplication
         "verification": merged(base["verification"], {"layers": {"judges": False, "dedup": False},
                                                       "quality": {"require": []}}),
@@ -88,6 +93,11 @@ def tiny_parameters(url: str, model_dir: str, work: Path) -> dict[str, dict[str,
     }
 
 
+def data_root(tmp: Path) -> Path:
+    """The tiny run's data root: beside the project, not inside it."""
+    return tmp / "data"
+
+
 def kedro_env(project: Path) -> dict[str, str]:
     """The environment of ``kedro run`` (and of a notebook kernel) in the project copy."""
     return {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "KEDRO_ENV": "test",
@@ -97,9 +107,9 @@ def kedro_env(project: Path) -> dict[str, str]:
 
 def run_tiny_project(tmp: Path, model_dir: str, timeout: int = 900) -> tuple[Path, subprocess.CompletedProcess]:
     """A project copy (``kedro_project.make_project``) with the tiny parameters, and ``kedro run``
-    of the default pipeline in it."""
+    of the default pipeline in it; the data root is ``tmp/data`` (:func:`data_root`)."""
     with serve_in_thread(responder=respond) as (url, _state):
-        project = make_project(tmp / "project", tiny_parameters(url, model_dir, tmp / "work"))
+        project = make_project(tmp / "project", tiny_parameters(url, model_dir), data_root=data_root(tmp))
         run = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "test"], cwd=project, env=kedro_env(project),
                              capture_output=True, text=True, timeout=timeout)
     return project, run

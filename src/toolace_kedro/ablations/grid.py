@@ -11,7 +11,7 @@
 3. finds each variant's MLflow run by those tags; kedro-mlflow's ``run_id`` tag on it is the
    Kedro run id, which is the save version of every dataset the run wrote;
 4. loads those versions and writes ``ablations.md`` / ``ablations.json`` (``--output-dir``,
-   default ``data/08_reporting``; a copy and each variant's log under ``ablations/<grid id>/``).
+   default ``<data root>/08_reporting``; a copy and each variant's log under ``ablations/<grid id>/``).
 
 A variant that fails keeps its row (status ``failed`` and the log's error line) and the grid goes
 on; variants that need the reference's ``verified_dialogs`` are ``not run`` when it failed.
@@ -98,6 +98,20 @@ class Project:
         except ImportError:  # pragma: no cover - another Kedro: run from the project folder
             return DataCatalog.from_config(self.loader["catalog"], credentials)
         return DataCatalog.from_config(_convert_paths_to_absolute_posix(self.path, self.loader["catalog"]), credentials)
+
+    def reporting_dir(self) -> Path:
+        """``08_reporting`` under the data root of ``globals.yml`` (``local_root`` where the data
+        root is a URL: the table is written with local file I/O), relative paths from the project."""
+        from kedro.config import MissingConfigException
+
+        try:
+            roots = self.loader["globals"]
+        except MissingConfigException:
+            roots = {}
+        root = roots.get("data_root") or "data"
+        if "://" in str(root):
+            root = roots.get("local_root") or "data"
+        return self.path / root / "08_reporting"
 
     def latest_version(self, name: str) -> str | None:
         """The newest saved version of a versioned dataset, ``None`` when there is none."""
@@ -331,7 +345,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--verified-version", default=None,
                    help="verified_dialogs version for the training variants when rules_and_judges is not in the grid "
                         "(default: the latest)")
-    p.add_argument("--output-dir", default="data/08_reporting", help="where ablations.md/.json go")
+    p.add_argument("--output-dir", default=None,
+                   help="where ablations.md/.json go (default: 08_reporting under the data root of globals.yml)")
     p.add_argument("--project-path", default=".", help="the Kedro project (default: the current directory)")
     p.add_argument("--grid", default=None, help="grid id for the ablation.grid tag (default: a UTC timestamp)")
     return p
@@ -342,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.setLevel(logging.INFO)
-    output_dir = Path(args.output_dir)
+    output_dir = Path(args.output_dir) if args.output_dir else Project(Path(args.project_path), args.env).reporting_dir()
     if not output_dir.is_absolute():
         output_dir = Path(args.project_path) / output_dir
     args.output_dir = str(output_dir)

@@ -80,7 +80,7 @@ class DistributedParams(StrictModel):
                                         "machines)")
     main_process_port: int | None = Field(None, description="The rank-0 machine's port (null: accelerate's)")
     work_dir: str = Field("data/06_models/sft_jobs", description="Where each job's spec, curriculum and adapter "
-                          "are written")
+                          "are written (a local folder; conf/base puts it under the data root of globals.yml)")
     extra_args: list[str] = Field([], description="More accelerate launch flags")
 
 

@@ -106,3 +106,21 @@ def tiny_model_dir(embedded_model_dir, tmp_path_factory) -> str:
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture
+def mlflow_store(tmp_path):
+    """A fresh SQLite MLflow store (tracking and registry) with its own experiment, artifacts under
+    ``tmp_path``; the previous tracking URI and experiment come back afterwards."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("test", artifact_location=(tmp_path / "mlruns").as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
+    try:
+        yield mlflow.MlflowClient()
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous)

@@ -202,6 +202,81 @@ class RunTagsHook:
         logger.info("MLflow run %s tagged %s", mlflow.active_run().info.run_id, tags)
 
 
+class MlflowCatalogHook:
+    """Logs to the Kedro run's MLflow run what a dataset's ``metadata.mlflow`` in the catalog asks
+    for (:class:`toolace_kedro.tracking.MlflowMetadata`): after a save, the model directory as a
+    registered pyfunc model (``registered_model``) or the records as a table (``table``); after a
+    load, the records as a dataset input (``input``, once per dataset version). Files
+    (reports, plots) are artifacts through the catalog itself (``VersionedArtifactDataset``).
+    Without an active MLflow run (tracking disabled, nodes run outside ``kedro run``) it does
+    nothing; a logging failure is a warning, never a failed run."""
+
+    def __init__(self) -> None:
+        self._catalog = None
+        self._kedro_run_id: str | None = None
+        self._inputs: set[tuple[str, str]] = set()
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        self._catalog, self._kedro_run_id, self._inputs = catalog, run_params.get("run_id"), set()
+
+    def _target(self, dataset_name: str):
+        """``(dataset, its metadata.mlflow)`` when there is something to log now, else ``None``."""
+        if self._catalog is None:
+            return None
+        from toolace_kedro.tracking import mlflow_metadata
+
+        dataset = self._catalog.get(dataset_name)
+        meta = mlflow_metadata(dataset) if dataset is not None else None
+        if meta is None:
+            return None
+        import mlflow
+
+        return (dataset, meta) if mlflow.active_run() is not None else None
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
+        target = self._target(dataset_name)
+        if target is None:
+            return
+        from toolace_kedro import tracking
+
+        dataset, meta = target
+        try:
+            if meta.registered_model:
+                from toolace_kedro.models.mlflow_policy import log_policy_model
+
+                start = time.perf_counter()
+                tags = {"kedro_run_id": str(self._kedro_run_id), "kedro_dataset": dataset_name}
+                info = log_policy_model(tracking.dataset_file(dataset, saved=True), dataset_name.replace(".", "-"),
+                                        meta.registered_model, tags)
+                logger.info("%s: logged as MLflow model %s, registered as %s version %s (%.1f s)", dataset_name,
+                            info.model_uri, meta.registered_model, info.registered_model_version,
+                            time.perf_counter() - start)
+            if meta.table:
+                tracking.log_records_table(data, meta.table)
+        except Exception as exc:  # noqa: BLE001 - tracking must never fail a run whose data is saved
+            logger.warning("could not log %s to MLflow: %s: %s", dataset_name, type(exc).__name__, exc)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any, node) -> None:
+        target = self._target(dataset_name)
+        if target is None or not target[1].input:
+            return
+        from toolace_kedro import tracking
+
+        dataset, meta = target
+        try:
+            source = tracking.dataset_file(dataset, saved=False)
+            if (dataset_name, source) in self._inputs:
+                return
+            tracking.log_records_input(data, dataset_name, source, meta.input)
+            self._inputs.add((dataset_name, source))
+        except Exception as exc:  # noqa: BLE001 - tracking must never fail a run
+            logger.warning("could not record %s as an MLflow dataset input: %s: %s", dataset_name,
+                           type(exc).__name__, exc)
+
+
 def peak_rss_gb() -> float:
     """The process's peak resident set size so far, in GB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -2,9 +2,17 @@
 
 from kedro.config import OmegaConfigLoader
 
-from toolace_kedro.hooks import CredentialsHook, IrftRoundsHook, NodeResourcesHook, ParametersHook, RunTagsHook
+from toolace_kedro.hooks import (
+    CredentialsHook,
+    IrftRoundsHook,
+    MlflowCatalogHook,
+    NodeResourcesHook,
+    ParametersHook,
+    RunTagsHook,
+)
 
-HOOKS = (CredentialsHook(), IrftRoundsHook(), ParametersHook(), NodeResourcesHook(), RunTagsHook())
+HOOKS = (CredentialsHook(), IrftRoundsHook(), ParametersHook(), NodeResourcesHook(), RunTagsHook(),
+         MlflowCatalogHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 logger = logging.getLogger(__name__)
 
@@ -72,3 +75,74 @@ def disarm_mlflow_callback(trainer: Any) -> None:
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, MLflowCallback):
             callback._auto_end_run = False
+
+
+class MlflowMetadata(BaseModel):
+    """What the tracking hook logs for one catalog dataset: its ``metadata.mlflow`` block.
+
+    Example (``conf/base/catalog_sft.yml``)::
+
+        sft_adapter:
+          type: toolace_kedro.datasets.ModelDirectoryDataset
+          ...
+          metadata:
+            kedro-viz: {layer: models}
+            mlflow: {registered_model: toolace-sft}
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    registered_model: str | None = Field(
+        None, description="After each save: log the model directory as a pyfunc model of the run and register "
+                          "it under this name (tags kedro_run_id, kedro_dataset)")
+    input: Literal["training", "evaluation"] | None = Field(
+        None, description="After each load: record the records as a dataset input of the run with this context "
+                          "(name, digest, row count; source: the versioned file)")
+    table: str | None = Field(
+        None, description="After each save: log the records as an MLflow table at this artifact path "
+                          "(mlflow.log_table; mlflow.load_table reads it back)")
+
+
+def mlflow_metadata(dataset: Any) -> MlflowMetadata | None:
+    """The validated ``metadata.mlflow`` block of a catalog dataset; ``None`` when it has none."""
+    block = (getattr(dataset, "metadata", None) or {}).get("mlflow")
+    return MlflowMetadata.model_validate(block) if block else None
+
+
+def dataset_file(dataset: Any, saved: bool) -> str:
+    """The file (or directory) a dataset just saved or loaded: its versioned path when versioned."""
+    if getattr(dataset, "_version", None) is not None:  # (_get_save_path refuses a path that exists)
+        path = dataset._get_versioned_path(dataset.resolve_save_version()) if saved else dataset._get_load_path()
+    else:
+        path = dataset._filepath
+    path = str(path)
+    protocol = getattr(dataset, "_protocol", "file")
+    if protocol not in (None, "file") and "://" not in path:
+        return f"{protocol}://{path}"
+    return os.path.abspath(path) if "://" not in path else path
+
+
+def records_frame(records: list[dict[str, Any]]):
+    """Records as a pandas DataFrame of scalar columns (nested values as JSON text, as MLflow's
+    tables and dataset digests want them)."""
+    import pandas as pd
+
+    def scalar(value: Any) -> Any:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, (dict, list)) else value
+
+    return pd.DataFrame([{key: scalar(value) for key, value in record.items()} for record in records])
+
+
+def log_records_input(records: list[dict[str, Any]], name: str, source: str, context: str) -> None:
+    """Record ``records`` (read from ``source``) as a dataset input of the active run."""
+    import mlflow
+
+    dataset = mlflow.data.from_pandas(records_frame(records), source=source, name=name)
+    mlflow.log_input(dataset, context=context)
+
+
+def log_records_table(records: list[dict[str, Any]], artifact_file: str) -> None:
+    """Log ``records`` as an MLflow table of the active run (``mlflow.load_table`` reads it)."""
+    import mlflow
+
+    mlflow.log_table(records_frame(records), artifact_file=artifact_file)

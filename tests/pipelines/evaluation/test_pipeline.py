@@ -115,6 +115,14 @@ def test_pipeline_scores_known_policies(monkeypatch, bfcl_data, dialog):
     assert metrics["compare.irft_vs_base.simple_python.p_value"]["value"] == 1.0
     predictions = catalog.load("predictions_sft")
     assert len(predictions) == 4 * 3 + 1 and {p["source"] for p in predictions} == {"bfcl", "synthetic"}
+    # the per-item table (an MLflow table of the run): every item of every policy, output beside verdict
+    table = catalog.load("evaluation_predictions")
+    assert len(table) == 3 * len(predictions) and [r["policy"] for r in table[::len(predictions)]] == ["base", "sft",
+                                                                                                      "irft"]
+    row = table[2 * len(predictions) + 3]
+    assert set(row) == {"id", "source", "category", "policy", "output", "correct", "reason"}
+    assert (row["policy"], row["category"], row["correct"]) == ("irft", "parallel", False)
+    assert row["reason"].startswith("wrong_count") and row["output"] == catalog.load("predictions_irft")[3]["output"]
     contamination = catalog.load("decontamination_report")
     assert set(contamination["categories"]) == set(PARAMS["bfcl"]["categories"])
     assert scores["skipped_input"]["sft_test"]["skipped"] == 0 and "Input records skipped" not in report
@@ -138,6 +146,7 @@ def test_a_pipeline_of_fewer_policies_needs_no_irft_policy(monkeypatch, bfcl_dat
     assert "| simple_python | 3 | 0/3 = 0.0 % [0.0–56.1] | 3/3 = 100.0 % [43.9–100.0] |" in catalog.load(
         "evaluation_report")
     assert list(scores["comparisons"]) == ["sft_vs_base"]
+    assert {r["policy"] for r in catalog.load("evaluation_predictions")} == {"base", "sft"}
     metrics = catalog.load("evaluation_metrics")
     assert set(metrics) >= {"base.bfcl.overall", "sft.bfcl.overall", "compare.sft_vs_base.simple_python.p_value"}
     assert not any(k.startswith("compare.irft") for k in metrics)

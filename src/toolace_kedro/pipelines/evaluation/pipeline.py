@@ -17,6 +17,7 @@ from toolace_kedro.pipelines.evaluation.nodes import (
     predict_irft,
     predict_sft,
 )
+from toolace_kedro.pipelines.evaluation.report import prediction_table
 
 _PREDICT = {
     "base": node(predict_base, ["evaluation_items", "params:sft.policy_model", "params:llm", "params:evaluation"],
@@ -38,11 +39,14 @@ def create_pipeline(policies: Sequence[str] = MODELS, **kwargs) -> Pipeline:
                    {"items": "evaluation_items", "params": "params:evaluation",
                     "items_report": "evaluation_items_report", **{f"predictions_{m}": f"predictions_{m}" for m in chosen}},
                    _OUTPUTS, name="evaluate")
+    table = node(prediction_table, {"scores": "evaluation_scores", **{f"predictions_{m}": f"predictions_{m}" for m in chosen}},
+                 "evaluation_predictions", name="tabulate_predictions")
     return pipeline([
         node(build_items, ["bfcl_data", "sft_test", "params:evaluation"], ["evaluation_items", "evaluation_items_report"],
              name="build_eval_items"),
         *(_PREDICT[m] for m in chosen),
         scoring,
+        table,
         node(decontaminate, ["sft_train", "bfcl_data", "params:evaluation"], "decontamination_report",
              name="decontaminate"),
     ])

@@ -206,3 +206,18 @@ def log_model_runs(scores: dict[str, Any]) -> None:
             overall = (model_scores["synthetic"] or {}).get("overall", {})
             metrics |= {f"synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))}
             mlflow.log_metrics(metrics)
+
+
+def prediction_table(scores: dict[str, Any], **predictions: list[dict]) -> list[dict[str, Any]]:
+    """One row per item and evaluated policy: ``id``, ``source``, ``category``, ``policy``, the raw
+    ``output``, BFCL's or the synthetic check's ``correct`` and its ``reason`` (``None`` when
+    correct), in the order of ``scores["models"]`` and of each policy's verdicts; ``predictions``
+    are ``predictions_<policy>=...`` as the evaluate node takes them."""
+    rows = []
+    for policy, model_scores in scores["models"].items():
+        outputs = {(p["source"], p["id"]): p["output"] for p in predictions.get(f"predictions_{policy}") or []}
+        for verdict in model_scores["verdicts"]:
+            rows.append({"id": verdict["id"], "source": verdict["source"], "category": verdict["category"],
+                         "policy": policy, "output": outputs.get((verdict["source"], verdict["id"])),
+                         "correct": bool(verdict["correct"]), "reason": verdict.get("reason")})
+    return rows

@@ -16,6 +16,7 @@ NOTEBOOK = ROOT / "notebooks" / "walkthrough.ipynb"
 def tiny_project(tiny_model_dir, tmp_path_factory):
     project, run = run_tiny_project(tmp_path_factory.mktemp("tiny-run"), tiny_model_dir)
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    (project / "kedro.log").write_text(run.stdout + run.stderr)
     return project
 
 
@@ -32,6 +33,48 @@ def test_a_tiny_run_writes_every_stage_under_its_data_root(tiny_project):
                  "02_intermediate/checkpoints/api_synthesis", "02_intermediate/checkpoints/dialog_generation"):
         assert any((root / name).iterdir()), f"{name}: nothing written under the data root"
     assert not (tiny_project / "data").exists()
+
+
+@pytest.mark.slow
+def test_the_run_is_browsable_in_mlflow(tiny_project):
+    """What a user finds in the run's MLflow store (the project's sqlite:///mlflow.db): the reports
+    and plots as artifacts, the SFT adapter and the irft policy as registered pyfunc models tagged
+    with the Kedro run id, the training and evaluation sets as dataset inputs, the per-item
+    predictions as a table."""
+    import mlflow
+
+    assert "could not log" not in (tiny_project / "kedro.log").read_text()
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tiny_project / 'mlflow.db'}")
+    try:
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name("toolace_kedro")
+        (run,) = client.search_runs([experiment.experiment_id], "tags.run_id != ''")  # the Kedro run
+        kedro_run_id = run.data.tags["run_id"]
+
+        def artifacts(folder):
+            return {a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run.info.run_id, folder)}
+
+        assert {"evaluation_report.md", "evaluation_report.html", "evaluation_bfcl.png", "evaluation_scores.json",
+                "predictions.json"} <= artifacts("evaluation")
+        assert {"api_pool_stats.json", "api_domains.png"} <= artifacts("api_synthesis")
+        assert {"dialog_stats.json", "dialog_types.png"} <= artifacts("dialog_generation")
+        assert "verification_rejections.png" in artifacts("verification")
+        assert {"sft_report.json", "sft_split_report.json"} <= artifacts("sft")
+        assert "irft_report.json" in artifacts("irft_round_1")
+        for name, dataset in (("toolace-sft", "sft_adapter"), ("toolace-irft", "irft_policy")):
+            (version,) = client.search_model_versions(f"name='{name}'")
+            assert version.run_id == run.info.run_id
+            assert version.tags == {"kedro_run_id": kedro_run_id, "kedro_dataset": dataset}
+        inputs = {i.dataset.name: {t.key: t.value for t in i.tags}["mlflow.data.context"]
+                  for i in client.get_run(run.info.run_id).inputs.dataset_inputs}
+        assert inputs == {"sft_train": "training", "sft_test": "evaluation", "evaluation_items": "evaluation",
+                          "irft_round_1.preference_pairs": "training"}
+        table = client.load_table(experiment.experiment_id, "evaluation/predictions.json", run_ids=[run.info.run_id])
+        assert list(table.columns) == ["id", "source", "category", "policy", "output", "correct", "reason"]
+        assert set(table["policy"]) == {"base", "sft", "irft"} and len(table) % 3 == 0
+    finally:
+        mlflow.set_tracking_uri(previous)
 
 
 @pytest.mark.slow

@@ -3,11 +3,14 @@ logged policy as a pyfunc model."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 from kedro.io import DataCatalog
 
+from tests.support.fakes import ScriptedLLM
+from toolace_kedro import llm
 from toolace_kedro.hooks import MlflowCatalogHook
 from toolace_kedro.tracking import MlflowMetadata, mlflow_metadata, records_frame
 
@@ -47,7 +50,7 @@ def test_metadata_is_validated():
     assert frame.loc[0, "messages"] == '[{"role": "user"}]' and bool(frame.loc[0, "ok"]) is True
 
 
-def test_the_hook_logs_inputs_tables_and_registered_models(tmp_path, mlflow_store, tiny_model_dir):
+def test_the_hook_logs_inputs_tables_and_registered_models(tmp_path, mlflow_store, tiny_model_dir, monkeypatch):
     import mlflow
     import pandas as pd
 
@@ -74,9 +77,16 @@ def test_the_hook_logs_inputs_tables_and_registered_models(tmp_path, mlflow_stor
     assert version.tags == {"kedro_run_id": VERSION, "kedro_dataset": "policy"}
     # the registered version is a working policy
     policy = mlflow.pyfunc.load_model("models:/toolace-test/1")
-    answers = policy.predict(pd.DataFrame({"messages": [[{"role": "user", "content": "Hello"}]]}),
-                             params={"max_tokens": 2})
+    conversation = [{"role": "user", "content": "Hello"}]
+    answers = policy.predict(pd.DataFrame({"messages": [json.dumps(conversation)]}), params={"max_tokens": 2})
     assert len(answers) == 1 and isinstance(answers[0], str)
+    # what it asks the LLM layer: the logged directory, greedy, the signature's params passed through
+    seen = []
+    monkeypatch.setattr(llm, "build_llm", lambda config: seen.append(config) or ScriptedLLM(lambda *a: "[f(a=1)]"))
+    assert policy.predict(pd.DataFrame({"messages": [json.dumps(conversation)]}), params={"max_tokens": 7}) \
+        == ["[f(a=1)]"]
+    assert seen[0]["max_tokens"] == 7 and seen[0]["temperature"] == 0.0 and seen[0]["adapter"] is None
+    assert seen[0]["model"].endswith("policy") and "tiny" not in seen[0]["model"]  # the model's own copy
 
 
 def test_the_hook_does_nothing_without_a_run_and_warns_on_failure(tmp_path, mlflow_store, caplog):

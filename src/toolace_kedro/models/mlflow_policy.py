@@ -6,7 +6,8 @@ anywhere the project is installed::
 
     import mlflow
     policy = mlflow.pyfunc.load_model("models:/toolace-irft/latest")
-    policy.predict(pd.DataFrame({"messages": [[{"role": "user", "content": "..."}]]}),
+    conversation = [{"role": "user", "content": "..."}]
+    policy.predict(pd.DataFrame({"messages": [json.dumps(conversation)]}),
                    params={"max_tokens": 64})   # -> one answer per conversation
 
 A merged policy is self-contained; an adapter is applied to its base model, the
@@ -24,10 +25,12 @@ from typing import Any
 import mlflow.models
 import mlflow.pyfunc
 
-__all__ = ["PolicyModel", "adapter_base", "log_policy_model", "requirements"]
+__all__ = ["PARAMS", "PolicyModel", "adapter_base", "log_policy_model", "requirements", "signature"]
 
 #: the packages a loaded policy imports, pinned to this environment's versions
 _PACKAGES = ("torch", "transformers", "peft", "accelerate", "toolace-kedro")
+#: the inference parameters ``predict`` takes, with their defaults (the model signature's params)
+PARAMS = {"max_tokens": 256, "temperature": 0.0}
 
 
 def adapter_base(directory: str | Path) -> str | None:
@@ -50,10 +53,19 @@ def requirements() -> list[str]:
     return pins
 
 
+def signature():
+    """The model signature: a ``messages`` text column in, one text answer out, :data:`PARAMS`."""
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    example = pd.DataFrame({"messages": [json.dumps([{"role": "user", "content": "Hello"}])]})
+    return infer_signature(example, ["answer"], params=PARAMS)
+
+
 class PolicyModel(mlflow.pyfunc.PythonModel):
     """Greedy chat answers of the logged policy: ``predict`` takes a DataFrame with a ``messages``
-    column (each a list of chat messages, or its JSON text) and returns one answer string per row;
-    ``params`` may set ``max_tokens`` and ``temperature``."""
+    column (each the JSON text of a list of chat messages) and returns one answer string per row;
+    ``params`` may set ``max_tokens`` and ``temperature`` (:data:`PARAMS`, the signature's)."""
 
     def load_context(self, context) -> None:
         self.policy = context.artifacts["policy"]
@@ -65,7 +77,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
         rows = model_input["messages"] if hasattr(model_input, "columns") else model_input
         conversations = [json.loads(m) if isinstance(m, str) else list(m) for m in rows]
         model, adapter = (self.base, self.policy) if self.base else (self.policy, None)
-        options = {"temperature": 0.0, "max_tokens": 256, **(params or {})}
+        options = {**PARAMS, **(params or {})}
         llm = build_llm({"backend": "transformers", "model": model, "adapter": adapter, "progress": False,
                          "cache_dir": None, **options})
         try:
@@ -82,7 +94,7 @@ def log_policy_model(directory: str | Path, name: str, registered_model_name: st
     base = adapter_base(directory)
     info = mlflow.pyfunc.log_model(  # (models from code: this file, not a pickled object)
         name=name, python_model=__file__, artifacts={"policy": str(directory)},
-        model_config={"base_model": base} if base else None, pip_requirements=requirements(),
+        model_config={"base_model": base} if base else None, pip_requirements=requirements(), signature=signature(),
         registered_model_name=registered_model_name, tags=tags)
     if registered_model_name and info.registered_model_version is not None:
         client = mlflow.MlflowClient()

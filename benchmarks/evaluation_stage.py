@@ -101,13 +101,14 @@ def main() -> None:
     if not (args.adapter and args.irft):
         parser.error("--adapter and --irft are needed (or --make-stand-ins DIR first)")
 
-    from toolace_kedro.datasets import BFCLDataset, JSONLinesDataset
+    from toolace_kedro.datasets import BFCLDataset, BFCLMultiTurnDataset, JSONLinesDataset
     from toolace_kedro.pipelines.evaluation import create_pipeline
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("toolace_kedro.pipelines.evaluation").setLevel(logging.INFO)
     dialogs = list(JSONLinesDataset(filepath=args.sft_test).load()) if args.sft_test else stand_in_dialogs(args.dialogs)
     inputs = {"bfcl_data": BFCLDataset(categories=params["evaluation"]["bfcl"]["categories"]).load(),
+              "bfcl_multi_turn_data": BFCLMultiTurnDataset().load(),
               "sft_test": dialogs, "sft_train": dialogs, "sft_adapter": args.adapter, "irft_policy": args.irft,
               "params:sft.policy_model": model, "params:evaluation": params["evaluation"],
               "params:llm": {**params["llm"], "cache_dir": args.cache_dir, "progress": False}}

@@ -1,4 +1,5 @@
-"""``BFCLDataset``: the single-turn BFCL categories bundled in the ``bfcl-eval`` wheel, read-only.
+"""``BFCLDataset``: the single-turn BFCL categories bundled in the ``bfcl-eval`` wheel, read-only;
+``BFCLMultiTurnDataset``: its multi-turn categories.
 
 ``load()`` gives ``{category: [entry, ...]}`` with each entry's possible answer attached (see
 :func:`toolace_kedro.datasets.bfcl_data.load_category`); sampling is the evaluation
@@ -13,7 +14,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-__all__ = ["BFCLDataset"]
+__all__ = ["BFCLDataset", "BFCLMultiTurnDataset"]
 
 
 class BFCLDataset(AbstractDataset[None, dict]):
@@ -53,3 +54,40 @@ class BFCLDataset(AbstractDataset[None, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"categories": self._categories, "data_dir": self._data_dir, "on_error": self._on_error}
+
+
+class BFCLMultiTurnDataset(AbstractDataset[None, dict]):
+    """BFCL's multi-turn categories, read-only: ``{category: [entry, ...]}`` as
+    :func:`toolace_kedro.datasets.bfcl_multi_turn.load_multi_turn_category` prepares them (the
+    involved classes' function documents attached, ``miss_func``'s held-back ones moved to their
+    turn, the ground-truth trajectory). Catalog example::
+
+        bfcl_multi_turn_data:
+          type: toolace_kedro.datasets.BFCLMultiTurnDataset
+          categories: [multi_turn_base]   # default: all four
+    """
+
+    def __init__(self, categories: list[str] | None = None, data_dir: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
+
+        self._categories = list(categories or MULTI_TURN_CATEGORIES)
+        unknown = sorted(set(self._categories) - set(MULTI_TURN_CATEGORIES))
+        if unknown:
+            raise DatasetError(f"unknown BFCL multi-turn categories {unknown}; known: {', '.join(MULTI_TURN_CATEGORIES)}")
+        self._data_dir = data_dir
+        self.metadata = metadata
+
+    def load(self) -> dict[str, list[dict[str, Any]]]:
+        from toolace_kedro.datasets.bfcl_multi_turn import load_multi_turn_category
+
+        try:
+            return {c: load_multi_turn_category(c, data_dir=self._data_dir) for c in self._categories}
+        except (FileNotFoundError, ValueError) as exc:
+            raise DatasetError(str(exc)) from exc
+
+    def save(self, data: None) -> None:
+        raise DatasetError("BFCLMultiTurnDataset is read-only: its data ships in the bfcl-eval wheel")
+
+    def _describe(self) -> dict[str, Any]:
+        return {"categories": self._categories, "data_dir": self._data_dir}

@@ -66,7 +66,7 @@ def test_pipeline_scores_known_policies(monkeypatch, bfcl_data, dialog):
 
     monkeypatch.setattr(nodes, "build_llm", fake_build)
     catalog = run_in_memory(create_pipeline(), {
-        "bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
+        "bfcl_data": bfcl_data, "bfcl_multi_turn_data": {}, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
         "irft_policy": "irft-dir", "params:sft.policy_model": "base-model", "params:llm": {"progress": False},
         "params:evaluation": PARAMS})
     scores = catalog.load("evaluation_scores")
@@ -137,7 +137,7 @@ def test_a_pipeline_of_fewer_policies_needs_no_irft_policy(monkeypatch, bfcl_dat
     pipeline = create_pipeline(policies=("sft", "base"))
     assert "irft_policy" not in pipeline.inputs() and "predict_irft" not in {n.name for n in pipeline.nodes}
     catalog = run_in_memory(pipeline, {
-        "bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
+        "bfcl_data": bfcl_data, "bfcl_multi_turn_data": {}, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
         "params:sft.policy_model": "base-model", "params:llm": {"progress": False}, "params:evaluation": PARAMS})
     scores = catalog.load("evaluation_scores")
     assert list(scores["models"]) == ["base", "sft"]  # report order, whatever order they were asked in
@@ -174,7 +174,7 @@ def test_the_nodes_take_the_typed_parameters(monkeypatch, bfcl_data, dialog):
     for params, llm in ((PARAMS, {"progress": False}),
                         (EvaluationParams.model_validate(PARAMS), LLMConfig(progress=False))):
         catalog = run_in_memory(create_pipeline(policies=("base", "sft")), {
-            "bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
+            "bfcl_data": bfcl_data, "bfcl_multi_turn_data": {}, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": "adapter-dir",
             "params:sft.policy_model": "base-model", "params:llm": llm, "params:evaluation": params})
         outputs.append([catalog.load(name) for name in ("evaluation_items", "evaluation_scores",
                                                           "evaluation_report", "decontamination_report")])
@@ -296,3 +296,56 @@ def test_per_category_sizes_and_the_training_prompt(bfcl_data, dialog, monkeypat
     items, report = nodes.build_items(bfcl_data, [dialog], none)
     scores, markdown, *_ = nodes.evaluate_policies(items, none, report, predictions_base=silent[-1:])
     assert scores["prompt"] == {"name": [], "description": None} and "BFCL prompt" not in markdown
+
+
+def test_multi_turn_entries_are_asked_scored_and_reported(monkeypatch, bfcl_data, dialog):
+    """``multi_turn.categories``: each policy works through a seeded subset of the entries on the
+    simulated backends; one replays the ground truth (every entry right), one never calls (every
+    entry wrong); the report has the categories, the multi_turn group and the paired comparison."""
+    from tests.pipelines.evaluation.test_multi_turn_policy import GroundTruthPolicy
+    from toolace_kedro.datasets import BFCLMultiTurnDataset
+
+    multi = BFCLMultiTurnDataset(categories=["multi_turn_base", "multi_turn_miss_func"]).load()
+    params = {**PARAMS, "bfcl": {"categories": ["simple_python"], "sample_size": 2}, "synthetic": False,
+              "multi_turn": {"categories": ["multi_turn_base", "multi_turn_miss_func"], "sample_size": 2,
+                             "max_tokens": 48}}
+    entries = [e for c in multi for e in nodes.seeded_subset(multi[c], 2, 0, c)]
+    truth = GroundTruthPolicy(entries)
+
+    def replay(messages, sampling, schema):  # the multi-turn entries' ground truth; prose elsewhere
+        first = next(m["content"] for m in messages if m["role"] == "user")
+        return truth(messages, sampling, schema) if first in truth.by_first else "I cannot help with that."
+
+    seen = []
+
+    def fake_build(config):
+        seen.append(config["max_tokens"])
+        return ScriptedLLM(replay if config["adapter"] else (lambda m, s, x: "I cannot help with that."))
+
+    monkeypatch.setattr(nodes, "build_llm", fake_build)
+    catalog = run_in_memory(create_pipeline(policies=("base", "sft")), {
+        "bfcl_data": bfcl_data, "bfcl_multi_turn_data": multi, "sft_test": [dialog], "sft_train": [dialog],
+        "sft_adapter": "adapter-dir", "params:sft.policy_model": "base-model", "params:llm": {"progress": False},
+        "params:evaluation": params})
+    items = catalog.load("evaluation_items")
+    assert [i["category"] for i in items if i["source"] == "bfcl_multi_turn"] == ["multi_turn_base"] * 2 + [
+        "multi_turn_miss_func"] * 2
+    trajectory = next(p for p in catalog.load("predictions_sft") if p["source"] == "bfcl_multi_turn")["output"]
+    assert isinstance(trajectory, list) and all(isinstance(turn, list) for turn in trajectory)
+    scores = catalog.load("evaluation_scores")
+    sft, base = scores["models"]["sft"], scores["models"]["base"]
+    assert sft["bfcl"]["multi_turn_base"]["correct"] == 2 and sft["bfcl"]["multi_turn_miss_func"]["correct"] == 2
+    assert base["bfcl"]["multi_turn_base"]["correct"] == 0
+    assert set(base["bfcl"]["multi_turn_base"]["failures"]) <= {"empty_turn_model_response", "state_mismatch",
+                                                                 "execution_response_mismatch"}
+    assert sft["aggregates"]["multi_turn"] == 1.0 and base["aggregates"]["multi_turn"] == 0.0
+    assert sft["groups"]["multi_turn"]["n"] == 4
+    mt = scores["comparisons"]["sft_vs_base"]["bfcl_multi_turn"]
+    assert (mt["n"], mt["gained"], mt["lost"]) == (4, 4, 0)
+    report = catalog.load("evaluation_report")
+    assert "| multi_turn_base | 2 | 0/2 = 0.0 % [0.0–65.8] | 2/2 = 100.0 % [34.2–100.0] |" in report
+    assert "| multi_turn | 4 |" in report and "BFCL multi-turn entries (pooled)" in report
+    assert "Not run, so not in overall: simple_java" in report and "multi_turn_long_context" in report
+    rows = [r for r in catalog.load("evaluation_predictions") if r["source"] == "bfcl_multi_turn"]
+    assert len(rows) == 8 and all(isinstance(r["output"], str) for r in rows)
+    assert set(seen) == {32}  # (the single-turn max_tokens; each multi-turn step asks for its own 48)

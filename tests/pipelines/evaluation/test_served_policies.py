@@ -37,7 +37,7 @@ def weights(tmp_path):
 def _inputs(bfcl_data, dialog, base_url, tmp_path, adapter, merged, params=PARAMS):
     llm = {"backend": "openai", "base_url": base_url, "model": "base-model", "progress": False, "max_retries": 1,
            "backoff_s": 0.0, "cache_dir": str(tmp_path / "cache")}
-    return {"bfcl_data": bfcl_data, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": str(adapter),
+    return {"bfcl_data": bfcl_data, "bfcl_multi_turn_data": {}, "sft_test": [dialog], "sft_train": [dialog], "sft_adapter": str(adapter),
             "irft_policy": str(merged), "params:sft.policy_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
             "params:llm": llm, "params:evaluation": params}
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from toolace_kedro.datasets.bfcl_data import CATEGORIES, RELEVANCE_CATEGORIES
+from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.stats import paired_comparison, wilson_interval
 
 __all__ = ["COMPARISONS", "GROUPS", "interval", "paired_comparisons", "pooled_groups", "scopes"]
@@ -33,7 +34,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "live": ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"),
     "relevance": ("live_relevance",),
     "irrelevance": ("irrelevance", "live_irrelevance"),
-    "overall": CATEGORIES,
+    "multi_turn": MULTI_TURN_CATEGORIES,
+    "overall": CATEGORIES + MULTI_TURN_CATEGORIES,
 }
 
 
@@ -56,16 +58,20 @@ def pooled_groups(bfcl: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, 
 
 def scopes(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
     """The item sets compared: each BFCL category, ``bfcl_ast``, ``bfcl_relevance``,
-    ``synthetic_exact_call``, ``synthetic_no_call`` (only the non-empty ones)."""
+    ``bfcl_multi_turn``, ``synthetic_exact_call``, ``synthetic_no_call`` (only the non-empty ones)."""
     out: dict[str, list] = {}
     for v in verdicts:
         if v["source"] == "bfcl":
             out.setdefault(v["category"], []).append(v)
             out.setdefault("bfcl_relevance" if v["category"] in RELEVANCE_CATEGORIES else "bfcl_ast", []).append(v)
+        elif v["source"] == "bfcl_multi_turn":
+            out.setdefault(v["category"], []).append(v)
+            out.setdefault("bfcl_multi_turn", []).append(v)
         else:
             out.setdefault(f"synthetic_{'exact_call' if v['kind'] == 'call' else 'no_call'}", []).append(v)
-    order = [c for c in CATEGORIES if c in out] + [s for s in ("bfcl_ast", "bfcl_relevance", "synthetic_exact_call",
-                                                               "synthetic_no_call") if s in out]
+    order = [c for c in CATEGORIES + MULTI_TURN_CATEGORIES if c in out] + [
+        s for s in ("bfcl_ast", "bfcl_relevance", "bfcl_multi_turn", "synthetic_exact_call", "synthetic_no_call")
+        if s in out]
     return {s: out[s] for s in order}
 
 

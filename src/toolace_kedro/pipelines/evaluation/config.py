@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from toolace_kedro.datasets.bfcl_data import CATEGORIES
+from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.llm.base import LLMConfig
 from toolace_kedro.params import StrictModel, known_names
 from toolace_kedro.pipelines.evaluation.items import sample_sizes
 
-__all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "GenerationParams", "ServedPolicies", "served_policy_problem",
+__all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "GenerationParams", "MultiTurnParams", "ServedPolicies", "served_policy_problem",
            "served_policy_problems"]
 
 
@@ -76,6 +77,35 @@ class DecontaminationParams(StrictModel):
                              "contaminated")
 
 
+class MultiTurnParams(StrictModel):
+    """BFCL's multi-turn categories: each policy works through an entry turn by turn on BFCL's
+    simulated backends (``multi_turn_policy.run_multi_turn``), scored by BFCL's state- and
+    response-based checks (``multi_turn.check_trajectory``)."""
+
+    categories: list[str] | None = Field([], description="Multi-turn categories asked ([]: none; null: all four)")
+    sample_size: int | None | dict[str, int | None] = Field(
+        None, description="Entries per category, seeded: an int, null for all, or a mapping per category with "
+        "'default'")
+    max_steps: int | None = Field(None, gt=0, description="Executed steps per turn before an entry is "
+                                  "force-quit (null: BFCL's limit)")
+    max_tokens: int = Field(256, gt=0, description="Tokens per step's answer")
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        known_names(value or (), MULTI_TURN_CATEGORIES, "BFCL multi-turn categories")
+        return value
+
+    def chosen(self) -> list[str]:
+        """The categories asked."""
+        return list(MULTI_TURN_CATEGORIES if self.categories is None else self.categories)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> MultiTurnParams:
+        sample_sizes(self.sample_size, self.chosen(), MULTI_TURN_CATEGORIES)
+        return self
+
+
 class ServedPolicies(StrictModel):
     """The model name under which an OpenAI-compatible server answers as each policy: every
     policy is asked by its own name, and a policy without one stops the run before anything is
@@ -103,6 +133,8 @@ class EvaluationParams(StrictModel):
                                          description="Decoding of the policies' answers, merged over the llm block")
     decontamination: DecontaminationParams = Field(default_factory=DecontaminationParams,
                                                    description="The n-gram overlap of BFCL with the training data")
+    multi_turn: MultiTurnParams = Field(default_factory=MultiTurnParams,
+                                        description="BFCL's multi-turn categories, run on its simulated backends")
     served_policies: ServedPolicies = Field(default_factory=ServedPolicies,
                                             description="openai backend: the served name of each policy")
 

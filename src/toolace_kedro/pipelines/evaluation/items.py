@@ -39,19 +39,21 @@ def _size(value: Any, key: str) -> int | None:
     return value
 
 
-def sample_sizes(sample_size: Any, categories: Sequence[str]) -> dict[str, int | None]:
-    """Items per category (``None``: every item) from ``evaluation.bfcl.sample_size``; a bad value
-    is a ``ValueError`` naming the key. Mapping keys must be BFCL categories or ``default``;
+def sample_sizes(sample_size: Any, categories: Sequence[str], known: Sequence[str] = CATEGORIES
+                 ) -> dict[str, int | None]:
+    """Items per category (``None``: every item) from ``evaluation.bfcl.sample_size`` (or
+    ``evaluation.multi_turn.sample_size``, whose categories are ``known``); a bad value is a
+    ``ValueError`` naming the key. Mapping keys must be ``known`` categories or ``default``;
     categories of the mapping that are not run are ignored; a category run without an entry
     takes ``default``, and with no ``default`` either is an error."""
-    key = "evaluation.bfcl.sample_size"
+    key = "evaluation.bfcl.sample_size" if known is CATEGORIES else "evaluation.multi_turn.sample_size"
     if not isinstance(sample_size, Mapping):
         size = _size(sample_size, key)
         return {c: size for c in categories}
-    unknown = sorted(str(k) for k in sample_size if k != "default" and k not in CATEGORIES)
+    unknown = sorted(str(k) for k in sample_size if k != "default" and k not in known)
     if unknown:
         raise ValueError(f"{key}.{unknown[0]}: not a BFCL category nor 'default' "
-                         f"(categories: {', '.join(CATEGORIES)})")
+                         f"(categories: {', '.join(known)})")
     sizes = {k: _size(v, f"{key}.{k}") for k, v in sample_size.items()}
     missing = [c for c in categories if c not in sizes and "default" not in sizes]
     if missing:

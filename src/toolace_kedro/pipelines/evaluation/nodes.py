@@ -13,6 +13,7 @@ from toolace_kedro.llm import build_llm
 from toolace_kedro.llm.base import LLMBatchError, LLMConfig
 from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, LANGUAGE_OF, check_output, entry_problem
 from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
+from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.models.identity import weights_digest, weights_stamp
 from toolace_kedro.pipelines.evaluation.config import EvaluationParams, GenerationParams, served_policy_problem
 from toolace_kedro.pipelines.evaluation.decontamination import contamination_report
@@ -23,6 +24,8 @@ from toolace_kedro.pipelines.evaluation.items import (
     seeded_subset,
 )
 from toolace_kedro.pipelines.evaluation.report import aggregate, plots, render_report, log_model_runs
+from toolace_kedro.pipelines.evaluation.multi_turn import check_trajectory
+from toolace_kedro.pipelines.evaluation.multi_turn_policy import run_multi_turn
 from toolace_kedro.pipelines.evaluation.synthetic import (
     action_verdict,
     first_action,
@@ -54,15 +57,18 @@ def usable_bfcl(bfcl_data: dict[str, list[dict]], categories: list[str] | None =
     return usable, reports
 
 
-def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: EvaluationParams | Mapping
-                ) -> tuple[list[dict], dict[str, Any]]:
+def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: EvaluationParams | Mapping,
+                bfcl_multi_turn: dict[str, list[dict]] | None = None) -> tuple[list[dict], dict[str, Any]]:
     """The items every policy answers: ``{"id", "source", "category", "messages"}`` plus what the
     scorer needs (the BFCL entry, or the reference dialog); BFCL items also name their ``prompt``.
     ``bfcl.sample_size`` items per category (an int, null = all, or a mapping per category with a
     ``default``; seeded), asked with ``prompt`` (``bfcl``: BFCL's own prompt, ``training``: the
     sft format); the whole held-out synthetic set. Entries and dialogs that cannot be asked or
     scored are skipped and counted with file and line: the second output, ``{"skipped_input":
-    {...}, "bfcl_sample": {category: {items, available}}}``, goes into ``evaluation_scores``."""
+    {...}, "bfcl_sample": {category: {items, available}}}``, goes into ``evaluation_scores``.
+    ``multi_turn.categories`` of ``bfcl_multi_turn`` add ``{"id", "source": "bfcl_multi_turn",
+    "category", "entry"}`` items (``multi_turn.sample_size`` entries each, seeded), which the
+    policies work through turn by turn."""
     cfg = EvaluationParams.of(params)
     prompt = cfg.prompt
     categories = list(cfg.bfcl.categories or CATEGORIES)
@@ -75,15 +81,30 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
         items += [{"id": e["id"], "source": "bfcl", "category": category, "prompt": prompt,
                    "messages": bfcl_messages(e, prompt), "entry": e}
                   for e in chosen]
+    multi = cfg.multi_turn
+    if multi.chosen():
+        if bfcl_multi_turn is None:
+            raise ValueError("evaluation.multi_turn.categories asks for multi-turn entries, but no "
+                             "bfcl_multi_turn data was given")
+        multi_sizes = sample_sizes(multi.sample_size, multi.chosen(), MULTI_TURN_CATEGORIES)
+        for category in multi.chosen():
+            if category not in bfcl_multi_turn:
+                raise ValueError(f"BFCL multi-turn category {category!r} is not in bfcl_multi_turn "
+                                 f"(loaded: {sorted(bfcl_multi_turn)})")
+            entries = bfcl_multi_turn[category]
+            chosen = seeded_subset(entries, multi_sizes[category], cfg.seed, category)
+            sample[category] = {"items": len(chosen), "available": len(entries)}
+            items += [{"id": e["id"], "source": "bfcl_multi_turn", "category": category, "entry": e} for e in chosen]
     if cfg.synthetic:
         dialogs, skipped["sft_test"] = validate_records(sft_test, dialog_problem, "sft_test", allow_empty=True)
         for dialog in dialogs:
             items.append({"id": dialog["id"], "source": "synthetic", "category": dialog["type"],
                           "messages": first_action_prompt(dialog, cfg.call_format),
                           "reference": dialog})
-    logger.info("evaluation items: %d BFCL (%d categories, prompt %s), %d synthetic",
+    logger.info("evaluation items: %d BFCL (%d categories, prompt %s), %d BFCL multi-turn, %d synthetic",
                 sum(i["source"] == "bfcl" for i in items), len({i["category"] for i in items if i["source"] == "bfcl"}),
-                prompt, sum(i["source"] == "synthetic" for i in items))
+                prompt, sum(i["source"] == "bfcl_multi_turn" for i in items),
+                sum(i["source"] == "synthetic" for i in items))
     return items, {"skipped_input": skipped, "bfcl_sample": sample}
 
 
@@ -136,30 +157,51 @@ def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: Evaluat
     """Greedy answers of one policy (:func:`policy_llm_config`). A request that still fails
     after the backend's retries stops the node, naming the policy and the items: a missing
     answer is never scored as a wrong one."""
-    generation = EvaluationParams.of(params).generation
-    per_request = _request_options(items, generation)
+    cfg = EvaluationParams.of(params)
+    single = [i for i in items if i["source"] != "bfcl_multi_turn"]
+    multi = [i for i in items if i["source"] == "bfcl_multi_turn"]
+    per_request = _request_options(single, cfg.generation)
     config = policy_llm_config(llm_params, params, label, model, adapter)
     start = time.perf_counter()
     llm = build_llm(config)
     try:
-        outputs = llm.chat_batch([i["messages"] for i in items], errors="raise", per_request=per_request)
+        outputs = _answers(lambda: llm.chat_batch([i["messages"] for i in single], errors="raise",
+                                                  per_request=per_request), single, label, config)
+        trajectories = _answers(lambda: run_multi_turn(llm, [i["entry"] for i in multi],
+                                                       max_steps=cfg.multi_turn.max_steps,
+                                                       max_tokens=cfg.multi_turn.max_tokens),
+                                multi, label, config, multi_turn=True) if multi else []
+    finally:
+        llm.close()
+    logger.info("%s: %d predictions in %.0f s (%s)", label, len(items), time.perf_counter() - start,
+                llm.usage.as_dict())
+    by_key = {}
+    for item, output in zip(single, outputs):
+        prediction = {"id": item["id"], "source": item["source"], "category": item["category"], "output": output or ""}
+        if item["source"] == "bfcl" and item["category"] not in LANGUAGE_OF:  # can the text still be Python calls
+            prediction["never_calls"] = never_python_calls(prediction["output"])
+        by_key[(item["source"], item["id"])] = prediction
+    for item, trajectory in zip(multi, trajectories):  # per turn, the raw text of each step
+        by_key[(item["source"], item["id"])] = {"id": item["id"], "source": item["source"],
+                                                "category": item["category"], "output": trajectory}
+    return [by_key[(i["source"], i["id"])] for i in items]
+
+
+def _answers(ask, items: list[dict], label: str, config: dict[str, Any], multi_turn: bool = False):
+    """``ask()``; a request that still fails after the backend's retries stops the node with the
+    policy, the items and the server's message (a missing answer is never scored as wrong)."""
+    try:
+        return ask()
     except LLMBatchError as exc:
+        if multi_turn:  # (a batch of the entries under way: its indices are not the items')
+            raise RuntimeError(f"{label} policy (model {config['model']!r}): a multi-turn step request failed "
+                               f"after retries ({exc}; e.g. {next(iter(exc.details.values()), '')[:160]}). "
+                               "Nothing was scored.") from exc
         failed = sorted(exc.failures)
         examples = "; ".join(f"{items[i]['source']} item {items[i]['id']!r} ({items[i]['category']}): "
                              f"{exc.failures[i]} {exc.details.get(i, '')[:160]}".rstrip() for i in failed[:3])
         raise RuntimeError(f"{label} policy (model {config['model']!r}): {len(failed)} of {len(items)} prediction "
                            f"requests failed after retries, e.g. {examples}. Nothing was scored.") from exc
-    finally:
-        llm.close()
-    logger.info("%s: %d predictions in %.0f s (%s)", label, len(items), time.perf_counter() - start,
-                llm.usage.as_dict())
-    predictions = []
-    for item, output in zip(items, outputs):
-        prediction = {"id": item["id"], "source": item["source"], "category": item["category"], "output": output or ""}
-        if item["source"] == "bfcl" and item["category"] not in LANGUAGE_OF:  # can the text still be Python calls
-            prediction["never_calls"] = never_python_calls(prediction["output"])
-        predictions.append(prediction)
-    return predictions
 
 
 def predict_base(items: list[dict], policy_model: str, llm_params: LLMConfig | Mapping,
@@ -192,10 +234,13 @@ def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
                          "they were made for another item set")
     bfcl: dict[str, dict[str, Any]] = {}
     verdicts: list[dict[str, Any]] = []
-    for item in (i for i in items if i["source"] == "bfcl"):
-        ok, reason = check_output(item["category"], item["entry"], item["entry"]["possible_answer"],
-                                  by_id[("bfcl", item["id"])])
-        verdicts.append({"id": item["id"], "source": "bfcl", "category": item["category"], "correct": ok,
+    for item in (i for i in items if i["source"] in ("bfcl", "bfcl_multi_turn")):
+        output = by_id[(item["source"], item["id"])]
+        if item["source"] == "bfcl":
+            ok, reason = check_output(item["category"], item["entry"], item["entry"]["possible_answer"], output)
+        else:  # BFCL's state- and response-based checks of the trajectory
+            ok, reason = check_trajectory(item["entry"], output)
+        verdicts.append({"id": item["id"], "source": item["source"], "category": item["category"], "correct": ok,
                          "reason": None if ok else reason})
         cat = bfcl.setdefault(item["category"], {"n": 0, "correct": 0, "failures": {}})
         cat["n"] += 1

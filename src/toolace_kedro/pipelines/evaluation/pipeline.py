@@ -42,8 +42,9 @@ def create_pipeline(policies: Sequence[str] = MODELS, **kwargs) -> Pipeline:
     table = node(prediction_table, {"scores": "evaluation_scores", **{f"predictions_{m}": f"predictions_{m}" for m in chosen}},
                  "evaluation_predictions", name="tabulate_predictions")
     return pipeline([
-        node(build_items, ["bfcl_data", "sft_test", "params:evaluation"], ["evaluation_items", "evaluation_items_report"],
-             name="build_eval_items"),
+        node(build_items, {"bfcl_data": "bfcl_data", "sft_test": "sft_test", "params": "params:evaluation",
+                           "bfcl_multi_turn": "bfcl_multi_turn_data"},
+             ["evaluation_items", "evaluation_items_report"], name="build_eval_items"),
         *(_PREDICT[m] for m in chosen),
         scoring,
         table,

@@ -7,9 +7,10 @@ mean of simple_python, simple_java and simple_javascript (bfcl-eval's ``generate
 there a category not run counts as 0, here it is left out); *live* the accuracy over all live
 AST items (live_simple, live_multiple, live_parallel, live_parallel_multiple; weighted by count,
 as BFCL's live summary is); *relevance* is live_relevance; *irrelevance* the mean of irrelevance and
-live_irrelevance; *overall* the unweighted mean of the groups present. BFCL's leaderboard overall
-also weights in multi-turn and agentic categories, which are not run here: compare the
-groups, not this overall, with published numbers. With ``sample_size`` set every figure is a
+live_irrelevance; *multi_turn* the unweighted mean of the multi-turn categories run; *overall*
+the unweighted mean of the groups present. BFCL's leaderboard overall weights its groups and also
+counts the agentic categories, which are not run here (the report names every category not run):
+compare the groups, not this overall, with published numbers. With ``sample_size`` set every figure is a
 seeded subset and says so.
 
 Every accuracy is shown with its count and Wilson 95 % interval (``k/n = acc % [lo–hi]``); each
@@ -21,8 +22,12 @@ the prompt the BFCL items were asked with.
 from __future__ import annotations
 
 import html as html_lib
+import json
 import logging
 from typing import Any
+
+from toolace_kedro.datasets.bfcl_data import CATEGORIES
+from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +35,15 @@ SIMPLE = ("simple_python", "simple_java", "simple_javascript")
 NON_LIVE = ("multiple", "parallel", "parallel_multiple")  # beside the simple sub-group
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
+#: BFCL categories this project does not run: their data needs the internet (web_search) or an
+#: external memory store (memory); format_sensitivity asks every AST item in 26 prompt formats
+NOT_RUN = ("web_search", "memory", "format_sensitivity")
 SYNTHETIC_COLUMNS = ("exact_call_accuracy", "name_accuracy", "argument_f1", "no_call_accuracy", "action_accuracy")
 
 
 def aggregate(bfcl: dict[str, dict[str, Any]]) -> dict[str, float | None]:
-    """``non_live``, ``live``, ``relevance``, ``irrelevance``, ``overall`` of the categories run."""
+    """``non_live``, ``live``, ``relevance``, ``irrelevance``, ``multi_turn`` (unweighted mean of
+    the multi-turn categories run, as BFCL), ``overall`` of the categories run."""
     def mean(values):
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
@@ -46,6 +55,7 @@ def aggregate(bfcl: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         "live": sum(bfcl[c]["correct"] for c in LIVE if c in bfcl) / live_n if live_n else None,
         "relevance": bfcl["live_relevance"]["accuracy"] if "live_relevance" in bfcl else None,
         "irrelevance": mean(bfcl[c]["accuracy"] for c in IRRELEVANCE if c in bfcl),
+        "multi_turn": mean(bfcl[c]["accuracy"] for c in MULTI_TURN_CATEGORIES if c in bfcl),
     }
     groups["overall"] = mean(groups.values())
     return groups
@@ -69,8 +79,14 @@ def _group_cell(mean: float | None, pooled: dict[str, Any] | None) -> str:
 
 
 _SCOPES = {"bfcl_ast": "BFCL AST items (pooled)", "bfcl_relevance": "BFCL relevance-type items (pooled)",
+           "bfcl_multi_turn": "BFCL multi-turn entries (pooled)",
            "synthetic_exact_call": "synthetic call dialogs (exact call)",
            "synthetic_no_call": "synthetic text dialogs (no call)"}
+
+
+def not_run(categories: list[str]) -> list[str]:
+    """BFCL's categories (single-turn, multi-turn and those never run here) missing from ``categories``."""
+    return [c for c in CATEGORIES + MULTI_TURN_CATEGORIES + NOT_RUN if c not in categories]
 
 
 def _tables(scores: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
@@ -82,15 +98,15 @@ def _tables(scores: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
             for c in categories]
     tables = [("BFCL accuracy per category", ["category", "n"] + models, rows,
                "Cells: correct/n = accuracy [Wilson 95 % interval].")]
-    groups = [g for g in ("non_live", "live", "relevance", "irrelevance", "overall")
+    groups = [g for g in ("non_live", "live", "relevance", "irrelevance", "multi_turn", "overall")
               if first["aggregates"].get(g) is not None]
     tables.append(("BFCL groups", ["group", "n"] + models,
                    [[g, str(first.get("groups", {}).get(g, {}).get("n", ""))]
                     + [_group_cell(scores["models"][m]["aggregates"][g], scores["models"][m].get("groups", {}).get(g))
                        for m in models] for g in groups],
                    "Cells: BFCL's group figure over the categories run (see `pipelines/evaluation/report.py`) · "
-                   "the group's items pooled, correct/n [Wilson 95 % interval]. BFCL's leaderboard overall also "
-                   "counts multi-turn and agentic categories, which are not run."))
+                   "the group's items pooled, correct/n [Wilson 95 % interval]. Not run, so not in overall: "
+                   + ", ".join(not_run(categories)) + "."))
     synthetic = {m: s["synthetic"] for m, s in scores["models"].items() if s.get("synthetic")}
     if synthetic:
         n = synthetic[models[0]]["overall"].get("dialogs", "") if models[0] in synthetic else ""
@@ -218,6 +234,11 @@ def prediction_table(scores: dict[str, Any], **predictions: list[dict]) -> list[
         outputs = {(p["source"], p["id"]): p["output"] for p in predictions.get(f"predictions_{policy}") or []}
         for verdict in model_scores["verdicts"]:
             rows.append({"id": verdict["id"], "source": verdict["source"], "category": verdict["category"],
-                         "policy": policy, "output": outputs.get((verdict["source"], verdict["id"])),
+                         "policy": policy, "output": _text(outputs.get((verdict["source"], verdict["id"]))),
                          "correct": bool(verdict["correct"]), "reason": verdict.get("reason")})
     return rows
+
+
+def _text(output: Any) -> str | None:
+    """A prediction's output as text: a multi-turn trajectory (per turn, each step's text) as JSON."""
+    return output if output is None or isinstance(output, str) else json.dumps(output, ensure_ascii=False)

@@ -10,6 +10,7 @@ from toolace_kedro.toolcalls.dialog import (
     UserMessage,
     contract_problems,
     dialog_problem,
+    exchanges,
 )
 from toolace_kedro.toolcalls.formats import (
     CALL_FORMATS,
@@ -56,6 +57,7 @@ __all__ = [
     "check_arguments",
     "contract_problems",
     "dialog_problem",
+    "exchanges",
     "from_toolace",
     "from_trl",
     "normalize_api",

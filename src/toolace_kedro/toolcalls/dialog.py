@@ -2,7 +2,7 @@
 
 Every dialog dataset holds one :class:`DialogSample` per JSON line::
 
-    {"id": "...", "type": "single|parallel|dependent|non_tool|clarify",
+    {"id": "...", "type": "single|parallel|dependent|non_tool|clarify|multi_turn",
      "tools": [<API definition>, ...],
      "messages": [{"role": "user", "content": "..."},
                   {"role": "assistant", "content": "", "thought": "...", "tool_calls": [...]},
@@ -15,7 +15,8 @@ answer; roles go user → assistant (→ tool → assistant)*; an assistant turn
 followed by exactly one tool turn whose results name the same functions in the same order.
 :func:`contract_problems` reports the same checks on a raw dict without raising;
 :func:`dialog_problem` says in one line why a raw record is not a canonical dialog (the validator
-the stages give ``datasets.validate_records``).
+the stages give ``datasets.validate_records``). :func:`exchanges` cuts a dialog into its
+requests (a ``multi_turn`` dialog has one per follow-up).
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ __all__ = [
     "UserMessage",
     "contract_problems",
     "dialog_problem",
+    "exchanges",
 ]
 
-DIALOG_TYPES = ("single", "parallel", "dependent", "non_tool", "clarify")
-DialogType = Literal["single", "parallel", "dependent", "non_tool", "clarify"]
+DIALOG_TYPES = ("single", "parallel", "dependent", "non_tool", "clarify", "multi_turn")
+DialogType = Literal["single", "parallel", "dependent", "non_tool", "clarify", "multi_turn"]
 
 
 class _Strict(BaseModel):
@@ -155,3 +157,17 @@ def dialog_problem(sample: Any) -> str | None:
         message = errors[0]["msg"].removeprefix("Value error, ")[:200]
         return f"not_canonical: {where + ': ' if where else ''}{message}{more}"
     return None
+
+
+def exchanges(messages: list[Any]) -> list[tuple[int, int]]:
+    """The ``(start, end)`` message spans of a dialog's exchanges, each a user request and what
+    answers it. A user turn opens a new exchange when it is the first turn or follows an
+    assistant answer given after tool results (a follow-up); a user turn after a question or a
+    text reply goes on with the same exchange (a clarification)."""
+    role = lambda i: messages[i].get("role") if isinstance(messages[i], dict) else None
+    starts = [0] if messages else []
+    for i in range(2, len(messages)):
+        if role(i) == "user" and role(i - 1) == "assistant" and not messages[i - 1].get("tool_calls") \
+                and role(i - 2) == "tool":
+            starts.append(i)
+    return list(zip(starts, starts[1:] + [len(messages)]))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from toolace_kedro.toolcalls.dialog import exchanges
 from toolace_kedro.toolcalls.parsing import ToolCallParseError, parse_calls, render_calls, render_calls_json
 from toolace_kedro.toolcalls.schema import normalize_api, to_dialect
 
@@ -193,6 +194,8 @@ def _guess_type(messages: list[dict[str, Any]]) -> str:
     call_turns = [m["tool_calls"] for m in messages if m.get("tool_calls")]
     if not call_turns:
         return "non_tool"
+    if len(exchanges(messages)) > 1:  # a follow-up request after an answer from tool results
+        return "multi_turn"
     if len(call_turns) > 1:
         return "dependent"
     return "parallel" if len(call_turns[0]) > 1 else "single"

@@ -69,6 +69,10 @@ def scripted_dialog_answer(conv, params, schema):
         return json.dumps({"values": fake_value(props["values"])})
     if "request" in props:
         text = conv[-1]["content"]
+        if "Write the user's next request" in text:  # a follow-up: the reference, then its new values
+            ref = text.split("refers to ", 1)[1].split(" from before", 1)[0]
+            values = json.loads(text.split("The values: ", 1)[1]) if "The values: " in text else {}
+            return json.dumps({"request": "Please help me with " + " and ".join([ref] + _stated(values)) + " today."})
         if "The values: " in text:  # state every chosen value, as the request's pattern demands
             values = json.loads(text.split("The values: ", 1)[1])
             return json.dumps({"request": "Please help me with " + " and ".join(_stated(values)) + " today."})

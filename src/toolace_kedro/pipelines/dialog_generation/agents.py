@@ -29,6 +29,7 @@ _TYPE_INSTRUCTION = {
     "dependent": "Write a request where {first} must be used first and its result is needed to use {second}.",
     "non_tool": "Write a question or small talk that none of these functions can help with.",
     "clarify": "Write a request that needs {targets}, but do not give the {missing}.",
+    "multi_turn": "Write a request that needs the function {targets}.",  # (its follow-ups: follow_up.py)
 }
 _VALUES_INSTRUCTION = " First choose realistic values, then write the request so that it states every value."
 _ADJUST = {
@@ -102,6 +103,7 @@ _EXAMPLES = {
           "request": "How much is the monthly payment for 9500 borrowed at 3.9 percent?"}),
     ],
 }
+_EXAMPLES["multi_turn"] = _EXAMPLES["single"]  # a multi_turn dialog opens with a single-call request
 
 
 def _example(plan: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -3,15 +3,15 @@ Its defaults are the stage's only ones: the nodes read every setting from this m
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from toolace_kedro.params import CheckpointParams, StrictModel, known_names, usable_weights
 from toolace_kedro.toolcalls.dialog import DIALOG_TYPES
 
-__all__ = ["ComplexityParams", "DialogCheckpointParams", "DialogGenerationParams", "MaxTokens", "NonToolParams",
-           "SelfConsistencyParams"]
+__all__ = ["ComplexityParams", "DialogCheckpointParams", "DialogGenerationParams", "MaxTokens", "MultiTurnParams",
+           "NonToolParams", "SelfConsistencyParams"]
 
 
 class NonToolParams(StrictModel):
@@ -19,6 +19,26 @@ class NonToolParams(StrictModel):
                                      "written for another API's topic")
     twins: float = Field(0.0, ge=0, le=1, description="Share of single-call dialogs that get an irrelevance twin "
                          "(the same request under other tools)")
+
+
+class MultiTurnParams(StrictModel):
+    follow_ups: int | tuple[int, int] = Field((2, 4), description="Follow-up requests after the first answer of a "
+                                              "multi_turn dialog: a number, or [low, high] drawn per dialog")
+    same_api: float = Field(0.3, ge=0, le=1, description="Share of follow-ups that call the previous request's "
+                            "API again; the others call another API of its domain that can take a value from "
+                            "the dialog")
+    min_follow_ups: int = Field(1, ge=1, description="A multi_turn dialog left with fewer answered follow-ups is "
+                                "dropped (a failed follow-up ends the dialog after the requests before it)")
+    check_history: bool = Field(True, description="A follow-up's call must carry the value taken from the "
+                                "dialog (checked with plan_agreement off too)")
+
+    @field_validator("follow_ups")
+    @classmethod
+    def _positive_range(cls, value: int | tuple[int, int]) -> int | tuple[int, int]:
+        low, high = (value, value) if isinstance(value, int) else value
+        if not 1 <= low <= high:
+            raise ValueError(f"follow_ups needs 1 <= low <= high, got {value}")
+        return value
 
 
 class SelfConsistencyParams(StrictModel):
@@ -78,6 +98,7 @@ class DialogGenerationParams(StrictModel):
                                            "(null: the llm block's)")
     request_topic: bool = Field(False, description="The user is told the topic of the request")
     non_tool: NonToolParams = Field(NonToolParams(), description="Non-tool dialogs and irrelevance twins")
+    multi_turn: MultiTurnParams = Field(MultiTurnParams(), description="Follow-up requests of multi_turn dialogs")
     chunk_size: int = Field(100, gt=0, description="Dialogs in flight together")
     self_consistency: SelfConsistencyParams = Field(SelfConsistencyParams(), description="Voting over sampled "
                                                     "call actions")
@@ -87,6 +108,13 @@ class DialogGenerationParams(StrictModel):
     checkpoint: DialogCheckpointParams = Field(DialogCheckpointParams(), description="Shard checkpoints for "
                                                "resuming (null: none)")
     seed: int = Field(0, description="Seed of the plans and of the call samples")
+
+    def user_sampling(self) -> dict[str, Any]:
+        """Sampling settings of a user agent turn."""
+        user: dict[str, Any] = {"max_tokens": self.max_tokens.user}
+        if self.user_temperature is not None:
+            user["temperature"] = self.user_temperature
+        return user
 
     @field_validator("type_mix")
     @classmethod

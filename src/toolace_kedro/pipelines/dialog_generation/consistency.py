@@ -58,17 +58,19 @@ def plan_agreement(plan: dict[str, Any], values: dict[str, Any] | None, calls: l
     """Whether the calls of a call action carry the values the user stated (the plan's, compared
     as self-consistency compares arguments: strings without case and punctuation, ints as
     floats, but never a number against a string). The first call action of a dialog must carry
-    them; a clarify dialog's call also the value the user gave when asked; a dependent dialog's
-    second call (fed by the first one's result) and dialogs without planned values pass."""
-    if not values or calls_done > 0 or not plan.get("targets"):
+    them; a clarify dialog's call also the value the user gave when asked (a follow-up's, the
+    value taken from the dialog: its ``missing_value``); a dependent dialog's second call (fed by
+    the first one's result) and dialogs without planned values pass."""
+    given = plan.get("missing") and plan.get("missing_value") is not None
+    if (not values and not given) or calls_done > 0 or not plan.get("targets"):
         return True
     if plan["type"] == "parallel":
         first, second = values.get("first") or {}, values.get("second") or {}
         if len(calls) != 2:
             return False
         return any(_carries(a, first) and _carries(b, second) for a, b in (calls, calls[::-1]))
-    wanted = dict(values)
-    if plan.get("missing") and plan.get("missing_value") is not None:
+    wanted = dict(values or {})
+    if given:
         wanted[plan["missing"]] = plan["missing_value"]
     target = plan["targets"][0]
     return any(c["name"] == target and _carries(c, wanted) for c in calls)

@@ -4,7 +4,14 @@ as soon as its previous one is answered and all dialogs share the batches (the t
 backend refills freed rows at once; the default backend path answers them in rounds).
 Malformed agent output is re-asked by the client up to its ``schema_retries``; a dialog whose
 agent still fails is dropped with a counted reason. With a :class:`ComplexityLoop` each dialog is
-scored as it ends and, when out of bounds, regenerated within the same flow."""
+scored as it ends and, when out of bounds, regenerated within the same flow.
+
+A ``multi_turn`` dialog's script goes on after its first answer with each planned follow-up
+(``follow_up.py``): the user's follow-up request, then call, tool and answer phases as for a
+single-call dialog whose plan is the follow-up's. A follow-up that fails (its agents, its
+self-consistency or plan agreement, no value to take from the dialog) is removed and ends the
+dialog after the requests before it; with fewer than ``multi_turn.min_follow_ups`` answered
+follow-ups the dialog is dropped."""
 
 from __future__ import annotations
 
@@ -19,11 +26,11 @@ from pydantic import ValidationError
 
 from toolace_kedro.llm import WAIT, LLMClient
 from toolace_kedro.llm.base import Answers, ChatRequest
-from toolace_kedro.pipelines.dialog_generation import agents
+from toolace_kedro.pipelines.dialog_generation import agents, follow_up
 from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityLoop, direction
 from toolace_kedro.pipelines.dialog_generation.config import DialogGenerationParams, SelfConsistencyParams
 from toolace_kedro.pipelines.dialog_generation.consistency import decision_key, plan_agreement, vote
-from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS
+from toolace_kedro.pipelines.dialog_generation.sampling import script
 from toolace_kedro.toolcalls import DialogSample
 
 logger = logging.getLogger(__name__)
@@ -42,6 +49,20 @@ class DialogState:
         self.counts: Counter = Counter()  # this dialog's share of the stage counts
         self.complexity: float | None = None
         self.complexity_before: float | None = None  # the score of the dialog a regeneration replaced
+        self.exchange_calls = 0  # call phases of the current request (the opening one or a follow-up)
+        self.follow_up: dict[str, Any] | None = None  # the follow-up under way: its plan view, values, undo marks
+        self.follow_ups: list[dict[str, Any]] = []  # the answered follow-ups (meta.follow_ups)
+        self.follow_up_failed: str | None = None  # why a follow-up failed (the dialog ended before it)
+
+    @property
+    def active(self) -> dict[str, Any]:
+        """The plan of the current request: the dialog's, or the follow-up's under way."""
+        return self.follow_up["view"] if self.follow_up else self.plan
+
+    @property
+    def values(self) -> Any:
+        """The values the user states in the current request."""
+        return self.follow_up["values"] if self.follow_up else self.user_values
 
     def adopt(self, retry: "DialogState", score: float) -> None:
         """Take the turns of ``retry`` (a regeneration of this plan) and its complexity score."""
@@ -49,11 +70,12 @@ class DialogState:
         self.adjust, self.complexity = retry.adjust, score
         self.messages, self.agreement = retry.messages, retry.agreement
         self.user_values, self.calls_done = retry.user_values, retry.calls_done
+        self.follow_ups = retry.follow_ups
 
     def pending_targets(self) -> list[str]:
-        targets = self.plan["targets"]
-        if self.plan["type"] == "dependent":
-            return [targets[min(self.calls_done, len(targets) - 1)]]
+        targets = self.active["targets"]
+        if self.active["type"] == "dependent":
+            return [targets[min(self.exchange_calls, len(targets) - 1)]]
         return targets
 
 
@@ -67,6 +89,8 @@ def to_sample(state: DialogState, generator: str) -> dict[str, Any] | str:
         meta["topic"] = plan["topic"]["name"]  # a non-tool dialog's request is for this API, not shown
     if plan.get("twin_of"):
         meta["twin_of"] = plan["twin_of"]  # the dialog whose request this one declines under other tools
+    if plan["type"] == "multi_turn":
+        meta["follow_ups"] = state.follow_ups  # each: its user turn, target, the argument taken and from where
     if state.complexity is not None:
         meta["complexity"] = round(state.complexity, 4)
     if state.complexity_before is not None:
@@ -123,27 +147,43 @@ def _dialog_flow(state: DialogState, cfg: DialogGenerationParams, counts: Counte
             return
         state.user_values = json.loads(answers[0])["values"]
     consistency = cfg.self_consistency
-    for phase in SCRIPTS[state.plan["type"]]:
+    for phase in script(state.plan):
         if phase == "user" and state.plan.get("request"):  # a twin: the request is its source dialog's
             state.messages.append({"role": "user", "content": state.plan["request"]})
             continue
-        requests = _requests(state, phase, cfg)
-        answers = yield from _sample(requests, phase, consistency)
-        retries = consistency.retries if phase == "call" else 0
-        for attempt in range(1, retries + 1):
-            if _agreed(answers, consistency.threshold, state if cfg.plan_agreement else None):
-                break
-            # the samples disagree (or miss the stated values): a fresh set (new seeds) before the dialog is dropped
-            counts["actions_resampled_inconsistent"] += 1
+        if phase == "follow_up":
+            yield from follow_up.open_follow_up(state, cfg, counts, _drop)
+        else:
+            requests = _requests(state, phase, cfg)
+            answers = yield from _sample(requests, phase, consistency)
+            retries = consistency.retries if phase == "call" else 0
+            for attempt in range(1, retries + 1):
+                if _agreed(answers, consistency.threshold, state, cfg):
+                    break
+                # the samples disagree (or miss the stated values): a fresh set (new seeds) before the dialog is dropped
+                counts["actions_resampled_inconsistent"] += 1
+                _count_failures(answers, counts)
+                shift = attempt * consistency.samples
+                answers = yield from _sample([(prompt, schema, {**sampling, "seed": sampling["seed"] + shift})
+                                              for prompt, schema, sampling in requests], phase, consistency)
             _count_failures(answers, counts)
-            shift = attempt * consistency.samples
-            answers = yield from _sample([(prompt, schema, {**sampling, "seed": sampling["seed"] + shift})
-                                          for prompt, schema, sampling in requests], phase, consistency)
-        _count_failures(answers, counts)
-        reason = next(iter(answers.failures.values()), "failed")
-        _apply(state, phase, [json.loads(a) if a is not None else None for a in answers], cfg, counts, reason)
+            reason = next(iter(answers.failures.values()), "failed")
+            _apply(state, phase, [json.loads(a) if a is not None else None for a in answers], cfg, counts, reason)
         if state.dropped is not None:
             return
+        if state.follow_up_failed is not None:
+            break
+        if phase == "answer" and state.follow_up is not None:  # the follow-up is answered
+            state.follow_ups.append(state.follow_up["meta"])
+            state.follow_up = None
+            counts["follow_ups_answered"] += 1
+    if state.follow_up is not None:  # it failed: the dialog ends with the requests before it
+        del state.messages[state.follow_up["messages"]:]
+        del state.agreement[state.follow_up["agreement"]:]
+        state.calls_done, state.follow_up = state.follow_up["calls_done"], None
+    if state.plan["type"] == "multi_turn" and len(state.follow_ups) < cfg.multi_turn.min_follow_ups:
+        _drop(state, f"follow_up.{state.follow_up_failed or 'none'}", counts)
+        return
     state.finished = True
 
 
@@ -210,14 +250,25 @@ def _call_vote(got: list[dict[str, Any]], drawn: int, threshold: float) -> tuple
     return vote(got, threshold * drawn / len(got))
 
 
-def _agreed(answers: Answers, threshold: float, state: DialogState | None = None) -> bool:
-    """Whether the call samples reach the vote's threshold (as :func:`_apply` decides it) and,
-    with ``state``, whether the winning calls carry the user's stated values."""
+def _plan_agrees(state: DialogState, cfg: DialogGenerationParams, calls: list[dict[str, Any]]) -> bool:
+    """Plan agreement of a call action: with ``plan_agreement``, the calls carry the values the
+    user stated in the current request (and a follow-up's, the value taken from the dialog); with
+    it off, a follow-up's calls still carry the taken value (``multi_turn.check_history``)."""
+    if cfg.plan_agreement:
+        return plan_agreement(state.active, state.values, calls, state.exchange_calls)
+    if state.follow_up is not None and cfg.multi_turn.check_history:
+        return plan_agreement(state.active, None, calls, state.exchange_calls)
+    return True
+
+
+def _agreed(answers: Answers, threshold: float, state: DialogState, cfg: DialogGenerationParams) -> bool:
+    """Whether the call samples reach the vote's threshold (as :func:`_apply` decides it) and
+    the winning calls agree with the plan (:func:`_plan_agrees`)."""
     got = [json.loads(a) for a in answers if a is not None]
     action = _call_vote(got, len(answers), threshold)[0] if got else None
     if action is None:
         return False
-    return state is None or plan_agreement(state.plan, state.user_values, action["calls"], state.calls_done)
+    return _plan_agrees(state, cfg, action["calls"])
 
 
 def _more_samples_needed(answers: list[str | None], consistency: SelfConsistencyParams) -> int:
@@ -235,9 +286,7 @@ def _more_samples_needed(answers: list[str | None], consistency: SelfConsistency
 def _requests(state: DialogState, phase: str, cfg: DialogGenerationParams) -> list[tuple[list[dict], dict, dict]]:
     """The LLM requests of one dialog's phase: ``(prompt, schema, sampling)`` each."""
     tokens = cfg.max_tokens
-    user: dict[str, Any] = {"max_tokens": tokens.user}
-    if cfg.user_temperature is not None:
-        user["temperature"] = cfg.user_temperature
+    user = cfg.user_sampling()
     if phase == "user":
         prompt, schema = agents.user_request(state.plan, state.adjust, state.user_values, cfg.request_topic)
         return [(prompt, schema, user)]
@@ -250,9 +299,9 @@ def _requests(state: DialogState, phase: str, cfg: DialogGenerationParams) -> li
         return [(*agents.tool_result(by_name[c["name"]], c, earlier), {"max_tokens": tokens.tool})
                 for c in state.messages[-1]["tool_calls"]]
     consistency = cfg.self_consistency
-    grounded = cfg.call_values == "stated" and state.calls_done == 0
-    prompt, schema = agents.assistant_action(state.plan, state.messages, phase, state.pending_targets(),
-                                             state.user_values, grounded)
+    grounded = cfg.call_values == "stated" and state.exchange_calls == 0
+    prompt, schema = agents.assistant_action(state.active, state.messages, phase, state.pending_targets(),
+                                             state.values, grounded)
     if phase == "call":  # the decision to vote on: which calls, with which arguments
         first = consistency.samples
         if consistency.adaptive:
@@ -265,6 +314,10 @@ def _requests(state: DialogState, phase: str, cfg: DialogGenerationParams) -> li
 
 
 def _drop(state: DialogState, reason: str, counts: Counter) -> None:
+    if state.follow_up is not None:  # a failed follow-up ends the dialog after the requests before it
+        state.follow_up_failed = reason
+        counts[f"follow_ups_dropped.{reason}"] += 1
+        return
     state.dropped = reason
     counts[f"dropped.{reason}"] += 1
 
@@ -295,8 +348,7 @@ def _apply(state: DialogState, phase: str, answers: list, cfg: DialogGenerationP
             return
         share = share * len(got) / len(answers)  # agreement among all samples drawn
         counts[f"call_samples_drawn.{len(answers)}"] += 1
-        if cfg.plan_agreement and not plan_agreement(state.plan, state.user_values, action["calls"],
-                                                               state.calls_done):
+        if not _plan_agrees(state, cfg, action["calls"]):
             _drop(state, "plan_disagreement", counts)
             return
     counts["actions_kept"] += 1
@@ -305,6 +357,7 @@ def _apply(state: DialogState, phase: str, answers: list, cfg: DialogGenerationP
     if phase == "call":
         msg["tool_calls"] = [{"name": c["name"], "arguments": c["arguments"]} for c in action["calls"]]
         state.calls_done += 1
+        state.exchange_calls += 1
     else:
         msg["content"] = action["question" if phase == "ask" else "answer"].strip()
     state.messages.append(msg)

@@ -16,7 +16,7 @@ from toolace_kedro.pipelines.dialog_generation.complexity import ComplexityEvalu
 from toolace_kedro.pipelines.dialog_generation.config import DialogGenerationParams
 from toolace_kedro.pipelines.dialog_generation.engine import DialogState, run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.report import dialog_statistics, plots
-from toolace_kedro.pipelines.dialog_generation.sampling import SCRIPTS, plan_dialogs, twin_plans
+from toolace_kedro.pipelines.dialog_generation.sampling import plan_dialogs, script, twin_plans
 from toolace_kedro.toolcalls import api_problem, normalize_api
 from toolace_kedro.tracking import llm_metrics, metrics_history
 
@@ -71,7 +71,7 @@ def _generate(plans, llm, cfg: DialogGenerationParams, generator, shards: ShardC
 
     # the longest scripts of each shard first: the flows started last then leave the shortest tail
     todo = [p for k, group in enumerate(groups) if k not in records
-            for p in sorted(group, key=lambda p: -len(SCRIPTS[p["type"]]))]
+            for p in sorted(group, key=lambda p: -len(script(p)))]
     chunk = cfg.chunk_size
     for start in tqdm(range(0, len(todo), chunk), desc="dialog chunks", disable=len(todo) <= chunk):
         logger.info("generating dialogs %d-%d of %d", start + 1, min(len(todo), start + chunk), len(todo))
@@ -172,6 +172,7 @@ def summarise_dialogs(dialogs: list[dict], generation_report: dict[str, Any]):
         "dialogs": stats["dialogs"], "types_covered": len(stats["type_mix"]), "twins": stats["twins"],
         "mean_turns": stats["mean_messages"], "mean_apis_per_dialog": stats["mean_candidate_apis"],
         "consistency_rejection_rate": stats["consistency_rejection_rate"],
+        "follow_ups": stats["multi_turn"]["follow_ups"],
         "mean_complexity": stats["complexity"]["mean"] if stats["complexity"] else float("nan"),
         "api_pool_skipped": stats["skipped_input"].get("api_pool", {}).get("skipped", 0),
         "dropped": sum(stats["dropped"].values()),

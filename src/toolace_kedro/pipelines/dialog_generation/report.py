@@ -27,6 +27,7 @@ def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, 
                              "actions_resampled": counts.get("actions_resampled_inconsistent", 0),
                              "call_votes_by_samples_drawn": {k.rsplit(".", 1)[1]: v for k, v in sorted(counts.items())
                                                              if k.startswith("call_samples_drawn.")}},
+        "multi_turn": _follow_up_statistics(dialogs, counts),
         "consistency_rejection_rate": round(dropped / (kept + dropped), 3) if kept + dropped else 0.0,
         "complexity": ({"mean": round(statistics.fmean(complexity), 4), "min": round(min(complexity), 4),
                         "max": round(max(complexity), 4), **report.get("complexity", {})} if complexity else {}),
@@ -35,6 +36,18 @@ def dialog_statistics(dialogs: list[dict], report: dict[str, Any]) -> dict[str, 
         "llm": report.get("llm", {}),
         "checkpoint": report.get("checkpoint", {}),
     }
+
+
+def _follow_up_statistics(dialogs: list[dict], counts: dict[str, int]) -> dict[str, Any]:
+    """The multi_turn dialogs' follow-ups: how many were answered, where their taken values came
+    from, and the follow-ups removed by reason (the dialog then ended before them)."""
+    follow_ups = [f for d in dialogs if d["type"] == "multi_turn" for f in d["meta"].get("follow_ups") or []]
+    dialogs_mt = sum(1 for d in dialogs if d["type"] == "multi_turn")
+    return {"dialogs": dialogs_mt, "follow_ups": len(follow_ups),
+            "mean_follow_ups": round(len(follow_ups) / dialogs_mt, 2) if dialogs_mt else 0.0,
+            "taken_from": dict(Counter(f["source"] for f in follow_ups)),
+            "follow_ups_dropped": {k.split(".", 1)[1]: v for k, v in sorted(counts.items())
+                                   if k.startswith("follow_ups_dropped.")}}
 
 
 def plots(dialogs: list[dict], stats: dict[str, Any]):

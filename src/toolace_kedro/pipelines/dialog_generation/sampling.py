@@ -11,6 +11,12 @@ its request is one for an API from another domain (its *topic*, with planned val
 tools shown are from other domains than the topic's, so the request reads like a tool request
 that none of the shown functions can serve (BFCL's irrelevance items are of this kind);
 otherwise it is a question or small talk the tools cannot help with.
+
+A ``multi_turn`` dialog opens as a single-call dialog and then has follow-up requests
+(``multi_turn.follow_ups``), each planned with its target API -- the previous request's API again
+(``multi_turn.same_api``) or another API of its domain -- and the parameter it takes from the
+dialog's history (:func:`carry_options`); the value itself is chosen once the earlier results exist
+(``follow_up.py``).
 """
 
 from __future__ import annotations
@@ -28,10 +34,22 @@ SCRIPTS = {
     "dependent": ["user", "call", "tool", "call", "tool", "answer"],
     "non_tool": ["user", "reply"],
     "clarify": ["user", "ask", "user_reply", "call", "tool", "answer"],
+    "multi_turn": ["user", "call", "tool", "answer"],
 }
+#: phases of each follow-up request of a multi_turn dialog, after its type's script
+FOLLOW_UP_SCRIPT = ["follow_up", "call", "tool", "answer"]
 
 #: JSON types a request can state verbatim (booleans are left to the assistant)
 STATED_TYPES = ("string", "integer", "number")
+
+
+#: JSON types of the values a parameter of each type can take from the dialog
+_TAKES = {"string": ("string",), "integer": ("integer",), "number": ("integer", "number")}
+
+
+def script(plan: dict[str, Any]) -> list[str]:
+    """The phases of ``plan``'s dialog: its type's script, then each planned follow-up's."""
+    return SCRIPTS[plan["type"]] + FOLLOW_UP_SCRIPT * len(plan.get("follow_ups") or [])
 
 
 def _domain(api: dict[str, Any]) -> str:
@@ -70,6 +88,73 @@ def planned_parameters(api: dict[str, Any], rng: random.Random, leave_out: str |
     return names[:max_values]
 
 
+def returned_leaves(schema: Any, key: str = "") -> list[tuple[str, str]]:
+    """``(key, JSON type)`` of the scalar leaves of a ``returns`` schema (objects and arrays walked)."""
+    if not isinstance(schema, dict):
+        return []
+    if schema.get("type") == "object" or "properties" in schema:
+        return [leaf for name, sub in (schema.get("properties") or {}).items() for leaf in returned_leaves(sub, name)]
+    if schema.get("type") == "array":
+        return returned_leaves(schema.get("items"), key)
+    return [(key, schema["type"])] if schema.get("type") in STATED_TYPES else []
+
+
+def carry_options(api: dict[str, Any], earlier: list[tuple[dict[str, Any], list[str]]]) -> tuple[int, list[str]]:
+    """``(tier, parameters)``: the parameters of ``api`` a follow-up can fill with a value from the
+    dialog, given the ``earlier`` requests' APIs and the parameters the user stated for them; the
+    best tier only: 0, one an earlier API returns under the same name; 1, one the user stated
+    earlier (the same name and type); 2, one an earlier API returns a value of its type for (no
+    enum, pattern or format then: a result under another name rarely fits those)."""
+    returned = [leaf for prev, _ in earlier for leaf in returned_leaves(prev.get("returns"))]
+    tiers: tuple[list[str], list[str], list[str]] = ([], [], [])
+    for name, schema in api["parameters"].get("properties", {}).items():
+        takes = _TAKES.get(schema.get("type"))
+        if not takes or "enum" in schema or "const" in schema:
+            continue
+        stated = any(name in names and prev["parameters"].get("properties", {}).get(name, {}).get("type") in takes
+                     for prev, names in earlier)
+        if any(key == name and kind in takes for key, kind in returned):
+            tiers[0].append(name)
+        elif stated:
+            tiers[1].append(name)
+        elif not {"pattern", "format"} & schema.keys() and any(kind in takes for _, kind in returned):
+            tiers[2].append(name)
+    return next(((n, tier) for n, tier in enumerate(tiers) if tier), (len(tiers), []))
+
+
+def _follow_ups(first: dict[str, Any], stated: list[str], same_domain: list[dict[str, Any]], rng: random.Random,
+                cfg: DialogGenerationParams) -> list[dict[str, Any]]:
+    """The follow-up requests of a multi_turn plan: ``{"target", "carry"}`` each (the parameter
+    it takes from the dialog), plus ``values`` (the new values it states) with ``value_source:
+    sampler``. A follow-up calls the previous request's API again (``multi_turn.same_api``) or
+    the other API of the domain with the best :func:`carry_options` tier, either falling back to
+    the other; a value under another name (tier 2) only when no API can take one under the
+    parameter's own name. Fewer follow-ups than drawn when no API can take any."""
+    spec = cfg.multi_turn.follow_ups
+    count = spec if isinstance(spec, int) else rng.randint(*spec)
+    earlier, prev, out = [(first, stated)], first, []
+    for _ in range(count):
+        others = [a for a in same_domain if a["name"] != prev["name"]]
+        rng.shuffle(others)
+        ranked = sorted(((carry_options(a, earlier), a) for a in others), key=lambda o: o[0][0])
+        again = (carry_options(prev, earlier), prev)
+        ranked = [again, *ranked] if rng.random() < cfg.multi_turn.same_api else [*ranked, again]
+        # a value under its parameter's own name (tiers 0-1) first; one of another name only where nothing else fits
+        choices = [(a, options) for (_, options), a in sorted(ranked, key=lambda o: o[0][0] == 2) if options]
+        if not choices:
+            break
+        api, options = choices[0]
+        carry = rng.choice(options)
+        names = planned_parameters(api, rng, carry, cfg.optional_share)
+        follow_up: dict[str, Any] = {"target": api["name"], "carry": carry}
+        if cfg.value_source == "sampler":
+            follow_up["values"] = sample_values(api, names, rng)
+        out.append(follow_up)
+        earlier.append((api, names))
+        prev = api
+    return out
+
+
 def sample_values(api: dict[str, Any], names: list[str], rng: random.Random) -> dict[str, Any]:
     """Schema-aware values for ``names`` of ``api`` (``toolcalls.values``)."""
     from toolace_kedro.toolcalls.values import sample_value
@@ -81,7 +166,8 @@ def sample_values(api: dict[str, Any], names: list[str], rng: random.Random) -> 
 def plan_dialogs(api_pool: list[dict[str, Any]], params: DialogGenerationParams | Mapping[str, Any]
                  ) -> list[dict[str, Any]]:
     """``n_dialogs`` plans: ``{"id", "type", "targets": [api name, ...], "calls": n, "tools",
-    "missing": param or None}``, plus ``topic`` (a non-tool dialog's unrelated API, not shown)
+    "missing": param or None}``, plus ``follow_ups`` (a multi_turn dialog's, see
+    :func:`_follow_ups`), ``topic`` (a non-tool dialog's unrelated API, not shown)
     and, with ``value_source: sampler``, ``values`` (the user's stated values, in the user
     agent's form) and ``missing_value`` (what a clarify dialog's user gives when asked).
     Seeded: the same pool and params give the same plans."""
@@ -92,6 +178,7 @@ def plan_dialogs(api_pool: list[dict[str, Any]], params: DialogGenerationParams 
     mix = {k: v for k, v in cfg.type_mix.items() if v > 0}
     source, optional_share = cfg.value_source, cfg.optional_share
     by_domain: dict[str, list[dict]] = {}
+    by_name = {api["name"]: api for api in api_pool}
     for api in api_pool:
         by_domain.setdefault(_domain(api), []).append(api)
     with_required = [a for a in api_pool if a["parameters"].get("required")]
@@ -127,8 +214,8 @@ def plan_dialogs(api_pool: list[dict[str, Any]], params: DialogGenerationParams 
         rng.shuffle(tools)
         missing = rng.choice(first["parameters"]["required"]) if kind == "clarify" else None
         plan.update(targets=[a["name"] for a in targets], tools=tools, missing=missing)
+        names = planned_parameters(first, rng, missing, optional_share) if source == "sampler" else []
         if source == "sampler":
-            names = planned_parameters(first, rng, missing, optional_share)
             if kind == "parallel":
                 second = targets[-1]
                 plan["values"] = {"first": sample_values(first, names, rng),
@@ -138,6 +225,17 @@ def plan_dialogs(api_pool: list[dict[str, Any]], params: DialogGenerationParams 
                 plan["values"] = sample_values(first, names, rng)
             if missing is not None:
                 plan["missing_value"] = sample_values(first, [missing], rng)[missing]
+        if kind == "multi_turn":
+            stated = names or [n for n in first["parameters"].get("required", [])
+                               if _stateable(first["parameters"]["properties"].get(n, {}))]
+            plan["follow_ups"] = _follow_ups(first, stated, by_domain[_domain(first)], rng, cfg)
+            shown = {t["name"] for t in tools}
+            for api in {f["target"]: by_name[f["target"]] for f in plan["follow_ups"]}.values():
+                if api["name"] not in shown:  # the follow-ups' APIs are among the tools shown from the start
+                    tools.insert(rng.randrange(len(tools) + 1), api)
+            if not plan["follow_ups"]:  # no API of the domain can take a value from the dialog
+                plan["type"] = "single"
+                del plan["follow_ups"]
         plans.append(plan)
     return plans
 

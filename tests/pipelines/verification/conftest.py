@@ -28,6 +28,13 @@ TRIP_API = {
         "required": ["travellers", "budget", "currency"]},
     "returns": {"type": "dict", "properties": {"booking_id": {"type": "string"}}},
 }
+BOOK_API = {
+    "name": "book_flight", "description": "Book seats on a flight.",
+    "parameters": {"type": "object", "properties": {"flight_id": {"type": "string"},
+                                                    "passengers": {"type": "integer", "minimum": 1}},
+                   "required": ["flight_id", "passengers"]},
+    "returns": {"type": "object", "properties": {"booking_id": {"type": "string"}}},
+}
 RECIPE_API = {
     "name": "Recipe Finder API", "description": "Search recipes by ingredient.",
     "parameters": {"type": "dict", "properties": {"ingredient": {"type": "string"}, "max_minutes": {"type": "int"}},
@@ -87,3 +94,14 @@ def clean_samples() -> dict[str, dict]:
 @pytest.fixture
 def samples() -> dict[str, dict]:
     return clean_samples()
+
+
+def multi_turn_sample() -> dict:
+    """A multi_turn dialog: a flight search, then a follow-up that books the flight found (its id
+    taken from the result, not restated)."""
+    return _sample("f1", "multi_turn", [FLIGHT_API, BOOK_API], flight_messages() + [
+        {"role": "user", "content": "Great, book that flight for 2 passengers."},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"name": "book_flight", "arguments": {"flight_id": "UA1", "passengers": 2}}]},
+        {"role": "tool", "content": [{"name": "book_flight", "results": {"booking_id": "BK-7"}}]},
+        {"role": "assistant", "content": "Booked: BK-7, two seats on UA1."}])

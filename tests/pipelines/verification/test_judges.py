@@ -7,10 +7,15 @@ import json
 
 import pytest
 
-from tests.pipelines.verification.conftest import clean_samples
+from tests.pipelines.verification.conftest import clean_samples, multi_turn_sample
 from tests.support.fakes import ScriptedLLM
 from toolace_kedro.pipelines.verification.judge_prompts import QUESTION
-from toolace_kedro.pipelines.verification.judges import JUDGES, judge_dialogs, judge_requests, verdict_schema
+from toolace_kedro.pipelines.verification.judges import (
+    JUDGES,
+    judge_dialogs,
+    judge_requests,
+    verdict_schema,
+)
 
 PARAMS = {"votes": 1, "temperature": 0.0, "max_tokens": 48, "reason_max_chars": 60, "on_unavailable": "pass"}
 
@@ -45,8 +50,8 @@ def test_verdict_schema_puts_the_reason_first_and_bounds_it():
 
 def test_reason_pattern_and_worked_examples():
     assert verdict_schema(40, "^[A-Za-z ]{1,40}$")["properties"]["reason"]["pattern"] == "^[A-Za-z ]{1,40}$"
-    plain = judge_requests(clean_samples()["single"], ["consistency"])[0]["consistency"]
-    shown = judge_requests(clean_samples()["single"], ["consistency"], examples=True)[0]["consistency"]
+    [plain] = judge_requests(clean_samples()["single"], ["consistency"])[0]["consistency"]
+    [shown] = judge_requests(clean_samples()["single"], ["consistency"], examples=True)[0]["consistency"]
     assert [m["role"] for m in plain] == ["system", "user"]
     assert [m["role"] for m in shown] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert [json.loads(m["content"])["verdict"] for m in shown if m["role"] == "assistant"] == ["pass", "fail"]
@@ -66,7 +71,7 @@ def test_hallucination_prompt_carries_the_evidence():
     sample = clean_samples()["single"]
     sample["messages"][1]["tool_calls"][0]["arguments"]["destination"] = "SFO"
     requests, evidence = judge_requests(sample, ["hallucination"])
-    prompt = requests["hallucination"][1]["content"]
+    prompt = requests["hallucination"][0][1]["content"]
     assert 'Values found in the conversation: origin="JFK", date="2025-03-01"' in prompt
     assert 'Values NOT FOUND in the conversation: destination="SFO"' in prompt
     assert [e["value"] for e in evidence["grounding"] if not e["found_in"]] == ["SFO"]
@@ -82,12 +87,33 @@ def test_pass_and_fail_verdicts_in_one_batch():
     samples = list(clean_samples().values())
     llm = CountingLLM(respond)
     outcomes = judge_dialogs(samples, llm, PARAMS)
-    assert llm.batches == [sum(len(judge_requests(s, list(JUDGES))[0]) for s in samples)]
+    assert llm.batches == [sum(len(c) for s in samples for c in judge_requests(s, list(JUDGES))[0].values())]
     by_id = {s["id"]: o for s, o in zip(samples, outcomes)}
     assert by_id["p1"]["judges"]["consistency"] == {"verdict": "fail", "reason": "answer ignores the date",
                                                     "votes": ["fail"]}
     assert by_id["s1"]["judges"]["hallucination"]["verdict"] == "pass"
     assert set(by_id["n1"]["judges"]) == {"consistency"}
+
+
+def test_a_multi_turn_dialog_is_judged_request_by_request():
+    """One case per request and judge; a fail on the follow-up fails the judge, naming the request;
+    the follow-up's case shows the earlier result it refers to."""
+    sample = multi_turn_sample()
+    requests, evidence = judge_requests(sample, list(JUDGES))
+    assert {name: len(cases) for name, cases in requests.items()} == dict.fromkeys(JUDGES, 2)
+    follow_up = requests["consistency"][1][-1]["content"]
+    assert follow_up.startswith("Earlier tool results: ") and "UA1" in follow_up and "JFK" not in follow_up
+    assert "flight_id=" in requests["hallucination"][1][-1]["content"]
+    assert "flight_id=" not in requests["hallucination"][0][-1]["content"]
+    assert [e["message"] for e in evidence["grounding"]] == [1, 1, 1, 5, 5]
+
+    def respond(messages, sampling, schema):
+        return verdict("fail", "wrong seats") if "book_flight" in messages[-1]["content"] else verdict("pass")
+
+    outcome = judge_dialogs([sample], ScriptedLLM(respond), PARAMS)[0]["judges"]
+    assert outcome["consistency"] == {"verdict": "fail", "reason": "request 2: wrong seats", "votes": ["pass", "fail"]}
+    assert outcome["tool_response"]["verdict"] == "fail" and outcome["tool_response"]["votes"] == ["pass", "fail"]
+    assert outcome["hallucination"]["reason"].startswith("request 2: ")
 
 
 def test_votes_majority_decides_and_a_tie_fails():
@@ -133,7 +159,7 @@ def test_embedded_model_returns_well_formed_counted_verdicts(tmp_path):
     llm = build_llm({"model": "smollm2-135m-instruct", "batch_size": 8, "progress": False,
                      "cache_dir": str(tmp_path), "temperature": 0.0})
     outcomes = judge_dialogs(samples, llm, PARAMS)
-    asked = sum(len(judge_requests(s, list(JUDGES))[0]) for s in samples)
+    asked = sum(len(c) for s in samples for c in judge_requests(s, list(JUDGES))[0].values())
     results = [r for o in outcomes for r in o["judges"].values()]
     assert len(results) == asked == 7
     for r in results:

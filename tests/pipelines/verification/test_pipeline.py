@@ -117,7 +117,8 @@ def test_a_failing_judge_rejects_with_its_reason_and_unavailable_can_fail(script
     params["judges"]["on_unavailable"] = "fail"
     catalog = _run(params)
     rejected = {r.get("id"): r["meta"]["rejection"] for r in catalog.load("rejected_dialogs")}
-    assert rejected["m1"] == {"rules": [], "quality": [], "judges": {"consistency": "the recipe ignores the request"}, "dedup": None}
+    assert rejected["m1"] == {"rules": [], "quality": [], "dedup": None,  # judged request by request: the second fails
+                              "judges": {"consistency": "request 2: the recipe ignores the request"}}
     assert rejected["c1"]["judges"] == {"tool_response": "unavailable"}
     report = catalog.load("verification_report")
     assert report["rejections"]["judge.consistency.fail"] == 1 and report["rejections"]["judge.tool_response.unavailable"] == 1

@@ -6,10 +6,19 @@ import copy
 
 import pytest
 
-from toolace_kedro.pipelines.verification.nodes import apply_rules, deduplicate_dialogs, split_dialogs
+from tests.pipelines.verification.conftest import multi_turn_sample
 from toolace_kedro.pipelines.verification.config import QualityParams
+from toolace_kedro.pipelines.verification.nodes import (
+    apply_rules,
+    deduplicate_dialogs,
+    split_dialogs,
+)
 from toolace_kedro.pipelines.verification.quality import MEASURES, quality_flags
-from toolace_kedro.pipelines.verification.report import verification_metrics, verification_report
+from toolace_kedro.pipelines.verification.report import (
+    verification_metrics,
+    verification_report,
+)
+from toolace_kedro.pipelines.verification.rules import check_sample
 from toolace_kedro.toolcalls.words import content_words
 
 
@@ -53,6 +62,21 @@ def test_an_answer_that_ignores_the_results_is_flagged(samples):
     sample = samples["single"]
     sample["messages"][-1]["content"] = "Done."
     assert quality_flags(sample)["answer_uses_results"] is False
+
+
+def test_a_multi_turn_dialog_is_measured_request_by_request():
+    """Each request must share a word with what it calls and its answer use its own results (the
+    last answer repeating the last results is not enough); the follow-up's value taken from the
+    earlier result is grounded."""
+    sample = multi_turn_sample()
+    assert check_sample(sample) == []
+    assert quality_flags(sample) == {"grounded": True, "relevant": True, "answer_uses_results": True, "fluent": True}
+    ignores = copy.deepcopy(sample)
+    ignores["messages"][3]["content"] = "Done, have a nice trip."  # the first request's answer
+    assert quality_flags(ignores)["answer_uses_results"] is False
+    off_topic = copy.deepcopy(sample)
+    off_topic["messages"][4]["content"] = "Great, that one for 2 people."  # no word of book_flight
+    assert quality_flags(off_topic)["relevant"] is False
 
 
 def test_a_looping_message_is_not_fluent(samples):

@@ -65,11 +65,12 @@ def _patterns(value: Any) -> list[re.Pattern] | None:
 
 
 def grounding(sample: dict[str, Any]) -> list[dict[str, Any]]:
-    """One entry per checked argument value: ``{"call", "argument", "value", "found_in"}`` where
-    ``found_in`` lists ``user``, ``results`` and/or ``tools`` (empty: found nowhere)."""
+    """One entry per checked argument value: ``{"call", "message", "argument", "value", "found_in"}``
+    (``message``: the index of the calling turn) where ``found_in`` lists ``user``, ``results``
+    and/or ``tools`` (empty: found nowhere)."""
     sources = {"user": "", "results": "", "tools": _dump(sample.get("tools", []))}
     out = []
-    for msg in sample.get("messages", []):
+    for i, msg in enumerate(sample.get("messages", [])):
         role = msg.get("role")
         if role == "user":
             sources["user"] += " " + _norm(str(msg.get("content", "")))
@@ -82,7 +83,8 @@ def grounding(sample: dict[str, Any]) -> list[dict[str, Any]]:
                     if patterns is None:
                         continue
                     found = [name for name, text in sources.items() if any(p.search(text) for p in patterns)]
-                    out.append({"call": call.get("name"), "argument": path, "value": value, "found_in": found})
+                    out.append({"call": call.get("name"), "message": i, "argument": path, "value": value,
+                                "found_in": found})
     return out
 
 

@@ -4,6 +4,10 @@ built around the evidence, with optional worked examples (one pass, one fail; ou
 Each prompt is a short system line, an optional pair of worked examples as earlier chat turns,
 and the case: the relevant part of the dialog, the deterministic evidence where there is one,
 and the question, which says what makes a pass and what a fail.
+
+A dialog of several requests (``toolcalls.exchanges``: a ``multi_turn`` dialog's follow-ups) is
+judged request by request: each case takes the ``span`` of one exchange, with what the judge
+needs from before it (the earlier user turns; the tool results the request may refer to).
 """
 
 from __future__ import annotations
@@ -70,31 +74,41 @@ def calls_text(calls: list[dict]) -> str:
         return clip(json.dumps(calls, ensure_ascii=False, default=str))
 
 
-def _user_turns(sample: dict[str, Any]) -> str:
-    return "\n".join(f"User: {clip(m['content'])}" for m in sample["messages"] if m["role"] == "user")
+def _user_turns(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(f"User: {clip(m['content'])}" for m in messages if m["role"] == "user")
 
 
-def hallucination_case(sample: dict[str, Any], grounding: list[dict]) -> str | None:
-    calls = [c for m in sample["messages"] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
+def _span(sample: dict[str, Any], span: tuple[int, int] | None) -> tuple[int, int]:
+    return span if span is not None else (0, len(sample["messages"]))
+
+
+def hallucination_case(sample: dict[str, Any], grounding: list[dict], span: tuple[int, int] | None = None
+                       ) -> str | None:
+    start, end = _span(sample, span)
+    messages = sample["messages"]
+    calls = [c for m in messages[start:end] if m["role"] == "assistant" for c in m.get("tool_calls") or []]
     if not calls:
         return None
+    grounding = [e for e in grounding if start <= e.get("message", start) < end]
     found = [f"{e['argument']}={json.dumps(e['value'], ensure_ascii=False)}" for e in grounding if e["found_in"]]
     missing = [f"{e['argument']}={json.dumps(e['value'], ensure_ascii=False)}" for e in grounding if not e["found_in"]]
-    return (f"{_user_turns(sample)}\nCalls: {calls_text(calls)}\n"
+    return (f"{_user_turns(messages[:end])}\nCalls: {calls_text(calls)}\n"
             f"Values found in the conversation: {clip(', '.join(found) or 'none', 120)}\n"
             f"Values NOT FOUND in the conversation: {clip(', '.join(missing) or 'none', 120)}\n")
 
 
-def consistency_case(sample: dict[str, Any]) -> str:
-    lines = []
-    for msg in sample["messages"]:
+def consistency_case(sample: dict[str, Any], span: tuple[int, int] | None = None) -> str:
+    start, end = _span(sample, span)
+    earlier = [m for m in sample["messages"][:start] if m["role"] == "tool"][-1:]
+    lines = ["Earlier tool results: " + clip(json.dumps(m["content"], ensure_ascii=False)) for m in earlier]
+    for msg in sample["messages"][start:end]:
         if msg["role"] == "tool":
             lines.append("Tool results: " + clip(json.dumps(msg["content"], ensure_ascii=False)))
         elif msg.get("tool_calls"):
             lines.append("Assistant calls: " + calls_text(msg["tool_calls"]))
         else:
             lines.append(f"{msg['role'].capitalize()}: {clip(msg.get('content', ''))}")
-    return "\n".join(lines[-8:]) + "\n"
+    return "\n".join(lines[:len(earlier)] + lines[len(earlier):][-8:]) + "\n"
 
 
 def _declared(returns: dict[str, Any]) -> str:
@@ -105,14 +119,16 @@ def _declared(returns: dict[str, Any]) -> str:
     return clip(json.dumps(returns), 120)
 
 
-def tool_response_case(sample: dict[str, Any], fit: list[dict]) -> str | None:
+def tool_response_case(sample: dict[str, Any], fit: list[dict], span: tuple[int, int] | None = None) -> str | None:
+    start, end = _span(sample, span)
+    fit = [f for f in fit if start <= f["message"] < end]
     if not fit:
         return None
     by_name = {t.get("name"): t for t in sample["tools"]}
     checks = {(f["message"], f["index"]): f for f in fit}
     parts = []
     for i, msg in enumerate(sample["messages"]):
-        if msg["role"] != "tool":
+        if msg["role"] != "tool" or not start <= i < end:
             continue
         for j, (call, result) in enumerate(zip(sample["messages"][i - 1].get("tool_calls") or [], msg["content"])):
             returns = (by_name.get(result["name"]) or {}).get("returns")

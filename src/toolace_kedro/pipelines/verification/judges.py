@@ -11,6 +11,9 @@
   ``jsonschema`` check of :func:`~toolace_kedro.pipelines.verification.evidence.result_fit` as
   evidence) and the call? Applies to dialogs whose called APIs declare ``returns``.
 
+A dialog of several requests (a ``multi_turn`` dialog, ``toolcalls.exchanges``) gets one case per
+request and judge; the judge's verdict on the dialog fails when it fails any request.
+
 The prompts are in ``judge_prompts.py`` (compact; ``examples`` adds a pass and a fail worked
 example). Every answer is JSON-constrained to ``{"reason": str, "verdict": "pass"|"fail"}`` -- the
 reason first, so the model writes its grounds before it decides; the reason is bounded by
@@ -37,6 +40,7 @@ from toolace_kedro.llm import LLMClient
 from toolace_kedro.pipelines.verification import judge_prompts as prompts
 from toolace_kedro.pipelines.verification.config import JudgeParams
 from toolace_kedro.pipelines.verification.evidence import grounding, result_fit
+from toolace_kedro.toolcalls import exchanges
 
 __all__ = ["JUDGES", "enabled_judges", "judge_dialogs", "judge_requests", "verdict_schema"]
 
@@ -60,20 +64,23 @@ def verdict_schema(reason_max_chars: int, reason_pattern: str | None = None) -> 
 
 
 def judge_requests(sample: dict[str, Any], enabled: list[str], examples: bool = False
-                   ) -> tuple[dict[str, list[dict]], dict[str, Any]]:
-    """The chat messages of each applicable enabled judge for one (rule-clean) sample, and the
-    deterministic evidence."""
+                   ) -> tuple[dict[str, list[list[dict]]], dict[str, Any]]:
+    """The chat messages of each applicable enabled judge for one (rule-clean) sample -- one
+    conversation per request of the dialog the judge applies to -- and the deterministic
+    evidence."""
     evidence = {"grounding": grounding(sample), "result_fit": result_fit(sample)}
     cases = {
-        "hallucination": lambda: prompts.hallucination_case(sample, evidence["grounding"]),
-        "consistency": lambda: prompts.consistency_case(sample),
-        "tool_response": lambda: prompts.tool_response_case(sample, evidence["result_fit"]),
+        "hallucination": lambda span: prompts.hallucination_case(sample, evidence["grounding"], span),
+        "consistency": lambda span: prompts.consistency_case(sample, span),
+        "tool_response": lambda span: prompts.tool_response_case(sample, evidence["result_fit"], span),
     }
+    spans = exchanges(sample["messages"])
+    spans = spans if len(spans) > 1 else [None]  # (one request: the whole dialog, as it always was)
     out = {}
     for name in enabled:
-        case = cases[name]()
-        if case is not None:
-            out[name] = prompts.messages(name, case, examples)
+        found = [prompts.messages(name, case, examples) for span in spans if (case := cases[name](span)) is not None]
+        if found:
+            out[name] = found
     return out, evidence
 
 
@@ -86,6 +93,18 @@ def _decide(votes: list[dict | None]) -> tuple[str, str]:
     if len(fails) * 2 >= len(got):
         return "fail", fails[0]["reason"]
     return "pass", next(v["reason"] for v in got if v["verdict"] == "pass")
+
+
+def _decide_requests(cases: list[list[dict | None]]) -> tuple[str, str]:
+    """``(verdict, reason)`` over a dialog's requests: a fail on any request fails, else a pass on
+    any passes; unavailable when no request got a verdict."""
+    decided = [_decide(votes) for votes in cases]
+    for wanted in ("fail", "pass"):
+        found = [(n, reason) for n, (verdict, reason) in enumerate(decided) if verdict == wanted]
+        if found:
+            n, reason = found[0]
+            return wanted, (f"request {n + 1}: {reason}" if len(cases) > 1 and wanted == "fail" else reason)
+    return "unavailable", ""
 
 
 def _parse(text: str | None) -> dict | None:
@@ -121,9 +140,10 @@ def judge_dialogs(samples: list[dict[str, Any]], client: LLMClient,
                                         for n in enabled}, "evidence": {}})
             continue
         outcomes.append({"judges": {}, "evidence": evidence})
-        for name, messages in requests.items():
-            conversations += [messages] * votes
-            owners += [(index, name)] * votes
+        for name, cases in requests.items():
+            for case, messages in enumerate(cases):
+                conversations += [messages] * votes
+                owners += [(index, name, case)] * votes
     if not conversations:
         return outcomes
     logger.info("judges: %d requests (%d dialogs, judges %s, %d vote(s) each)", len(conversations), len(samples),
@@ -131,13 +151,15 @@ def judge_dialogs(samples: list[dict[str, Any]], client: LLMClient,
     schema = verdict_schema(cfg.reason_max_chars, cfg.reason_pattern)
     answers, failures = client.try_chat_batch(
         conversations, json_schema=schema, temperature=cfg.temperature, max_tokens=cfg.max_tokens)
-    collected: dict[tuple[int, str], list] = {}
-    for slot, (owner, answer) in enumerate(zip(owners, answers)):
-        collected.setdefault(owner, []).append(_parse(answer) if slot not in failures else None)
-    for (index, name), got in collected.items():
-        verdict, reason = _decide(got)
+    collected: dict[tuple[int, str], dict[int, list]] = {}
+    for slot, ((index, name, case), answer) in enumerate(zip(owners, answers)):
+        got = _parse(answer) if slot not in failures else None
+        collected.setdefault((index, name), {}).setdefault(case, []).append(got)
+    for (index, name), cases in collected.items():
+        verdict, reason = _decide_requests(list(cases.values()))
         outcomes[index]["judges"][name] = {"verdict": verdict, "reason": reason,
-                                           "votes": [v["verdict"] if v else "unavailable" for v in got]}
+                                           "votes": [v["verdict"] if v else "unavailable"
+                                                     for got in cases.values() for v in got]}
     counts = Counter(f"{name}.{j['verdict']}" for o in outcomes for name, j in o["judges"].items())
     logger.info("judge verdicts: %s; failed requests: %s", dict(sorted(counts.items())),
                 dict(Counter(failures.values())))

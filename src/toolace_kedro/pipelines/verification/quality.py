@@ -8,6 +8,10 @@ built on them (where the 135M judges are noise):
   shown tool (its tools really do not fit);
 * **answer uses results** -- the final answer of a tool dialog repeats at least one scalar value
   of the tool results;
+
+  a dialog of several requests (``toolcalls.exchanges``: a ``multi_turn`` dialog's follow-ups)
+  must meet both in every request that calls: its request shares a word with a function it
+  calls, its answer repeats a value of its own results;
 * **fluent** -- no user or assistant text says one word trigram three times or more (the 135M
   model's loops, "The tool results: The tool results: ...").
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from toolace_kedro.pipelines.verification.evidence import grounding
+from toolace_kedro.toolcalls import exchanges
 from toolace_kedro.toolcalls.words import api_words, content_words
 
 __all__ = ["MEASURES", "quality_flags"]
@@ -63,12 +68,21 @@ def quality_flags(sample: dict[str, Any]) -> dict[str, bool | None]:
     flags: dict[str, bool | None] = dict.fromkeys(MEASURES)
     if calls:
         flags["grounded"] = all({"user", "results"} & set(entry["found_in"]) for entry in grounding(sample))
-        called = {c.get("name") for c in calls}
-        flags["relevant"] = any(request & api_words(tools[n]) for n in called if n in tools)
-        results = [v for m in messages if m.get("role") == "tool" for r in m.get("content") or []
-                   for v in _scalars(r.get("results"))]
-        final = str(messages[-1].get("content", "")).lower() if messages else ""
-        flags["answer_uses_results"] = any(v in final for v in results if len(v) >= 2) if results else None
+        relevant, uses = [], []
+        for start, end in exchanges(messages):
+            part = messages[start:end]
+            called = {c.get("name") for m in part if m.get("role") == "assistant" for c in m.get("tool_calls") or []}
+            if not called:
+                continue
+            words = content_words(str(part[0].get("content", ""))) if part[0].get("role") == "user" else set()
+            relevant.append(any(words & api_words(tools[n]) for n in called if n in tools))
+            results = [v for m in part if m.get("role") == "tool" for r in m.get("content") or []
+                       for v in _scalars(r.get("results"))]
+            if results:
+                final = str(part[-1].get("content", "")).lower()
+                uses.append(any(v in final for v in results if len(v) >= 2))
+        flags["relevant"] = all(relevant)
+        flags["answer_uses_results"] = all(uses) if uses else None
     elif sample.get("type") == "non_tool":
         flags["relevant"] = not any(request & api_words(t) for t in tools.values())
     flags["fluent"] = not any(looping(str(m.get("content") or "")) for m in messages

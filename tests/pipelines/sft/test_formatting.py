@@ -56,6 +56,25 @@ def test_prompt_format_loss_is_exactly_the_assistant_turns_and_their_end_token(t
     assert rows[0]["id"] == "d1" and rows[0]["type"] == "single"
 
 
+def test_every_assistant_turn_of_a_multi_turn_dialog_carries_loss(tokenizer, qwen_tokenizer, dialog):
+    """A multi_turn dialog: both calls and both answers carry loss (content and end token), in the
+    prompt and the native format; user and tool turns do not."""
+    follow_up = '[search_flights(origin="JFK", destination="LAX", date="2025-03-02")]'
+    dialog.update(type="multi_turn")
+    dialog["messages"] += [
+        {"role": "user", "content": "And the same route the day after?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"name": "search_flights", "arguments": {
+            "origin": "JFK", "destination": "LAX", "date": "2025-03-02"}}]},
+        {"role": "tool", "content": [{"name": "search_flights", "results": {"flights": [{"id": "DL7"}]}}]},
+        {"role": "assistant", "content": "DL7 flies that route on March 2."}]
+    rows, _ = render_samples([dialog], tokenizer, {})
+    assert loss_runs(tokenizer, rows[0]) == [CALL + "<|im_end|>", ANSWER + "<|im_end|>", follow_up + "<|im_end|>",
+                                             "DL7 flies that route on March 2.<|im_end|>"]
+    rows, _ = render_samples([dialog], qwen_tokenizer, {"format": "native"})
+    runs = loss_runs(qwen_tokenizer, rows[0])
+    assert len(runs) == 4 and runs[1] == ANSWER + "<|im_end|>" and '"date": "2025-03-02"' in runs[2]
+
+
 def test_json_call_format(tokenizer, dialog):
     rows, counts = render_samples([dialog], tokenizer, {"call_format": "json"})
     assert counts["call_format"] == "json"

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from toolace_kedro.pipelines.irft.deficiency import search_target, select_deficient
+from toolace_kedro.pipelines.irft.deficiency import request_targets, search_target, select_deficient, select_failures
 
 
 def _text_sample(dialog, i):
@@ -175,3 +175,49 @@ def test_contrasts_are_the_other_decision_under_the_same_tools(dialog):
     assert attach_contrasts(mined, [lone_call, alone, twin]) == 1 and mined[0]["contrast"]["id"] == "t3"
     mined = [search_target(lone_call)]
     assert attach_contrasts(mined, [lone_call, twin]) == 1 and mined[0]["contrast"]["id"] == "t2"  # any decline
+
+
+def _multi_turn(dialog):
+    """The flight search, then a follow-up request (a search on another date) with its call and answer."""
+    sample = copy.deepcopy(dialog)
+    sample.update(id="m1", type="multi_turn")
+    sample["messages"] += [
+        {"role": "user", "content": "And the same route the day after?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"name": "search_flights", "arguments": {
+            "origin": "JFK", "destination": "LAX", "date": "2025-03-02"}}]},
+        {"role": "tool", "content": [{"name": "search_flights", "results": {"flights": [{"id": "DL7"}]}}]},
+        {"role": "assistant", "content": "DL7 flies that route on March 2."}]
+    return sample
+
+
+def test_request_targets_are_the_turns_that_answer_a_user_turn(dialog):
+    sample = _multi_turn(dialog)
+    targets = request_targets(sample)
+    assert [t["turn"] for t in targets] == [1, 5] and targets[0] == search_target(sample)
+    later = search_target(sample, 5)
+    assert later == targets[1] and later["kind"] == "tool_call" and 'date="2025-03-02"' in later["answer"]
+    assert [m["role"] for m in later["context"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert later["context"][-1]["content"] == "And the same route the day after?"
+    assert search_target(sample, 3) is not None and search_target(sample, 2) is None  # (a tool turn)
+
+
+def test_mining_can_select_a_later_turn_of_a_multi_turn_dialog(dialog):
+    """turns: requests -- every request turn is scored with the dialog up to it and the dialog's
+    hardest is its one target (so counts stay per dialog); turns: first keeps the first turn."""
+    samples = [_multi_turn(dialog)] + [_call_sample(dialog, i) for i in range(3)]
+
+    def score(conversations):  # the follow-up's call is the hardest answer of all
+        return [5.0 if "day after" in conv[-2]["content"] else 1.0 + 0.1 * n for n, conv in enumerate(conversations)]
+
+    mined, report = select_deficient(samples, score, ratio=0.5, turns="requests")
+    assert report["turns_scored"] == 5 and report["later_turn_targets"] == 1 and report["scored"] == 4
+    top = mined[0]
+    assert (top["id"], top["turn"], top["nll"]) == ("m1", 5, 5.0)
+    assert top["context"][-1]["content"] == "And the same route the day after?"
+    failed = select_failures([top], ["no call"])[1]["verdicts"]
+    assert failed == [{"id": "m1", "kind": "tool_call", "turn": 5, "correct": False, "failure": "declined"}]
+    mined, report = select_deficient(samples, score, ratio=0.5, turns="first")
+    assert report["turns_scored"] == 4 and report["later_turn_targets"] == 0
+    assert all(t["turn"] == 1 for t in mined)
+    with pytest.raises(ValueError, match="turns"):
+        select_deficient(samples, score, ratio=0.5, turns="last")

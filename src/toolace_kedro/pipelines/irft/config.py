@@ -26,6 +26,10 @@ class MiningParams(StrictModel):
     balance: bool = Field(False, description="failures: max_samples split evenly over tool-call and non-tool; "
                           "a group with fewer failures than its half is filled with candidates it answered "
                           "right (highest perplexity first), so pairs push both ways, not only towards calling")
+    turns: Literal["first", "requests"] = Field(
+        "requests", description="Which assistant turn of a dialog is scored and searched: first, its first one; "
+        "requests, the hardest of those that answer a user turn (the opening request, a clarification, each "
+        "follow-up), with the dialog up to it")
     ratio: float = Field(0.3, gt=0, le=1, description="perplexity: top share by perplexity kept in each group "
                          "(tool-call / non-tool)")
     max_samples: int | None = Field(None, ge=1, description="Cap on the mined samples (each group cut in "

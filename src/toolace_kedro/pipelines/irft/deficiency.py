@@ -5,10 +5,15 @@ The policy's perplexity is computed on every training sample (teacher-forced, ba
 ``models.scoring.assistant_nll``) and the samples are split into those whose answer calls tools
 and those that answer in text; the top ``ratio`` (iTool: 30 %) of each group by perplexity is kept.
 
-The answer scored is the one the step-level search then works on: the **first assistant turn**
-of the dialog given its context (system prompt with the tools, the turns before it). Scoring just
-that turn makes the mined set and the searched answers the same thing; later turns of multi-turn
-dialogs (summaries of tool results) are not searched.
+The answer scored is the one the step-level search then works on, given its context (system
+prompt with the tools, the turns before it): scoring just that turn makes the mined set and the
+searched answers the same thing. With ``turns: first`` it is the dialog's **first assistant
+turn**; with ``turns: requests`` every assistant turn that answers a user turn -- the opening
+request, a clarification, each follow-up of a multi-turn dialog -- is scored with the dialog up
+to it, and the dialog's hardest one (highest NLL) is its target. Either way a dialog gives one
+target, so the counts, ratios and caps keep meaning dialogs; a dialog of one request gets the
+same target both ways. Summaries of tool results and a dependent dialog's second call (turns
+after a tool turn) are not searched.
 """
 
 from __future__ import annotations
@@ -20,29 +25,45 @@ from typing import Any
 
 from toolace_kedro.toolcalls import ToolCallParseError, parse_calls, training_messages
 
-__all__ = ["FAILURE_KINDS", "GROUPS", "answer_verdict", "attach_contrasts", "search_target", "select_deficient",
-           "select_failures"]
+__all__ = ["FAILURE_KINDS", "GROUPS", "TURNS", "answer_verdict", "attach_contrasts", "request_targets",
+           "search_target", "select_deficient", "select_failures"]
 
 logger = logging.getLogger(__name__)
 
 GROUPS = ("tool_call", "non_tool")
+#: which assistant turns of a dialog mining may pick (see the module doc)
+TURNS = ("first", "requests")
 
 
-def search_target(sample: dict[str, Any]) -> dict[str, Any] | None:
-    """The first assistant answer of a canonical sample as a search target: ``id``, ``kind``
-    (``tool_call``/``non_tool``), ``context`` (chat messages before it, in the training format),
-    ``answer`` (its text as trained: calls as ``[f(a=1)]``) and ``calls`` (the true calls, or
-    None). None when the sample has no assistant turn."""
+def _targets(sample: dict[str, Any], pick: Callable[[int, dict[str, Any]], bool]) -> list[dict[str, Any]]:
     if not isinstance(sample, dict) or not isinstance(sample.get("messages"), list):
         raise ValueError(f"sample {sample.get('id') if isinstance(sample, dict) else sample!r}: "
                          "not a canonical dialog (no 'messages' list)")
     messages = training_messages(sample)  # [system] + one message per canonical message
+    out = []
     for i, msg in enumerate(sample["messages"]):
-        if msg.get("role") == "assistant":
+        if msg.get("role") == "assistant" and pick(i, msg):
             calls = msg.get("tool_calls") or None
-            return {"id": str(sample.get("id", "")), "kind": "tool_call" if calls else "non_tool",
-                    "context": messages[: i + 1], "answer": messages[i + 1]["content"], "calls": calls}
-    return None
+            out.append({"id": str(sample.get("id", "")), "kind": "tool_call" if calls else "non_tool", "turn": i,
+                        "context": messages[: i + 1], "answer": messages[i + 1]["content"], "calls": calls})
+    return out
+
+
+def search_target(sample: dict[str, Any], turn: int | None = None) -> dict[str, Any] | None:
+    """The first assistant answer of a canonical sample (or the one at message index ``turn``) as a
+    search target: ``id``, ``kind`` (``tool_call``/``non_tool``), ``turn`` (its message index),
+    ``context`` (chat messages before it, in the training format), ``answer`` (its text as trained:
+    calls as ``[f(a=1)]``) and ``calls`` (the true calls, or None). None when there is no such turn."""
+    found = _targets(sample, lambda i, _: turn is None or i == turn)
+    return found[0] if found else None
+
+
+def request_targets(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """The search targets of every assistant turn that answers a user turn (the opening request, a
+    clarification, each follow-up), each with the dialog up to it; the first assistant turn when
+    none does."""
+    users = {i + 1 for i, m in enumerate(sample.get("messages") or []) if isinstance(m, dict) and m.get("role") == "user"}
+    return _targets(sample, lambda i, _: i in users) or [t for t in [search_target(sample)] if t]
 
 
 def _quotas(sizes: dict[str, int], limit: int) -> dict[str, int]:
@@ -61,32 +82,46 @@ def _quotas(sizes: dict[str, int], limit: int) -> dict[str, int]:
     return quotas
 
 
+def _hardest(options: list[dict[str, Any]]) -> dict[str, Any]:
+    """The option of highest NLL (NaN scores last; the earliest turn on ties)."""
+    return max(options, key=lambda t: (math.isfinite(t["nll"]), t["nll"] if math.isfinite(t["nll"]) else 0.0,
+                                       -t["turn"]))
+
+
 def select_deficient(samples: list[dict[str, Any]], score: Callable[[list[list[dict]]], list[float]],
-                     ratio: float, max_samples: int | None = None) -> tuple[list[dict], dict[str, Any]]:
+                     ratio: float, max_samples: int | None = None, turns: str = "first"
+                     ) -> tuple[list[dict], dict[str, Any]]:
     """Score every sample's target answer with ``score`` (conversations → mean token NLL) and keep
     the top ``ratio`` of each group by perplexity (at least one per non-empty group); with
-    ``max_samples`` at most that many, split over the groups in proportion to their sizes.
+    ``max_samples`` at most that many, split over the groups in proportion to their sizes. With
+    ``turns: requests`` every request turn of a dialog is scored and its hardest is its target.
     Returns the mined targets (with ``nll`` and ``perplexity``) and a report."""
     if not 0 < ratio <= 1:
         raise ValueError(f"irft.mining.ratio must be in (0, 1], got {ratio}")
-    targets, skipped = [], {"no_assistant_turn": 0, "empty_answer": 0}
+    if turns not in TURNS:
+        raise ValueError(f"irft.mining.turns must be one of {TURNS}, got {turns!r}")
+    options, skipped = [], {"no_assistant_turn": 0, "empty_answer": 0}
     for sample in samples:
-        target = search_target(sample)
-        if target is None:
+        found = request_targets(sample) if turns == "requests" else [t for t in [search_target(sample)] if t]
+        if not found:
             skipped["no_assistant_turn"] += 1
-        elif not target["answer"].strip():
+        elif not any(t["answer"].strip() for t in found):
             skipped["empty_answer"] += 1
         else:
-            targets.append(target)
-    conversations = [t["context"] + [{"role": "assistant", "content": t["answer"]}] for t in targets]
+            options.append([t for t in found if t["answer"].strip()])
+    flat = [t for group in options for t in group]
+    conversations = [t["context"] + [{"role": "assistant", "content": t["answer"]}] for t in flat]
     scores = score(conversations) if conversations else []
-    for target, nll in zip(targets, scores):
+    for target, nll in zip(flat, scores):
         target["nll"] = round(float(nll), 5)
         target["perplexity"] = round(math.exp(min(float(nll), 50.0)), 4) if math.isfinite(nll) else float("nan")
+    targets = [_hardest(group) for group in options]
     scored = [t for t in targets if math.isfinite(t["nll"])]
     total = len(scored)
     mined: list[dict] = []
-    report: dict[str, Any] = {"samples": len(samples), "scored": total, "skipped": skipped, "ratio": ratio, "groups": {}}
+    report: dict[str, Any] = {"samples": len(samples), "scored": total, "skipped": skipped, "ratio": ratio, "groups": {},
+                              "turns": turns, "turns_scored": len(flat),
+                              "later_turn_targets": sum(1 for t, g in zip(targets, options) if t is not g[0])}
     sizes = {g: sum(t["kind"] == g for t in scored) for g in GROUPS}
     quotas = _quotas(sizes, max_samples) if max_samples is not None else sizes
     for group in GROUPS:
@@ -148,7 +183,8 @@ def select_failures(candidates: list[dict[str, Any]], answers: list[str], max_sa
     verdicts, failures, right = [], [], []
     for target, answer in zip(candidates, answers):
         ok, kind = answer_verdict(target, answer)
-        verdicts.append({"id": target["id"], "kind": target["kind"], "correct": ok, "failure": kind})
+        verdicts.append({"id": target["id"], "kind": target["kind"], "turn": target.get("turn"), "correct": ok,
+                         "failure": kind})
         if not ok:
             failures.append({**target, "policy_answer": answer, "failure": kind})
         else:

@@ -161,7 +161,7 @@ class StepSearch:
                           "children": node.children, "rollouts": node.rollouts})
         rollouts = [{"answer": decode(r["tokens"], skip_special_tokens=True), "reward": round(r["reward"], 4),
                      "finished": r["finished"]} for r in self.rollouts]
-        target = {key: self.target.get(key) for key in ("id", "kind", "context", "answer", "calls", "perplexity",
+        target = {key: self.target.get(key) for key in ("id", "kind", "turn", "context", "answer", "calls", "perplexity",
                                                          "policy_answer", "failure", "retained", "contrast")}
         return {"id": self.target["id"], "target": target, "truth_reward": round(float(self.reward(self.target["answer"])), 4),
                 "nodes": nodes, "rollouts": rollouts, "expansions": self.expansions, "revisits": self.revisits}

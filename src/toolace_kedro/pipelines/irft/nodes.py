@@ -99,12 +99,12 @@ def mine_deficiencies(sft_train: list[dict], policy: Policy, params: Params) -> 
     scorer = _in_dtype(model, cfg.dtype)
     score = lambda convs: assistant_nll(scorer, tokenizer, convs, cfg.batch_size)  # noqa: E731
     if cfg.strategy == "failures":  # the highest-perplexity candidates the policy answers wrongly
-        candidates, report = select_deficient(samples, score, 1.0, cfg.candidates)
+        candidates, report = select_deficient(samples, score, 1.0, cfg.candidates, cfg.turns)
         answers = greedy_answers(scorer, tokenizer, [c["context"] for c in candidates], cfg.answer_tokens)
         mined, report["failures"] = select_failures(candidates, answers, cfg.max_samples, cfg.balance)
         report.update(strategy="failures", mined=len(mined), contrasts=attach_contrasts(mined, samples))
     else:
-        mined, report = select_deficient(samples, score, cfg.ratio, cfg.max_samples)
+        mined, report = select_deficient(samples, score, cfg.ratio, cfg.max_samples, cfg.turns)
         report["strategy"] = "perplexity"
     report["policy_fingerprint"] = policy_fingerprint(model)
     report["seconds"] = round(time.perf_counter() - started, 2)
@@ -137,7 +137,9 @@ def recheck_round(sft_train: list[dict], policy: Policy, mining_report: dict[str
     cfg = IrftParams.of(params).mining
     started = time.perf_counter()
     samples, _ = validate_records(sft_train, dialog_problem, "sft_train")
-    targets = {t["id"]: t for t in (search_target(s) for s in samples) if t is not None}
+    by_id = {str(s.get("id", "")): s for s in samples}
+    targets = {v["id"]: t for v in before if v["id"] in by_id  # the turn each candidate was mined at
+               and (t := search_target(by_id[v["id"]], v.get("turn"))) is not None}
     items = [v for v in before if v["id"] in targets]
     model, tokenizer = _load(policy)
     answers = greedy_answers(_in_dtype(model, cfg.dtype), tokenizer, [targets[v["id"]]["context"] for v in items],

@@ -4,7 +4,12 @@ import copy
 
 import pytest
 
-from toolace_kedro.pipelines.irft.deficiency import request_targets, search_target, select_deficient, select_failures
+from toolace_kedro.pipelines.irft.deficiency import (
+    request_targets,
+    search_target,
+    select_deficient,
+    select_failures,
+)
 
 
 def _text_sample(dialog, i):

@@ -53,3 +53,24 @@ def test_dialog_problem_says_why_a_record_is_not_canonical(dialog):
     assert dialog_problem({**dialog, "messages": "oops"}) == "not_canonical: messages: Input should be a valid list"
     swapped = {**dialog, "messages": dialog["messages"][::-1]}
     assert dialog_problem(swapped).startswith("not_canonical: dialog must start with a user turn")
+
+
+def test_exchanges_cut_a_dialog_into_its_requests(dialog):
+    """A user turn after an answer from tool results opens a follow-up; a user turn after a
+    question goes on with the same request. A row without a type is guessed multi_turn then."""
+    from toolace_kedro.toolcalls import exchanges, from_toolace, to_toolace
+
+    follow_up = [{"role": "user", "content": "And on 2025-03-02?"},
+                 {"role": "assistant", "content": "", "tool_calls": [{"name": "search_flights", "arguments": {
+                     "origin": "JFK", "destination": "LAX", "date": "2025-03-02"}}]},
+                 {"role": "tool", "content": [{"name": "search_flights", "results": {"flights": []}}]},
+                 {"role": "assistant", "content": "No flight that day."}]
+    clarify = [{"role": "user", "content": "A flight to LAX?"}, {"role": "assistant", "content": "From where?"},
+               *dialog["messages"][:1], *dialog["messages"][1:]]
+    assert exchanges(dialog["messages"]) == [(0, 4)] and exchanges(clarify) == [(0, 6)] and exchanges([]) == []
+    two = {**dialog, "type": "multi_turn", "messages": dialog["messages"] + follow_up}
+    assert exchanges(two["messages"]) == [(0, 4), (4, 8)]
+    assert DialogSample.model_validate(two).to_dict() == two
+    row = to_toolace(two)
+    row.pop("type", None)
+    assert from_toolace(row)["type"] == "multi_turn"

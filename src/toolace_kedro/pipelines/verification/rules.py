@@ -19,7 +19,7 @@ Function-calling executability (see ``executability.py``; values judged by ``jso
   ``call.value_invalid``     outside enum/const, pattern, format (date, date-time, email...), bounds.
 Dialog correctness
   ``dialog.missing_field``   the sample or a turn lacks a field or has one of the wrong type: ``id``,
-                             ``type`` (one of the five types), ``tools`` (a list), ``messages`` (a
+                             ``type`` (one of the six types), ``tools`` (a list), ``messages`` (a
                              list), ``meta`` (an object when present), each turn's ``role`` and
                              text ``content``, an empty user turn, a tool turn's list of
                              ``{"name", "results"}``.

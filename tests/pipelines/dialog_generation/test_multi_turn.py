@@ -10,6 +10,7 @@ from tests.pipelines.dialog_generation.conftest import PARAMS, scripted_dialog_a
 from tests.support.fakes import ScriptedLLM
 from toolace_kedro.pipelines.dialog_generation.engine import run_dialogs, to_sample
 from toolace_kedro.pipelines.dialog_generation.follow_up import (
+    follow_up_request,
     history_value,
     reference,
     restates,
@@ -141,3 +142,20 @@ def test_the_script_grows_with_the_follow_ups(mt_params):
     assert script(plan) == ["user", "call", "tool", "answer"] + ["follow_up", "call", "tool", "answer"] * 2
     tools = {t["name"] for t in plan["tools"]}
     assert {f["target"] for f in plan["follow_ups"]} <= tools  # shown from the start
+
+
+def test_the_follow_up_grammar_names_the_reference_and_keeps_the_taken_digits_out():
+    """The request must say "that booking id" and then its new values; with a taken value that
+    has digits, the free text has none (a small model cannot spell the value out)."""
+    import re
+
+    view = {"id": "d-f1", "type": "single", "targets": ["book_table"], "tools": copy.deepcopy(POOL[:3]), "calls": 1,
+            "missing": "restaurant", "missing_value": "Casa 21"}
+    messages, schema = follow_up_request(view, [{"role": "user", "content": "Find me a Thai place."}],
+                                         reference("restaurant", "results"), {"guests": 4}, topic=True)
+    pattern = re.compile(schema["properties"]["request"]["pattern"])
+    assert pattern.match("Great, book a table at that restaurant for 4 of us.")
+    assert not pattern.match("Great, book Casa 21, that restaurant, for 4 of us.")  # restated
+    assert not pattern.match("Great, at that restaurant for 4 of us.")  # no word of the topic
+    assert "that restaurant" in messages[-1]["content"] and "Casa 21" not in messages[-1]["content"]
+    assert reference("city", "user") == "the same city" and reference("bookingId", "results") == "that booking id"

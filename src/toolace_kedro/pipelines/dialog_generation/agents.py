@@ -296,7 +296,7 @@ def topic_words(api: dict[str, Any], limit: int = 6) -> list[str]:
 
 
 def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 16,
-                    words: list[str] | None = None) -> str | None:
+                    words: list[str] | None = None, fill: str = _FILL) -> str | None:
     """A regular expression that admits text stating every scalar value (six at most), in
     order, with free text around them -- so the request cannot leave a chosen value out. The
     free text is bounded (``lead`` characters before the first value, ``between`` between two,
@@ -306,18 +306,19 @@ def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 
     the character after it is not a letter or digit (the 135M model otherwise glues values to
     the words around them, ``healthHLT-44574``). With ``words``, the text before the first value
     must mention one of them (the API's topic: a small model otherwise copies the worked
-    example's topic and asks about loans when the function creates podcasts)."""
+    example's topic and asks about loans when the function creates podcasts). ``fill`` is the free
+    text's character class and bounds (``follow_up.py`` keeps digits out of it)."""
     stated = list(dict.fromkeys(_stated(values)))[:6]
     if not stated:
         return None
     escape = lambda t: "".join("\\" + c if c in _REGEX_SPECIAL else c for c in t)  # noqa: E731
-    before = lambda n: f"(?:{_FILL % (0, n)}[ (])?"  # noqa: E731
+    before = lambda n: f"(?:{fill % (0, n)}[ (])?"  # noqa: E731
     middle = (_BREAK + before(between)).join(escape(t) for t in stated)
     opening = before(lead)
     if words:
         half = lead // 2
-        opening = f"{_FILL % (0, half)}{topic_pattern(words)}{_FILL % (0, lead - half)}[ (]"
-    return f"^{opening}{middle}(?:{_BREAK}{_FILL % (0, tail)})?$"
+        opening = f"{fill % (0, half)}{topic_pattern(words)}{fill % (0, lead - half)}[ (]"
+    return f"^{opening}{middle}(?:{_BREAK}{fill % (0, tail)})?$"
 
 
 def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = None,

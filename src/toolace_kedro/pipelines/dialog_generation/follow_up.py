@@ -24,6 +24,7 @@ from typing import Any
 from toolace_kedro.llm.base import ChatRequest
 from toolace_kedro.pipelines.dialog_generation.agents import (
     _ADJUST,
+    _FILL,
     _MAX_STRING,
     describe_tools,
     request_pattern,
@@ -38,6 +39,7 @@ from toolace_kedro.toolcalls import check_arguments
 __all__ = ["follow_up_request", "history_value", "open_follow_up", "reference", "restates"]
 
 _JSON_TYPE = {str: "string", int: "integer", float: "number"}
+_NO_DIGITS = '[^"\\\\0-9]{%d,%d}'  # (agents._FILL without digits)
 
 
 def _leaves(value: Any, key: str = ""):
@@ -147,7 +149,8 @@ def follow_up_request(view: dict[str, Any], dialog: list[dict[str, Any]], ref: s
     ``missing`` parameter is the one taken from the dialog), after one worked example. Its grammar
     admits text that says the reference ``ref`` and then states every new value (in order, each as
     a word of its own; ``agents.request_pattern``); with ``topic`` the text before the reference
-    names the target API's topic."""
+    names the target API's topic; when the taken value (``view["missing_value"]``) has digits the
+    free text has none."""
     tools = view["tools"]
     target = next(t for t in tools if t["name"] == view["targets"][0])
     example = _EXAMPLES[zlib.crc32(str(view.get("id", "")).encode()) % len(_EXAMPLES)]
@@ -158,7 +161,9 @@ def follow_up_request(view: dict[str, Any], dialog: list[dict[str, Any]], ref: s
         {"role": "assistant", "content": json.dumps({"request": ex_request})},
         {"role": "user", "content": _instruction(tools, _history(dialog), target["name"], ref, values, adjust)},
     ]
-    pattern = request_pattern([ref] + stated_values(values), words=topic_words(target) if topic else None)
+    # the free text has no digits when the taken value has some: a small model cannot spell it out then
+    fill = _NO_DIGITS if any(c.isdigit() for c in str(view.get("missing_value", ""))) else _FILL
+    pattern = request_pattern([ref] + stated_values(values), words=topic_words(target) if topic else None, fill=fill)
     return messages, {"type": "object", "properties": {"request": {"type": "string", "pattern": pattern}},
                       "required": ["request"]}
 

@@ -1,15 +1,23 @@
 """A minimal HTTP/1.1 keep-alive server for benchmarks: every POST is answered with a fixed
-chat completion after exactly ``latency`` seconds. Raw asyncio protocol, so the server's own
-per-request cost (tens of microseconds) does not hide the client's behaviour.
+chat completion after exactly ``latency`` seconds.
 
-Usage: python benchmarks/_latency_server.py PORT LATENCY
+Kinds: ``asyncio`` (default) is a raw asyncio protocol, so the server's own per-request cost
+(tens of microseconds) does not hide the client's behaviour; ``threaded`` is the standard
+library's ``ThreadingHTTPServer`` (a thread per connection, Python header parsing under the GIL),
+a server whose own work competes with the client's for the same cores; ``threaded-nagle`` is the
+same without ``TCP_NODELAY``: it writes the headers and the body separately, so each body waits
+for the client's delayed ACK of the headers (any client pays that, per response).
+
+Usage: python benchmarks/_latency_server.py PORT LATENCY [asyncio|threaded|threaded-nagle]
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import sys
+import time
 
 BODY = json.dumps({
     "id": "cmpl-bench", "object": "chat.completion",
@@ -50,6 +58,29 @@ class Handler(asyncio.Protocol):
             self.transport.write(RESPONSE)
 
 
+def serve_threaded(port: int, latency: float, nodelay: bool) -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = nodelay
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(latency)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = 1024
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
+
+
 async def main(port: int, latency: float) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Handler(latency), "127.0.0.1", port, backlog=1024)
@@ -58,4 +89,8 @@ async def main(port: int, latency: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    kind = sys.argv[3] if len(sys.argv) > 3 else "asyncio"
+    if kind == "asyncio":
+        asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
+    else:
+        serve_threaded(int(sys.argv[1]), float(sys.argv[2]), nodelay=kind == "threaded")

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import time
 
 import pytest
@@ -155,3 +156,95 @@ def test_an_adapter_is_refused_not_ignored():
     model's answers as the adapter's."""
     with pytest.raises(ValueError, match="cannot apply the adapter '/models/sft_adapter'.*--lora-modules"):
         client("http://localhost:1/v1", adapter="/models/sft_adapter")
+
+
+def test_the_session_and_its_connections_are_kept_between_calls():
+    with serve_in_thread(latency=0.01) as (url, state):
+        llm = client(url, max_concurrency=8)
+        assert llm.chat_batch([conv(f"first {i}") for i in range(16)]) == [f"echo: first {i}" for i in range(16)]
+        session = llm._connection.session
+        assert llm.chat_batch([conv(f"second {i}") for i in range(16)]) == [f"echo: second {i}" for i in range(16)]
+        assert llm._connection.session is session
+        assert 0 < len(state.peers) <= 8, "the second call opened new connections"
+        llm.close()
+
+
+def test_close_releases_the_session_and_loop_and_a_later_call_opens_new_ones():
+    with serve_in_thread() as (url, _):
+        llm = client(url)
+        llm.chat_batch([conv("a")])
+        session, loop = llm._connection.session, llm._connection.runner.get_loop()
+        llm.close()
+        assert session.closed and loop.is_closed()
+        assert llm.chat_batch([conv("b")]) == ["echo: b"]
+        assert llm._connection.session is not session
+        llm.close()
+        llm.close()  # twice is harmless
+
+
+def test_a_client_nobody_closed_releases_its_session_when_collected(caplog):
+    import gc
+
+    with serve_in_thread() as (url, _):
+        llm = client(url)
+        llm.chat_batch([conv("a")])
+        session, loop = llm._connection.session, llm._connection.runner.get_loop()
+        del llm
+        gc.collect()
+    assert session.closed and loop.is_closed()
+    assert "Unclosed" not in caplog.text
+
+
+def test_calls_inside_a_running_event_loop_keep_the_session():
+    import asyncio
+
+    with serve_in_thread() as (url, state):
+        llm = client(url, max_concurrency=4)
+
+        async def notebook_cells():
+            first = llm.chat_batch([conv(f"cell 1 {i}") for i in range(8)])
+            session = llm._connection.session
+            second = llm.chat_batch([conv(f"cell 2 {i}") for i in range(8)])
+            return first + second, session
+
+        out, session = asyncio.run(notebook_cells())
+        assert out == [f"echo: cell {c} {i}" for c in (1, 2) for i in range(8)]
+        assert llm._connection.session is session and len(state.peers) <= 4
+        assert llm.chat_batch([conv("outside")]) == ["echo: outside"]  # the same loop, now on this thread
+        llm.close()
+
+
+def test_two_threads_can_call_one_client_at_once():
+    import concurrent.futures
+
+    with serve_in_thread(latency=0.1) as (url, _):
+        llm = client(url)
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(llm.chat_batch, [conv(f"thread {t} {i}") for i in range(8)]) for t in range(2)]
+            results = [job.result() for job in jobs]
+        assert results == [[f"echo: thread {t} {i}" for i in range(8)] for t in range(2)]
+        llm.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone():
+    with serve_in_thread() as (url, state):
+        llm = client(url, max_concurrency=4)
+        llm.chat_batch([conv(f"parent {i}") for i in range(4)])
+        session, peers = llm._connection.session, set(state.peers)
+        pid = os.fork()
+        if pid == 0:  # the child: answers through connections of its own, then leaves without clean-up
+            ok = False
+            try:
+                ok = llm.chat_batch([conv("child")]) == ["echo: child"] and llm._connection.session is not session
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        child_peers = state.peers - peers
+        assert len(child_peers) == 1
+        assert llm.chat_batch([conv(f"parent again {i}") for i in range(4)]) == [f"echo: parent again {i}"
+                                                                                 for i in range(4)]
+        assert llm._connection.session is session and state.peers - peers == child_peers
+        assert not llm.usage.retries and not llm.usage.failures
+        llm.close()

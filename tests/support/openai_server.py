@@ -47,6 +47,7 @@ class ServerState:
     in_flight: int = 0
     max_in_flight: int = 0
     auth_headers: list = field(default_factory=list)
+    peers: set = field(default_factory=set)  # client (host, port) of every connection a request came on
     responder: Callable[[list, dict], str] | None = None  # a scripted model: (messages, payload) -> text
     fault_rates: dict[str, float] = field(default_factory=dict)  # kind -> probability, for any attempt
     fault_seed: int = 0
@@ -84,6 +85,8 @@ def make_app(state: ServerState) -> web.Application:
 
 async def _answer(request: web.Request, state: ServerState) -> web.StreamResponse:
     number = state.requests
+    if request.transport is not None:
+        state.peers.add(request.transport.get_extra_info("peername"))
     if len(state.auth_headers) < 1000:
         state.auth_headers.append(request.headers.get("Authorization"))
     payload = await request.json()
@@ -180,6 +183,8 @@ def serve_in_thread(latency: float = 0.0, retry_after: str = "0", responder: Cal
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        if not thread.is_alive():
+            loop.close()
 
 
 def main() -> None:

@@ -140,28 +140,47 @@ class OpenAIClient(LLMClient):
     async def _serve_async(self, session: aiohttp.ClientSession, queue: deque, complete) -> None:
         from tqdm.auto import tqdm
 
+        loop = asyncio.get_running_loop()
         limit = asyncio.Semaphore(self.config.max_concurrency)
         bar = tqdm(desc="requests", unit="req", disable=not self.config.progress, leave=False)
+        pending: set[asyncio.Task] = set()
+        finished = loop.create_future()
 
         async def one(work):
             completion = await self._request(session, limit, self._payload(work.conversation, work.sampling, work.schema))
             complete(work, completion)  # may queue the flow's next requests
             bar.update(1)
 
-        pending: set[asyncio.Future] = set()
+        def send_queued() -> None:
+            while queue:
+                task = loop.create_task(one(queue.popleft()))
+                pending.add(task)
+                task.add_done_callback(landed)
+
+        def landed(task: asyncio.Task) -> None:
+            """One request is answered: send what it queued; the first error ends the call."""
+            pending.discard(task)
+            if task.cancelled():
+                return
+            error = task.exception()  # (each one retrieved)
+            if finished.done():
+                return
+            if error is not None:
+                finished.set_exception(error)
+                return
+            send_queued()
+            if not pending:
+                finished.set_result(None)
+
+        send_queued()
         try:
-            while queue or pending:
-                while queue:
-                    pending.add(asyncio.ensure_future(one(queue.popleft())))
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                errors = [t.exception() for t in done if t.exception() is not None]  # (each one retrieved)
-                if errors:
-                    raise errors[0]
-        finally:  # a callback raised (a stopped run): nothing is left running or unretrieved
+            if pending:
+                await finished
+        finally:  # a callback raised (a stopped run) or the call was interrupted: nothing is left running
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        bar.close()
+            bar.close()
 
     async def _request(self, session: aiohttp.ClientSession, limit: asyncio.Semaphore, payload: dict) -> Completion:
         cfg = self.config

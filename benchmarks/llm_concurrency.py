@@ -14,7 +14,8 @@ ceil(n / in_flight) waves of one latency each; the ratio is ideal / achieved tim
 Beside each client run, the same requests go through a plain reference: a thread pool of
 ``--in-flight`` threads, each with its own keep-alive ``http.client`` connection (the pool and its
 connections live across runs, as the client does). Both are warmed once. Runs alternate client /
-reference so that both see the same machine. Run:  .venv/bin/python benchmarks/llm_concurrency.py
+reference so that both see the same machine. Each summary also gives the CPU time this process
+spent per run (the server runs in its own process), steadier than wall time on a shared machine. Run:  .venv/bin/python benchmarks/llm_concurrency.py
 """
 
 from __future__ import annotations
@@ -97,12 +98,14 @@ def measure(name: str, port: int, latency: float, n: int, in_flight: int, repeat
         llm.chat_batch(warm)
         reference.chat_batch(warm)
         ratios: dict[str, list[float]] = {"client": [], "thread pool": []}
+        cpu: dict[str, list[float]] = {"client": [], "thread pool": []}
         for r in range(repeats):
             for who, target in (("client", llm), ("thread pool", reference)):
                 convs = [[{"role": "user", "content": f"{name} {who} run {r} request {i}"}] for i in range(n)]
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 out = target.chat_batch(convs)
                 elapsed = time.perf_counter() - start
+                cpu[who].append(time.process_time() - cpu_start)
                 assert all(o and o.startswith("echo:") for o in out)
                 ratios[who].append(ideal / elapsed)
                 print(f"{name} run {r + 1} {who:>11}: {n} requests in {elapsed:.3f}s (ideal {ideal:.3f}s) "
@@ -111,7 +114,8 @@ def measure(name: str, port: int, latency: float, n: int, in_flight: int, repeat
             median = statistics.median(values)
             print(f"{name}: {who:>11} {n} requests, {in_flight} in flight, {latency * 1000:.0f} ms latency: "
                   f"wall median {ideal / median:.3f}s, ideal {ideal:.3f}s, ratio median {median:.3f} "
-                  f"(min {min(values):.3f}, max {max(values):.3f})", flush=True)
+                  f"(min {min(values):.3f}, max {max(values):.3f}); this process's CPU time median "
+                  f"{statistics.median(cpu[who]):.3f}s", flush=True)
     finally:
         llm.close()
         reference.close()

@@ -6,9 +6,11 @@ Kinds: ``asyncio`` (default) is a raw asyncio protocol, so the server's own per-
 library's ``ThreadingHTTPServer`` (a thread per connection, Python header parsing under the GIL),
 a server whose own work competes with the client's for the same cores; ``threaded-nagle`` is the
 same without ``TCP_NODELAY``: it writes the headers and the body separately, so each body waits
-for the client's delayed ACK of the headers (any client pays that, per response).
+for the client's delayed ACK of the headers (any client pays that, per response);
+``threaded-http10`` is the standard library's defaults (HTTP/1.0, no ``TCP_NODELAY``): it closes
+the connection after every response, so every request opens a new one (and a new server thread).
 
-Usage: python benchmarks/_latency_server.py PORT LATENCY [asyncio|threaded|threaded-nagle]
+Usage: python benchmarks/_latency_server.py PORT LATENCY [asyncio|threaded|threaded-nagle|threaded-http10]
 """
 
 from __future__ import annotations
@@ -58,9 +60,9 @@ class Handler(asyncio.Protocol):
             self.transport.write(RESPONSE)
 
 
-def serve_threaded(port: int, latency: float, nodelay: bool) -> None:
+def serve_threaded(port: int, latency: float, nodelay: bool, keep_alive: bool) -> None:
     class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
         disable_nagle_algorithm = nodelay
 
         def do_POST(self) -> None:
@@ -93,4 +95,5 @@ if __name__ == "__main__":
     if kind == "asyncio":
         asyncio.run(main(int(sys.argv[1]), float(sys.argv[2])))
     else:
-        serve_threaded(int(sys.argv[1]), float(sys.argv[2]), nodelay=kind == "threaded")
+        serve_threaded(int(sys.argv[1]), float(sys.argv[2]), nodelay=kind == "threaded",
+                       keep_alive=kind != "threaded-http10")

@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=("long", "burst"), help="run one workload only")
-    parser.add_argument("--server", choices=("asyncio", "threaded", "threaded-nagle"), default="asyncio")
+    parser.add_argument("--server", choices=("asyncio", "threaded", "threaded-nagle", "threaded-http10"), default="asyncio")
     args = parser.parse_args()
 
     workloads = [("long", args.latency, args.requests), ("burst", args.burst_latency, args.burst_requests)]

@@ -89,6 +89,7 @@ def tiny_parameters(url: str, model_dir: str) -> dict[str, dict[str, Any]]:
                              "max_length": 512, "report_to": "none"}}),
         "evaluation": merged(base["evaluation"], {
             "bfcl": {"categories": ["simple_python", "irrelevance"], "sample_size": 3},
+            "multi_turn": {"categories": ["multi_turn_base"], "sample_size": 1, "max_steps": 1, "max_tokens": 8},
             "generation": {"backend": "transformers", "max_tokens": 12, "batch_size": 4}}),
     }
 

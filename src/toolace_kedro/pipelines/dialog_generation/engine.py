@@ -139,13 +139,10 @@ def _dialog_flow(state: DialogState, cfg: DialogGenerationParams, counts: Counte
         state.user_values = state.plan["values"]
     planned = agents.user_values(state.plan)
     if planned is not None:  # the user agent fixes the values its request will state
-        answers = yield [ChatRequest(*planned, {"max_tokens": cfg.max_tokens.user})]
-        if answers[0] is None:
-            reason = answers.failures.get(0, "failed")
-            counts[f"failed_samples.{reason}"] += 1
-            _drop(state, f"user_agent.{reason}", counts)
+        chosen = yield from follow_up.ask_values(planned, cfg, state, counts, _drop)
+        if chosen is None:
             return
-        state.user_values = json.loads(answers[0])["values"]
+        state.user_values = chosen
     consistency = cfg.self_consistency
     for phase in script(state.plan):
         if phase == "user" and state.plan.get("request"):  # a twin: the request is its source dialog's

@@ -168,6 +168,19 @@ def follow_up_request(view: dict[str, Any], dialog: list[dict[str, Any]], ref: s
                       "required": ["request"]}
 
 
+def ask_values(planned: tuple[list[dict], dict], cfg: DialogGenerationParams, state: Any, counts: Counter,
+               drop: Callable[[Any, str, Counter], None]):
+    """The values the user agent fixes for its next request (``planned``: the prompt and schema of
+    ``agents.user_values``); ``None`` when the agent failed (``drop`` told why)."""
+    answers = yield [ChatRequest(*planned, {"max_tokens": cfg.max_tokens.user})]
+    if answers[0] is None:
+        reason = answers.failures.get(0, "failed")
+        counts[f"failed_samples.{reason}"] += 1
+        drop(state, f"user_agent.{reason}", counts)
+        return None
+    return json.loads(answers[0])["values"]
+
+
 def open_follow_up(state: Any, cfg: DialogGenerationParams, counts: Counter,
                    drop: Callable[[Any, str, Counter], None]):
     """The next follow-up of a multi_turn dialog: its plan view (a single-call plan whose
@@ -185,13 +198,10 @@ def open_follow_up(state: Any, cfg: DialogGenerationParams, counts: Counter,
     state.exchange_calls = 0
     planned = user_values(view) if "values" not in spec else None
     if planned is not None:
-        answers = yield [ChatRequest(*planned, {"max_tokens": cfg.max_tokens.user})]
-        if answers[0] is None:
-            reason = answers.failures.get(0, "failed")
-            counts[f"failed_samples.{reason}"] += 1
-            drop(state, f"user_agent.{reason}", counts)
+        chosen = yield from ask_values(planned, cfg, state, counts, drop)
+        if chosen is None:
             return
-        state.follow_up["values"] = json.loads(answers[0])["values"]
+        state.follow_up["values"] = chosen
     values = state.follow_up["values"]
     stated = [state.user_values or {}] + [f["values"] for f in state.follow_ups]
     found = history_value(api, spec["carry"], state.messages, stated, values, random.Random(f"{cfg.seed}:{view['id']}"))

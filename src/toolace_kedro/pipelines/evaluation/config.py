@@ -77,6 +77,16 @@ class DecontaminationParams(StrictModel):
                              "contaminated")
 
 
+#: the key a bad multi-turn sample size is reported under
+MULTI_TURN_SIZE_KEY = "evaluation.multi_turn.sample_size"
+
+
+def asked_backend(llm: Mapping[str, Any] | LLMConfig | None, cfg: EvaluationParams) -> str:
+    """The backend the evaluation asks its policies with: ``generation`` merged over ``llm``."""
+    shared = llm.model_dump() if isinstance(llm, LLMConfig) else dict(llm or {})
+    return {**shared, **cfg.generation.llm_overrides()}.get("backend", "transformers")
+
+
 class MultiTurnParams(StrictModel):
     """BFCL's multi-turn categories: each policy works through an entry turn by turn on BFCL's
     simulated backends (``multi_turn_policy.run_multi_turn``), scored by BFCL's state- and
@@ -102,7 +112,7 @@ class MultiTurnParams(StrictModel):
 
     @model_validator(mode="after")
     def _sizes(self) -> MultiTurnParams:
-        sample_sizes(self.sample_size, self.chosen(), MULTI_TURN_CATEGORIES)
+        sample_sizes(self.sample_size, self.chosen(), MULTI_TURN_CATEGORIES, MULTI_TURN_SIZE_KEY)
         return self
 
 
@@ -157,9 +167,7 @@ def served_policy_problems(blocks: Mapping[str, Any], node_names: set[str]) -> l
     if "evaluation" not in blocks:
         return []
     cfg = EvaluationParams.of(blocks["evaluation"])
-    llm = blocks.get("llm") or {}
-    llm = llm.model_dump() if isinstance(llm, LLMConfig) else dict(llm)
-    if {**llm, **cfg.generation.llm_overrides()}.get("backend", "transformers") != "openai":
+    if asked_backend(blocks.get("llm"), cfg) != "openai":
         return []
     policies = [policy for name, policy in PREDICT_NODES.items() if name in node_names]
     return [served_policy_problem(p) for p in policies if p != "base" and not getattr(cfg.served_policies, p)]

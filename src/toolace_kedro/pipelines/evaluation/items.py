@@ -39,14 +39,13 @@ def _size(value: Any, key: str) -> int | None:
     return value
 
 
-def sample_sizes(sample_size: Any, categories: Sequence[str], known: Sequence[str] = CATEGORIES
-                 ) -> dict[str, int | None]:
+def sample_sizes(sample_size: Any, categories: Sequence[str], known: Sequence[str] = CATEGORIES,
+                 key: str = "evaluation.bfcl.sample_size") -> dict[str, int | None]:
     """Items per category (``None``: every item) from ``evaluation.bfcl.sample_size`` (or
     ``evaluation.multi_turn.sample_size``, whose categories are ``known``); a bad value is a
-    ``ValueError`` naming the key. Mapping keys must be ``known`` categories or ``default``;
+    ``ValueError`` naming ``key``. Mapping keys must be ``known`` categories or ``default``;
     categories of the mapping that are not run are ignored; a category run without an entry
     takes ``default``, and with no ``default`` either is an error."""
-    key = "evaluation.bfcl.sample_size" if known is CATEGORIES else "evaluation.multi_turn.sample_size"
     if not isinstance(sample_size, Mapping):
         size = _size(sample_size, key)
         return {c: size for c in categories}

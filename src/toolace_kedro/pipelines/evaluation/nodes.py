@@ -15,7 +15,13 @@ from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, LANGUAGE_OF, che
 from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
 from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.models.identity import weights_digest, weights_stamp
-from toolace_kedro.pipelines.evaluation.config import EvaluationParams, GenerationParams, served_policy_problem
+from toolace_kedro.pipelines.evaluation.config import (
+    MULTI_TURN_SIZE_KEY,
+    EvaluationParams,
+    GenerationParams,
+    asked_backend,
+    served_policy_problem,
+)
 from toolace_kedro.pipelines.evaluation.decontamination import contamination_report
 from toolace_kedro.pipelines.evaluation.items import (
     bfcl_messages,
@@ -86,7 +92,7 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
         if bfcl_multi_turn is None:
             raise ValueError("evaluation.multi_turn.categories asks for multi-turn entries, but no "
                              "bfcl_multi_turn data was given")
-        multi_sizes = sample_sizes(multi.sample_size, multi.chosen(), MULTI_TURN_CATEGORIES)
+        multi_sizes = sample_sizes(multi.sample_size, multi.chosen(), MULTI_TURN_CATEGORIES, MULTI_TURN_SIZE_KEY)
         for category in multi.chosen():
             if category not in bfcl_multi_turn:
                 raise ValueError(f"BFCL multi-turn category {category!r} is not in bfcl_multi_turn "
@@ -139,7 +145,7 @@ def policy_llm_config(llm_params: LLMConfig | Mapping, params: EvaluationParams 
     cfg = EvaluationParams.of(params)
     shared = llm_params.model_dump() if isinstance(llm_params, LLMConfig) else dict(llm_params or {})
     config = {**shared, **cfg.generation.llm_overrides(), "temperature": 0.0}
-    if config.get("backend", "transformers") != "openai":
+    if asked_backend(llm_params, cfg) != "openai":
         return {**config, "model": model, "adapter": adapter}
     served = getattr(cfg.served_policies, policy) or (config.get("model") if policy == "base" else None)
     if not served:

@@ -161,3 +161,22 @@ def test_a_stop_rule_ends_a_row_as_soon_as_it_holds(tiny_model_dir, monkeypatch)
     # each ruled row stopped at its first text of three characters; the other row was never checked
     assert sum(len(t) >= 3 for t in seen) == 2
     assert ruled.usage.completion_tokens < whole.usage.completion_tokens
+
+
+def test_a_prefill_copy_in_another_dtype_carries_the_adapter(tiny_model_dir, tmp_path):
+    """With an adapter, prompts processed by a bfloat16 copy (``prefill_dtype``) go through the
+    merged weights: a copy of the base model would answer as base + adapter only in the decode."""
+    import torch
+
+    adapter = _adapter(tiny_model_dir, tmp_path / "adapter", seed=3)
+    llm = build_llm({"model": tiny_model_dir, "adapter": adapter, "dtype": "float32", "prefill_dtype": "bfloat16",
+                     "progress": False})
+    engine = llm._batcher()
+    assert engine.prefill_model is not llm.model and engine.prefill_model.dtype == torch.bfloat16
+    merged = dict(llm.model.named_parameters())
+    for name, param in engine.prefill_model.named_parameters():
+        assert torch.equal(param, merged[name].to(torch.bfloat16)), name
+    base = build_llm({"model": tiny_model_dir, "dtype": "float32", "progress": False}).model
+    changed = [n for n, p in base.named_parameters() if not torch.equal(p.to(torch.bfloat16), dict(
+        engine.prefill_model.named_parameters())[n])]
+    assert changed  # the adapter moved the weights the prompts are processed with

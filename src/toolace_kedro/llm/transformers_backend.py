@@ -141,11 +141,15 @@ class TransformersClient(LLMClient):
     # ------------------------------------------------------------------ generation
     def _batcher(self):
         if self._engine is None:
+            import torch
+
             from toolace_kedro.llm.continuous import ContinuousBatcher
 
-            prefill = None
-            if self._prefill_dtype() is not None:
-                prefill, _ = load_policy(self.config.model, device=self.config.device, dtype=self._prefill_dtype())
+            prefill, prefill_dtype = None, self._prefill_dtype()
+            if prefill_dtype is not None and self.config.adapter:  # the merged weights, not the base model's
+                prefill = copy.deepcopy(self.model).to(getattr(torch, prefill_dtype)).eval()
+            elif prefill_dtype is not None:
+                prefill, _ = load_policy(self.config.model, device=self.config.device, dtype=prefill_dtype)
             tok = self.tokenizer
             stops = {tok.eos_token_id, tok.pad_token_id}
             eos = self.model.generation_config.eos_token_id

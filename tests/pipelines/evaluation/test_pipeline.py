@@ -349,3 +349,34 @@ def test_multi_turn_entries_are_asked_scored_and_reported(monkeypatch, bfcl_data
     rows = [r for r in catalog.load("evaluation_predictions") if r["source"] == "bfcl_multi_turn"]
     assert len(rows) == 8 and all(isinstance(r["output"], str) for r in rows)
     assert set(seen) == {32}  # (the single-turn max_tokens; each multi-turn step asks for its own 48)
+
+
+@pytest.mark.parametrize("early_stop", [True, False])
+def test_multi_turn_early_stop_asks_the_stop_rule_and_says_so(monkeypatch, bfcl_data, dialog, early_stop):
+    """``multi_turn.early_stop``: every step request carries the ``python_calls`` stop rule and the
+    report says that later turns saw cut answers; without it, whole answers and no such note."""
+    from toolace_kedro.datasets import BFCLMultiTurnDataset
+
+    multi = BFCLMultiTurnDataset(categories=["multi_turn_base"]).load()
+    params = {**PARAMS, "bfcl": {"categories": ["simple_python"], "sample_size": 1}, "synthetic": False,
+              "multi_turn": {"categories": ["multi_turn_base"], "sample_size": 1, "max_tokens": 48,
+                             "early_stop": early_stop}}
+    step_rules = []
+
+    def prose(messages, sampling, schema):
+        if sampling.get("max_tokens") == 48:  # a multi-turn step (the single-turn items ask for 32)
+            step_rules.append(sampling.get("stop_when"))
+        return "I cannot help with that."
+
+    monkeypatch.setattr(nodes, "build_llm", lambda config: ScriptedLLM(prose))
+    catalog = run_in_memory(create_pipeline(policies=("base",)), {
+        "bfcl_data": bfcl_data, "bfcl_multi_turn_data": multi, "sft_test": [dialog], "sft_train": [dialog],
+        "params:sft.policy_model": "base-model", "params:llm": {"progress": False}, "params:evaluation": params})
+    turns = len(nodes.seeded_subset(multi["multi_turn_base"], 1, 0, "multi_turn_base")[0]["question"])
+    assert step_rules == [("python_calls" if early_stop else None)] * turns  # one prose step per turn
+    report = catalog.load("evaluation_report")
+    assert "BFCL multi-turn: each step answered in at most 48 tokens" in report
+    assert "after more than 20 (BFCL's limit) executed steps" in report
+    assert ("`multi_turn.early_stop`" in report) == early_stop
+    assert catalog.load("evaluation_scores")["multi_turn"] == {"max_steps": None, "max_tokens": 48,
+                                                                "early_stop": early_stop}

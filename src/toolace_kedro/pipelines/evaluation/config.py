@@ -99,6 +99,9 @@ class MultiTurnParams(StrictModel):
     max_steps: int | None = Field(None, gt=0, description="Executed steps per turn before an entry is "
                                   "force-quit (null: BFCL's limit)")
     max_tokens: int = Field(256, gt=0, description="Tokens per step's answer")
+    early_stop: bool = Field(False, description="End a step's answer once it can no longer become Python calls "
+                             "(in-process generation): the step's outcome is the same, but later turns see the cut "
+                             "text in their history, so the figures are not BFCL's exactly (a CPU budget setting)")
 
     @field_validator("categories")
     @classmethod

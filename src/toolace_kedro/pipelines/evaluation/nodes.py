@@ -175,7 +175,8 @@ def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: Evaluat
                                                   per_request=per_request), single, label, config)
         trajectories = _answers(lambda: run_multi_turn(llm, [i["entry"] for i in multi],
                                                        max_steps=cfg.multi_turn.max_steps,
-                                                       max_tokens=cfg.multi_turn.max_tokens),
+                                                       max_tokens=cfg.multi_turn.max_tokens,
+                                                       **multi_turn_stop(cfg.multi_turn)),
                                 multi, label, config, multi_turn=True) if multi else []
     finally:
         llm.close()
@@ -191,6 +192,12 @@ def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: Evaluat
         by_key[(item["source"], item["id"])] = {"id": item["id"], "source": item["source"],
                                                 "category": item["category"], "output": trajectory}
     return [by_key[(i["source"], i["id"])] for i in items]
+
+
+def multi_turn_stop(multi: Any) -> dict[str, str]:
+    """The sampling option of every multi-turn step: the ``python_calls`` stop rule with
+    ``multi_turn.early_stop`` (a step's outcome is settled once its text cannot become calls)."""
+    return {"stop_when": "python_calls"} if multi.early_stop else {}
 
 
 def _answers(ask, items: list[dict], label: str, config: dict[str, Any], multi_turn: bool = False):
@@ -321,6 +328,8 @@ def evaluate_policies(items: list[dict], params: EvaluationParams | Mapping,
         "prompt": {"name": prompts[0] if len(prompts) == 1 else prompts,
                    "description": "; ".join(prompt_description(p) for p in prompts) or None},
         "models": {}, "skipped_input": report.get("skipped_input", {})}
+    if any(i["source"] == "bfcl_multi_turn" for i in items):
+        scores["multi_turn"] = cfg.multi_turn.model_dump(include={"max_steps", "max_tokens", "early_stop"})
     for name in (m for m in MODELS if f"predictions_{m}" in predictions):
         model_scores = score_model(items, predictions[f"predictions_{name}"])
         model_scores["aggregates"] = aggregate(model_scores["bfcl"])

@@ -28,6 +28,7 @@ from typing import Any
 
 from toolace_kedro.datasets.bfcl_data import CATEGORIES
 from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
+from toolace_kedro.toolcalls.bfcl_prompt import prompt_constant
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,17 @@ def _subset_label(scores: dict[str, Any]) -> str:
     return f"seeded subset: {scores['sample_size']} items per category"
 
 
+def _multi_turn_note(multi: dict[str, Any]) -> str:
+    steps = multi.get("max_steps")
+    limit = f"{steps}" if steps is not None else f"{prompt_constant('MAXIMUM_STEP_LIMIT')} (BFCL's limit)"
+    note = (f"BFCL multi-turn: each step answered in at most {multi['max_tokens']} tokens; an entry is force-quit "
+            f"after more than {limit} executed steps in one turn")
+    if multi.get("early_stop"):
+        note += ("; a step's answer ends once it can no longer become calls (`multi_turn.early_stop`): its outcome "
+                 "is the same, but later turns see the cut text, so these rows are not BFCL's figures exactly")
+    return note + "."
+
+
 def render_report(scores: dict[str, Any]) -> tuple[str, str]:
     """The same tables as Markdown and as a small standalone HTML page."""
     title = f"Evaluation: {' vs '.join(scores['models'])} ({_subset_label(scores)})"
@@ -159,6 +171,9 @@ def render_report(scores: dict[str, Any]) -> tuple[str, str]:
     prompt = (scores.get("prompt") or {}).get("description")
     if prompt:
         notes.append(f"BFCL prompt: {prompt}. Synthetic items: the sft training format.")
+    multi = scores.get("multi_turn")
+    if multi:
+        notes.append(_multi_turn_note(multi))
     skipped = {name: b["skipped"] for name, b in scores.get("skipped_input", {}).items() if b["skipped"]}
     if skipped:
         notes.append("Input records skipped, not scored (file and line in `evaluation_scores.skipped_input`): "

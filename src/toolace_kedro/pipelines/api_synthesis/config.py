@@ -3,7 +3,7 @@ The defaults here are the only ones: the nodes read the typed model, never a raw
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from toolace_kedro.params import CheckpointParams, StrictModel, known_names, usable_weights
 
@@ -49,6 +49,8 @@ class EvolutionParams(StrictModel):
     indicators: dict[str, float] | list[str] | None = Field(None, description="Weights of the evolution "
                                                             "indicators, or a list of them at equal weight "
                                                             "(null: all)")
+    min_parameters: int = Field(1, gt=0, description="Parameters an API draft must declare at least (BFCL's "
+                                "functions mostly take 2-3)")
     max_parameters: int = Field(5, gt=0, description="Parameters an API draft may declare")
     max_tokens_api: int = Field(256, gt=0, description="Answer budget of an API draft request")
     near_duplicate_threshold: float = Field(0.75, gt=0, le=1, description="Name+description similarity that "
@@ -70,6 +72,13 @@ class EvolutionParams(StrictModel):
         if isinstance(value, dict) and value:
             usable_weights(value, "evolution.indicators")
         return value
+
+    @model_validator(mode="after")
+    def _parameter_bounds(self) -> EvolutionParams:
+        if self.min_parameters > self.max_parameters:
+            raise ValueError(f"evolution.min_parameters ({self.min_parameters}) exceeds evolution.max_parameters "
+                             f"({self.max_parameters})")
+        return self
 
 
 class ApiSynthesisParams(StrictModel):

@@ -48,7 +48,7 @@ EVOLUTION_SYSTEM = ("You are an API designer. Write one API as JSON for the func
                     "name, a description, typed parameters, returned fields.")
 
 
-def draft_schema(max_parameters: int) -> dict[str, Any]:
+def draft_schema(max_parameters: int, min_parameters: int = 1) -> dict[str, Any]:
     """Grammar of a compact API draft. Nested fields and returned fields are ``name:type``
     strings; ``choices`` make an enum, ``range`` numeric bounds. A parameter of type ``object``
     or ``array<object>`` must declare its fields (a second branch of ``anyOf``), so every nested
@@ -75,7 +75,7 @@ def draft_schema(max_parameters: int) -> dict[str, Any]:
     return {"type": "object", "properties": {
         "name": {"type": "string", "pattern": _FUNC_NAME},
         "description": {"type": "string", "minLength": 10, "maxLength": 64},
-        "parameters": {"type": "array", "items": {"anyOf": [flat, nested]}, "minItems": 1,
+        "parameters": {"type": "array", "items": {"anyOf": [flat, nested]}, "minItems": min_parameters,
                        "maxItems": max_parameters},
         "returns": field_list},
         "required": ["name", "description", "parameters", "returns"]}
@@ -243,7 +243,7 @@ def evolve(tree: ContextTree, seeds: list[dict[str, Any]], llm: LLMClient, param
     buffer = list(seeds)
     instructions = [EVOLUTION_SYSTEM, *DIVERSITY_INDICATORS.values()] if cfg.quality_filter else None
     pool_filter = PoolFilter(cfg.near_duplicate_threshold, seeds, instructions)
-    schema = draft_schema(cfg.max_parameters)
+    schema = draft_schema(cfg.max_parameters, cfg.min_parameters)
     pool: list[dict] = []
     rejects: list[dict] = []
     per_generation: list[dict] = []

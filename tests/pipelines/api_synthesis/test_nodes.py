@@ -287,3 +287,23 @@ def test_nodes_take_the_typed_model_as_they_take_the_dict(documents, synthesis_p
     from_model, checkpoint, asked_again = synthesise(typed)
     assert from_model == from_dict and asked > 0
     assert asked_again == 0 and checkpoint["shards_resumed"] == synthesis_params["evolution"]["n_generations"]
+
+
+def test_min_parameters_is_the_draft_grammars_least_count(documents, scripted_llm, synthesis_params, flight_api):
+    """``evolution.min_parameters``: every draft request's grammar asks for at least that many
+    parameters; a minimum above the maximum is refused by name."""
+    from toolace_kedro.pipelines.api_synthesis.config import EvolutionParams
+
+    tree, _ = speciate(documents, scripted_llm, synthesis_params["speciation"])
+    schemas = []
+    respond = scripted_llm.respond
+
+    def recording(conv, params, schema):
+        if schema and "parameters" in schema.get("properties", {}):
+            schemas.append(schema["properties"]["parameters"])
+        return respond(conv, params, schema)
+
+    evolve(tree, [flight_api], ScriptedLLM(recording), {**synthesis_params["evolution"], "min_parameters": 3})
+    assert schemas and {(s["minItems"], s["maxItems"]) for s in schemas} == {(3, 5)}
+    with pytest.raises(ValueError, match=r"evolution.min_parameters \(6\) exceeds evolution.max_parameters \(5\)"):
+        EvolutionParams(min_parameters=6)

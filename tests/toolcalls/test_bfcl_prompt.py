@@ -76,8 +76,16 @@ def test_markdown_and_experimental_styles():
     assert "<TOOLCALL>[func_name1(" in tagged
     xml = bfcl_system_prompt(FUNCTIONS, DEFAULT.replace("ret_fmt=python", "ret_fmt=concise_xml"))
     assert "<functions><function name=" in xml and "must be one of: string, integer" in xml
-    with pytest.raises(ValueError, match="func_doc_fmt=json"):
-        bfcl_system_prompt(FUNCTIONS, DEFAULT.replace("func_doc_fmt=json", "func_doc_fmt=xml"))
+    xml_doc = bfcl_system_prompt(FUNCTIONS, DEFAULT.replace("func_doc_fmt=json", "func_doc_fmt=xml"))
+    assert xml_doc.endswith('Here is a list of functions in xml format that you can invoke.\n<function name="math.add">\n'
+                            '  <desc>Add two numbers.</desc>\n  <params>\n'
+                            '    <param name="a" type="integer" required="true">\n      <desc>first</desc>\n'
+                            '    </param>\n    <param name="b" type="integer" required="true">\n'
+                            '      <desc>second</desc>\n    </param>\n  </params>\n</function>\n\n')
+    python_doc = bfcl_system_prompt(FUNCTIONS, DEFAULT.replace("func_doc_fmt=json", "func_doc_fmt=python"))
+    assert python_doc.endswith('in python format that you can invoke.\n# Function: math.add\n    """\n'
+                               '    Add two numbers.\n\n    Args:\n        a (int): first\n        b (int): second\n'
+                               '    """\n\n\n\n\n')
 
 
 def test_messages_put_the_turns_system_message_after_bfcls():

@@ -2,7 +2,8 @@
 ``BFCLMultiTurnDataset``: its multi-turn categories.
 
 ``load()`` gives ``{category: [entry, ...]}`` with each entry's possible answer attached (see
-:func:`toolace_kedro.datasets.bfcl_data.load_category`); sampling is the evaluation
+:func:`toolace_kedro.datasets.bfcl_data.load_category`; ``format_sensitivity`` entries share the
+loaded source entries' questions and functions); sampling is the evaluation
 pipeline's job, so the decontamination report sees every question. Malformed lines and entries are
 skipped and named by file and line (each category's list is a ``Records`` that keeps them, for the
 evaluation report); ``on_error: raise`` makes the first one an error.
@@ -22,19 +23,19 @@ class BFCLDataset(AbstractDataset[None, dict]):
 
         bfcl_data:
           type: toolace_kedro.datasets.BFCLDataset
-          categories: [simple_python, multiple, irrelevance]   # default: all thirteen
+          categories: [simple_python, multiple, irrelevance]   # default: all fourteen
           data_dir: null        # default: bfcl_eval/data of the installed wheel
           on_error: skip        # or raise
     """
 
     def __init__(self, categories: list[str] | None = None, data_dir: str | None = None,
                  metadata: dict[str, Any] | None = None, on_error: str = "skip") -> None:
-        from toolace_kedro.datasets.bfcl_data import CATEGORIES
+        from toolace_kedro.datasets.bfcl_data import SINGLE_TURN_CATEGORIES
 
-        self._categories = list(categories or CATEGORIES)
-        unknown = sorted(set(self._categories) - set(CATEGORIES))
+        self._categories = list(categories or SINGLE_TURN_CATEGORIES)
+        unknown = sorted(set(self._categories) - set(SINGLE_TURN_CATEGORIES))
         if unknown:
-            raise DatasetError(f"unknown BFCL categories {unknown}; known: {', '.join(CATEGORIES)}")
+            raise DatasetError(f"unknown BFCL categories {unknown}; known: {', '.join(SINGLE_TURN_CATEGORIES)}")
         self._data_dir = data_dir
         if on_error not in ("skip", "raise"):
             raise DatasetError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
@@ -42,10 +43,18 @@ class BFCLDataset(AbstractDataset[None, dict]):
         self.metadata = metadata
 
     def load(self) -> dict[str, list[dict[str, Any]]]:
-        from toolace_kedro.datasets.bfcl_data import load_category
+        from toolace_kedro.datasets.bfcl_data import (
+            FORMAT_SENSITIVITY,
+            load_category,
+            load_format_sensitivity,
+        )
 
         try:
-            return {c: load_category(c, data_dir=self._data_dir, on_error=self._on_error) for c in self._categories}
+            data = {c: load_category(c, data_dir=self._data_dir, on_error=self._on_error)
+                    for c in self._categories if c != FORMAT_SENSITIVITY}
+            if FORMAT_SENSITIVITY in self._categories:  # its entries come from the categories just read
+                data[FORMAT_SENSITIVITY] = load_format_sensitivity(self._data_dir, self._on_error, sources=data)
+            return {c: data[c] for c in self._categories}
         except (FileNotFoundError, ValueError) as exc:
             raise DatasetError(str(exc)) from exc
 

@@ -13,8 +13,9 @@ entry's prompt against bfcl-eval's own code.
 
 A prompt format is BFCL's query string, e.g. its default
 ``ret_fmt=python&tool_call_tag=False&func_doc_fmt=json&prompt_fmt=plaintext&style=classic``
-(the ``format_sensitivity`` category varies these). Function documents in ``json`` are supported
-(BFCL's default); the ``python`` and ``xml`` document renderings are not.
+(the ``format_sensitivity`` category asks each entry in the 26 formats of
+:data:`FORMAT_SENSITIVITY_FORMATS`). The function list is written in the format's ``func_doc_fmt``:
+``json`` (BFCL's default), ``python`` or ``xml`` (:mod:`~toolace_kedro.toolcalls.bfcl_function_docs`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["LANGUAGES", "bfcl_messages", "bfcl_package_dir", "bfcl_system_prompt", "default_prompt_format",
+from toolace_kedro.toolcalls.bfcl_function_docs import function_doc
+
+__all__ = ["FORMAT_SENSITIVITY_FORMATS", "LANGUAGES", "bfcl_messages", "bfcl_package_dir", "bfcl_system_prompt", "default_prompt_format",
            "language_hint", "parse_prompt_format", "prompt_constant", "prompt_format", "with_language_hint"]
 
 #: the languages whose hint BFCL appends to function descriptions, by the word that names each
@@ -119,6 +122,16 @@ def prompt_format(prompt_fmt: str = "plaintext", style: str = "classic", ret_fmt
     return text
 
 
+#: the prompt formats of BFCL's ``format_sensitivity`` category, in its order
+#: (``get_all_format_sensitivity_configs``): every return format x tag x function-document format
+#: in plaintext classic prompts, then the default in markdown and in the experimental style
+FORMAT_SENSITIVITY_FORMATS: tuple[str, ...] = tuple(
+    [prompt_format(ret_fmt=ret, tool_call_tag=tag, func_doc_fmt=doc)
+     for ret in ("python", "json", "verbose_xml", "concise_xml") for tag in (True, False)
+     for doc in ("python", "xml", "json")]
+    + [prompt_format(prompt_fmt="markdown"), prompt_format(style="experimental")])
+
+
 #: BFCL's words for a Java/JavaScript parameter, which it asks for as a string of source code
 _SOURCE_WORDS = {"java": "Java", "javascript": "JavaScript"}
 
@@ -160,13 +173,12 @@ def bfcl_system_prompt(functions: list[dict[str, Any]], prompt_format: str | Non
     """BFCL's system prompt listing ``functions`` (taken as given: add the hint with
     :func:`with_language_hint` first, as BFCL does) in ``prompt_format`` (default: BFCL's own)."""
     fmt = parse_prompt_format(prompt_format)
-    if fmt["func_doc_fmt"] != "json":
-        raise ValueError(f"function documents in {fmt['func_doc_fmt']!r} are not supported here; use func_doc_fmt=json")
     consts = _constants()
     style = consts.PROMPT_STYLE_TEMPLATES[fmt["style"]]
     call_format = style["tool_call_with_tag" if fmt["tool_call_tag"] else "tool_call_no_tag"].format(
         output_format=consts.OUTPUT_FORMAT_MAPPING[fmt["ret_fmt"]], param_types=consts.PARAM_TYPE_MAPPING[fmt["ret_fmt"]])
-    tools = style["available_tools"].format(format="json", functions=json.dumps(functions, indent=4))
+    tools = style["available_tools"].format(format=fmt["func_doc_fmt"],
+                                            functions=function_doc(functions, fmt["func_doc_fmt"]))
     return consts.PROMPT_TEMPLATE_MAPPING[fmt["prompt_fmt"]].format(
         persona=style["persona"], task=style["task"], tool_call_format=call_format,
         multiturn_behavior=style["multiturn_behavior"], available_tools=tools)

@@ -132,10 +132,50 @@ class OfficialBfcl:
         """BFCL's ``formulate_system_prompt`` for a format string (the functions taken as given)."""
         return self.decoder.formulate_system_prompt(prompt_format, copy.deepcopy(functions))
 
-    def decode(self, output: str, evaluate: bool = True, category: str = "simple_python"):
+    def decode(self, output: str, evaluate: bool = True, category: str = "simple_python",
+               return_format: str | None = None, has_tool_call_tag: bool = False):
+        """BFCL's prompt-mode decoder; ``return_format`` (``python``, ``json``, ``verbose_xml``,
+        ``concise_xml``) overrides the category's language, as format_sensitivity's runner does."""
         self.evaluate = evaluate
-        return_format = getattr(self.enums.ReturnFormat, ENUM_OF.get(category, "PYTHON"))
-        return self.decoder.default_decode_ast_prompting(output, return_format, False)
+        if return_format is None:
+            fmt = getattr(self.enums.ReturnFormat, ENUM_OF.get(category, "PYTHON"))
+        else:
+            fmt = self.enums.ReturnFormat(return_format)
+        return self.decoder.default_decode_ast_prompting(output, fmt, has_tool_call_tag)
+
+    def format_sensitivity(self) -> tuple[list[dict], list[dict]]:
+        """bfcl-eval's own format-sensitivity entries (as its generation loads them: the Python hint
+        added by both loaders) and their ground-truth entries, aligned by index; read once."""
+        if not hasattr(self, "_format_sensitivity"):
+            self._format_sensitivity = (self.utils.load_dataset_entry("format_sensitivity"),
+                                        self.utils.load_ground_truth_entry("format_sensitivity"))
+        return self._format_sensitivity
+
+    def format_messages(self, bfcl_entry: dict) -> list[dict]:
+        """The messages BFCL's prompt-mode handlers send for one of its format-sensitivity entries."""
+        return self.decoder.system_prompt_pre_processing_chat_model(
+            copy.deepcopy(bfcl_entry["question"][0]), copy.deepcopy(bfcl_entry["function"]), bfcl_entry["id"])
+
+    def format_verdict(self, entry: dict, answer: list, output: str, *,
+                       model_name: str = PROMPT_MODEL) -> OfficialVerdict:
+        """eval_runner's ``format_sensitivity_runner`` for one output of a format-sensitivity entry
+        (``entry["id"]`` BFCL's id): the format's decoder, the format check, then ``ast_checker``
+        with the source entry's id as its category (which picks the parallel/multiple rule)."""
+        return_format, tag, *_ = self.decoder.parse_prompt_variation_params(entry["id"].split(":")[1])
+        before = self.eval_calls
+        try:
+            decoded, decode_error = self.decode(output, True, return_format=return_format, has_tool_call_tag=tag), False
+        except Exception:  # noqa: BLE001 -- the runner counts any decoder exception as a decode failure
+            decoded, decode_error = None, True
+        used_eval = self.eval_calls > before
+        if decoded is None or not self.utils.is_function_calling_format_output(decoded):
+            return OfficialVerdict(False, used_eval, decoded, decode_error)
+        try:
+            result = self.checker.ast_checker(entry["function"], decoded, answer, self.enums.Language.PYTHON,
+                                              entry["id"].split(":")[-1], model_name)
+        except Exception:  # noqa: BLE001 -- the leaderboard run would crash: reported as None
+            return OfficialVerdict(None, used_eval, decoded, decode_error)
+        return OfficialVerdict(bool(result["valid"]), used_eval, decoded, decode_error)
 
     def verdict(self, category: str, entry: dict, answer: list | None, output: str, *, evaluate: bool = True,
                 model_name: str = PROMPT_MODEL) -> OfficialVerdict:

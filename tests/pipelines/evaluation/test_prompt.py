@@ -7,9 +7,14 @@ import random
 
 import pytest
 
+from tests.pipelines.evaluation.conftest import AGREEMENT
 from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, load_category
 from toolace_kedro.pipelines.evaluation.items import bfcl_messages
-from toolace_kedro.toolcalls.bfcl_prompt import bfcl_system_prompt, with_language_hint
+from toolace_kedro.toolcalls.bfcl_prompt import (
+    FORMAT_SENSITIVITY_FORMATS,
+    bfcl_system_prompt,
+    with_language_hint,
+)
 
 #: seeded entries compared per category, besides every entry whose first turn has a system message
 PER_CATEGORY = 12
@@ -50,6 +55,50 @@ def test_an_entry_with_its_own_system_message(official_bfcl):
 ])
 def test_format_variants_match_bfcl(official_bfcl, prompt_format):
     functions = with_language_hint(load_category("multiple")[3]["function"])
+    assert bfcl_system_prompt(functions, prompt_format) == official_bfcl.system_prompt(functions, prompt_format)
+
+
+def test_format_sensitivity_entries_are_bfcls(official_bfcl):
+    """The same 5,200 ids in the same order, the same functions, questions and answers."""
+    ours = load_category("format_sensitivity")
+    entries, truths = official_bfcl.format_sensitivity()
+    assert [e["id"] for e in ours] == [e["id"] for e in entries] and len(ours) == 5200
+    assert [e["possible_answer"] for e in ours] == [t["ground_truth"] for t in truths]
+    assert all(e["source_id"] == t["id"] == e["id"].split(":")[-1] for e, t in zip(ours, truths))
+    assert [e["format"] for e in ours[:26]] == list(FORMAT_SENSITIVITY_FORMATS) == \
+        official_bfcl.utils.get_all_format_sensitivity_configs()
+    assert all(e["question"] == b["question"] for e, b in zip(ours, entries))
+
+
+def test_format_sensitivity_prompts_are_bfcls(official_bfcl):
+    """Every item: the 200 entries in all 26 formats (python, xml and json function documents)."""
+    ours = load_category("format_sensitivity")
+    entries, _ = official_bfcl.format_sensitivity()
+    for entry, reference in zip(ours, entries):
+        before = copy.deepcopy(entry)
+        assert bfcl_messages(entry, "bfcl") == official_bfcl.format_messages(reference), entry["id"]
+        assert entry == before
+    AGREEMENT["prompts[format_sensitivity]"] = len(ours)
+    with pytest.raises(ValueError, match="format_sensitivity items are asked with BFCL's prompt"):
+        bfcl_messages(ours[0], "training")
+
+
+@pytest.mark.parametrize("doc_format", ["python", "xml"])
+def test_function_documents_match_bfcl_on_odd_schemas(official_bfcl, doc_format):
+    """Defaults with commas, enums, nested objects with and without ``required``, typed and untyped
+    items, additionalProperties, missing types and descriptions, no parameters at all."""
+    functions = [
+        {"name": "a.b", "description": "Top, level.", "parameters": {"type": "dict", "properties": {
+            "x": {"type": "array", "items": {"type": "tuple", "items": {"type": "integer"}}, "default": [1, 2]},
+            "y": {"type": "dict", "description": "nested", "required": ["p"], "properties": {
+                "p": {"type": "string", "enum": ["u", "v"], "description": "pe"},
+                "q": {"type": "dict", "properties": {"r": {"type": "float", "default": 0.5}}}}},
+            "z": {"type": "object", "additionalProperties": {"type": "number"}},
+            "w": {}, "v": {"type": "any", "items": {}}}, "required": ["y"]}},
+        {"name": "no_params", "parameters": {"type": "dict", "properties": {}}},
+        {"name": "no_required", "description": "", "parameters": {"type": "dict", "properties": {
+            "s": {"type": "boolean", "description": "flag", "default": None}}}}]
+    prompt_format = f"ret_fmt=json&tool_call_tag=True&func_doc_fmt={doc_format}&prompt_fmt=plaintext&style=classic"
     assert bfcl_system_prompt(functions, prompt_format) == official_bfcl.system_prompt(functions, prompt_format)
 
 

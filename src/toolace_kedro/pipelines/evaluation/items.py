@@ -8,7 +8,11 @@
   (:mod:`toolace_kedro.toolcalls.bfcl_prompt`: the wheel's templates, the functions as indented
   JSON with BFCL's Python hint), what published prompt-mode scores are measured with; ``training``
   -- the format the sft stage trains on (:func:`toolace_kedro.toolcalls.system_prompt`: BFCL's
-  ``dict`` dialect, calls asked for as ``[func(a=1)]``).
+  ``dict`` dialect, calls asked for as ``[func(a=1)]``). ``format_sensitivity`` items are always
+  asked with BFCL's prompt in the format their id names (``training`` cannot ask them).
+* **format_sensitivity subsets** are drawn by source entry: the seeded order takes every format
+  of one entry before the next entry, so that n items are n // 26 whole entries (plus some formats
+  of one more) and the per-format accuracies compare the same entries.
 """
 
 from __future__ import annotations
@@ -17,7 +21,12 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from toolace_kedro.datasets.bfcl_data import CATEGORIES, LANGUAGE_OF
+from toolace_kedro.datasets.bfcl_data import (
+    FORMAT_SENSITIVITY,
+    LANGUAGE_OF,
+    SINGLE_TURN_CATEGORIES,
+    parse_format_sensitivity_id,
+)
 from toolace_kedro.toolcalls import system_prompt
 from toolace_kedro.toolcalls.bfcl_prompt import bfcl_messages as bfcl_prompt_messages
 from toolace_kedro.toolcalls.bfcl_prompt import (
@@ -39,7 +48,7 @@ def _size(value: Any, key: str) -> int | None:
     return value
 
 
-def sample_sizes(sample_size: Any, categories: Sequence[str], known: Sequence[str] = CATEGORIES,
+def sample_sizes(sample_size: Any, categories: Sequence[str], known: Sequence[str] = SINGLE_TURN_CATEGORIES,
                  key: str = "evaluation.bfcl.sample_size") -> dict[str, int | None]:
     """Items per category (``None``: every item) from ``evaluation.bfcl.sample_size`` (or
     ``evaluation.multi_turn.sample_size``, whose categories are ``known``); a bad value is a
@@ -62,11 +71,21 @@ def sample_sizes(sample_size: Any, categories: Sequence[str], known: Sequence[st
 
 def seeded_subset(entries: Sequence[dict], size: int | None, seed: int, category: str) -> list[dict]:
     """``size`` entries in file order, the first ``size`` of a shuffle seeded by ``seed`` and the
-    category (all of them for ``None`` or a size at least their number)."""
+    category (all of them for ``None`` or a size at least their number). ``format_sensitivity``
+    shuffles its source entries and takes their items format by format (see the module docstring)."""
     if size is None or size >= len(entries):
         return list(entries)
-    order = list(range(len(entries)))
-    random.Random(f"{seed}:{category}").shuffle(order)
+    rng = random.Random(f"{seed}:{category}")
+    if category == FORMAT_SENSITIVITY:
+        groups: dict[Any, list[int]] = {}
+        for i, entry in enumerate(entries):
+            groups.setdefault(entry.get("source_id", entry.get("id")), []).append(i)
+        shuffled = list(groups.values())
+        rng.shuffle(shuffled)
+        order = [i for group in shuffled for i in group]
+    else:
+        order = list(range(len(entries)))
+        rng.shuffle(order)
     return [entries[i] for i in sorted(order[:size])]
 
 
@@ -77,9 +96,18 @@ def bfcl_messages(entry: Mapping[str, Any], prompt: str = "bfcl") -> list[dict[s
     and the hint of the entry's language -- Java and JavaScript parameters asked for as strings of
     source code; a system message of the entry follows after a blank line). ``training``: the
     functions (Java/JavaScript ones rewritten as for ``bfcl``) in the sft stage's system prompt (a
-    system message of the entry appended after a newline), then the turn's other messages."""
+    system message of the entry appended after a newline), then the turn's other messages.
+    A ``format_sensitivity`` entry is asked only under ``bfcl``, in the format its id names."""
     turn = entry["question"][0] if entry["question"] else []
     language = LANGUAGE_OF.get(entry.get("category"), "python")
+    if entry.get("category") == FORMAT_SENSITIVITY:
+        if prompt != "bfcl":
+            raise ValueError(f"format_sensitivity items are asked with BFCL's prompt in their own format, "
+                             f"not evaluation.prompt {prompt!r}")
+        # BFCL's loader appends the Python hint twice: once reading the source category, once more
+        # reading format_sensitivity; the format is the one the id names
+        return bfcl_prompt_messages(turn, with_language_hint(entry["function"]),
+                                    prompt_format=parse_format_sensitivity_id(entry["id"])[0], language="python")
     if prompt == "bfcl":
         return bfcl_prompt_messages(turn, entry["function"], prompt_format=None, language=language)
     if prompt != "training":

@@ -156,15 +156,17 @@ class OfficialBfcl:
         return self.decoder.system_prompt_pre_processing_chat_model(
             copy.deepcopy(bfcl_entry["question"][0]), copy.deepcopy(bfcl_entry["function"]), bfcl_entry["id"])
 
-    def format_verdict(self, entry: dict, answer: list, output: str, *,
+    def format_verdict(self, entry: dict, answer: list, output: str, *, evaluate: bool = True,
                        model_name: str = PROMPT_MODEL) -> OfficialVerdict:
         """eval_runner's ``format_sensitivity_runner`` for one output of a format-sensitivity entry
         (``entry["id"]`` BFCL's id): the format's decoder, the format check, then ``ast_checker``
-        with the source entry's id as its category (which picks the parallel/multiple rule)."""
+        with the source entry's id as its category (which picks the parallel/multiple rule).
+        ``evaluate=False`` as in :meth:`verdict`."""
         return_format, tag, *_ = self.decoder.parse_prompt_variation_params(entry["id"].split(":")[1])
         before = self.eval_calls
         try:
-            decoded, decode_error = self.decode(output, True, return_format=return_format, has_tool_call_tag=tag), False
+            decoded = self.decode(output, evaluate, return_format=return_format, has_tool_call_tag=tag)
+            decode_error = False
         except Exception:  # noqa: BLE001 -- the runner counts any decoder exception as a decode failure
             decoded, decode_error = None, True
         used_eval = self.eval_calls > before

@@ -1,10 +1,14 @@
 """BFCL single-turn scoring: the official AST checker's verdict on one raw prompt-mode output.
 
-Data: the thirteen scored single-turn categories of BFCL v4, read from the ``bfcl-eval`` wheel by
+Data: the thirteen scored single-turn categories of BFCL v4 and the non-scoring
+``format_sensitivity``, read from the ``bfcl-eval`` wheel by
 :mod:`~toolace_kedro.datasets.bfcl_data` (re-exported here). ``simple_java`` and
 ``simple_javascript`` answers are decoded by :mod:`.bfcl_java_js` and their values read per Java or
-JavaScript type by :mod:`.bfcl_java_js_values`; the rest of the checking below is shared. What
-follows describes the Python decoding.
+JavaScript type by :mod:`.bfcl_java_js_values`; ``format_sensitivity`` answers in the return
+format their id names by :mod:`.bfcl_formats` (then checked as Python, with the parallel/multiple
+rule of the source entry's id, as BFCL's runner passes that id to ``ast_checker``); the rest of
+the checking below is shared. What follows describes the Python decoding
+(:mod:`.bfcl_python`).
 
 Scoring reproduces bfcl-eval 2026.3.23 -- ``default_decode_ast_prompting`` (the prompt-mode decoder
 of the open-model handlers, ToolACE's included), ``ast_checker`` and the relevance rules of
@@ -48,25 +52,32 @@ the entry (bad schema or answer) or returns False (odd model values).
 
 from __future__ import annotations
 
-import ast
 import re
-import warnings
 from typing import Any
 
 from toolace_kedro.datasets.bfcl_data import (
     CATEGORIES,
     FILE_TEMPLATE,
+    FORMAT_SENSITIVITY,
     LANGUAGE_OF,
     RELEVANCE_CATEGORIES,
+    SINGLE_TURN_CATEGORIES,
     bfcl_data_dir,
     entry_problem,
     load_category,
+    parse_format_sensitivity_id,
+)
+from toolace_kedro.pipelines.evaluation.bfcl_formats import (
+    calling_format_problem,
+    decode_formatted,
 )
 from toolace_kedro.pipelines.evaluation.bfcl_java_js import DecodeError, decode_java_js
 from toolace_kedro.pipelines.evaluation.bfcl_java_js_values import convert_argument
-from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
+from toolace_kedro.pipelines.evaluation.bfcl_python import Unevaluated, decode_output
+from toolace_kedro.toolcalls.bfcl_prompt import parse_prompt_format
 
-__all__ = ["CATEGORIES", "FILE_TEMPLATE", "LANGUAGE_OF", "RELEVANCE_CATEGORIES", "DecodeError", "Unevaluated",
+__all__ = ["CATEGORIES", "FILE_TEMPLATE", "FORMAT_SENSITIVITY", "LANGUAGE_OF", "RELEVANCE_CATEGORIES",
+           "SINGLE_TURN_CATEGORIES", "DecodeError", "Unevaluated",
            "bfcl_data_dir", "check_output", "decode_output", "entry_problem", "load_category", "normalise_string", "score_category",
            "score_output"]
 
@@ -74,97 +85,6 @@ _PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool,
                  "array": list, "tuple": list, "dict": dict, "any": str}
 _ITEM_CHECKED = ("array", "tuple")
 _NORMALISE = re.compile(r"[ ,./\-_*^]")
-
-
-class Unevaluated:
-    """An argument expression BFCL would ``eval`` (arithmetic); kept as source, equal to nothing."""
-
-    __slots__ = ("source",)
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def __repr__(self) -> str:
-        return f"Unevaluated({self.source!r})"
-
-
-# --------------------------------------------------------------------------- decoding
-def decode_output(output: str) -> list[dict[str, dict[str, Any]]]:
-    """Decode raw output into BFCL's form ``[{name: {param: value}}, ...]`` without evaluating it."""
-    if not isinstance(output, str):
-        raise DecodeError(f"output is a {type(output).__name__}, not a string")
-    if len(output) > MAX_INPUT_CHARS:
-        raise DecodeError(f"output of {len(output)} characters exceeds {MAX_INPUT_CHARS}")
-    text = output.strip("`\n ")
-    if not text.startswith("["):
-        text = "[" + text
-    if not text.endswith("]"):
-        text += "]"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escape sequences in model strings
-            body = ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as exc:
-        raise DecodeError(f"not a Python list of calls: {exc}") from None
-    if isinstance(body, ast.Call):
-        nodes = [body]
-    elif isinstance(body, (ast.List, ast.Tuple, ast.Set)):
-        nodes = body.elts
-    else:
-        raise DecodeError(f"expected a list of calls, got a {type(body).__name__} expression")
-    calls = []
-    for index, node in enumerate(nodes):
-        if not isinstance(node, ast.Call):
-            raise DecodeError(f"element {index} is a {type(node).__name__}, not a call")
-        try:
-            calls.append(_decode_call(node))
-        except RecursionError:
-            raise DecodeError(f"call {index} is nested too deeply") from None
-    return calls
-
-
-def _decode_call(node: ast.Call) -> dict[str, dict[str, Any]]:
-    parts, func = [], node.func
-    while isinstance(func, ast.Attribute):
-        parts.append(func.attr)
-        func = func.value
-    if isinstance(func, ast.Name):
-        parts.append(func.id)
-    arguments = {kw.arg: _decode_value(kw.value) for kw in node.keywords}  # positional ones ignored
-    return {".".join(reversed(parts)): arguments}
-
-
-def _decode_value(node: ast.AST) -> Any:
-    if isinstance(node, ast.Constant):
-        return "..." if node.value is Ellipsis else node.value
-    if isinstance(node, ast.UnaryOp):  # BFCL negates the constant whatever the operator
-        if isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float, complex)):
-            return -node.operand.value
-        raise DecodeError(f"unary operator on a {type(node.operand).__name__} is not a literal")
-    if isinstance(node, ast.List):
-        return [_decode_value(e) for e in node.elts]
-    if isinstance(node, ast.Tuple):
-        return tuple(_decode_value(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in zip(node.keys, node.values):
-            if key_node is None:
-                raise DecodeError("'**' unpacking inside a dict value")
-            key, value = _decode_value(key_node), _decode_value(value_node)
-            try:
-                out[key] = value
-            except TypeError:
-                raise DecodeError(f"unhashable dict key {key!r}") from None
-        return out
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Call):
-        return _decode_call(node) if node.keywords else ast.unparse(node)
-    if isinstance(node, ast.Subscript):
-        return ast.unparse(node.value) + "[" + ast.unparse(node.slice) + "]"
-    if isinstance(node, ast.BinOp):
-        return Unevaluated(ast.unparse(node))
-    raise DecodeError(f"{type(node).__name__} values are not literals")
 
 
 # --------------------------------------------------------------------------- checking
@@ -300,12 +220,24 @@ def _schema(functions: list[dict[str, Any]] | dict[str, Any], name: str) -> dict
 
 def check_output(category: str, entry: dict[str, Any], possible_answer: list[dict] | dict | None, output: str,
                  *, underscore_to_dot: bool = False) -> tuple[bool, str]:
-    """BFCL's verdict for one raw model output and the reason (``"ok"`` when it passes)."""
-    if category not in CATEGORIES:
-        raise ValueError(f"unknown BFCL category {category!r}; expected one of {', '.join(CATEGORIES)}")
-    language = LANGUAGE_OF.get(category, "python")
+    """BFCL's verdict for one raw model output and the reason (``"ok"`` when it passes).
+    ``format_sensitivity``: decoded in the return format its entry's id names
+    (:mod:`.bfcl_formats`), then checked as Python with its source entry's rule."""
+    if category not in SINGLE_TURN_CATEGORIES:
+        raise ValueError(f"unknown BFCL category {category!r}; expected one of {', '.join(SINGLE_TURN_CATEGORIES)}")
+    entry_id = entry.get("id", "?")
+    language, rule = LANGUAGE_OF.get(category, "python"), category
     try:
-        calls, error = (decode_output(output) if language == "python" else decode_java_js(output, language)), ""
+        if category == FORMAT_SENSITIVITY:
+            try:
+                prompt_format, rule = parse_format_sensitivity_id(entry_id)  # the source id picks the rule, as BFCL
+            except ValueError as exc:
+                raise ValueError(f"BFCL entry {entry_id} ({category}) is malformed: {exc}") from None
+            fmt = parse_prompt_format(prompt_format)
+            calls = decode_formatted(output, fmt["ret_fmt"], fmt["tool_call_tag"])
+        else:
+            calls = decode_output(output) if language == "python" else decode_java_js(output, language)
+        error = ""
     except DecodeError as exc:
         calls, error = None, str(exc)
     if category in RELEVANCE_CATEGORIES:
@@ -313,24 +245,28 @@ def check_output(category: str, entry: dict[str, Any], possible_answer: list[dic
         if "irrelevance" in category:
             return (True, "ok") if not has_call else (False, f"irrelevance: decoded {len(calls)} call(s)")
         return (True, "ok") if has_call else (False, f"relevance: no call decoded {error}".rstrip())
-    entry_id = entry.get("id", "?")
     if isinstance(possible_answer, dict):
         possible_answer = possible_answer.get("ground_truth")
     if not isinstance(possible_answer, list):
         raise ValueError(f"BFCL entry {entry_id} ({category}) needs its possible answer (the ground_truth list)")
     if calls is None:
         return False, f"decode_failed: {error}"
+    problem = calling_format_problem(calls) if category == FORMAT_SENSITIVITY else None  # (others: always calls)
+    if problem:
+        return False, f"wrong_format: {problem}"
     try:
-        return _check_calls(category, entry["function"], possible_answer, calls, underscore_to_dot, language)
+        return _check_calls(rule, entry["function"], possible_answer, calls, underscore_to_dot, language)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # malformed entry, not model output
         raise ValueError(f"BFCL entry {entry_id} ({category}) is malformed: {exc!r}") from None
 
 
-def _check_calls(category: str, functions: list[dict[str, Any]], possible_answer: list[dict],
+def _check_calls(rule: str, functions: list[dict[str, Any]], possible_answer: list[dict],
                  calls: list[dict[str, dict[str, Any]]], underscore_to_dot: bool, language: str) -> tuple[bool, str]:
-    if len(calls) != (len(possible_answer) if "parallel" in category or "multiple" in category else 1):
+    """``rule``: the category (or, for format_sensitivity, the source entry's id) whose words
+    ``parallel`` / ``multiple`` pick the matching rule, as in BFCL's ``ast_checker``."""
+    if len(calls) != (len(possible_answer) if "parallel" in rule or "multiple" in rule else 1):
         return False, f"wrong_count: {len(calls)} call(s) for {len(possible_answer)} expected"
-    if "parallel" in category:
+    if "parallel" in rule:
         used: set[int] = set()
         for i, expected in enumerate(possible_answer):
             schema = _schema(functions, next(iter(expected)))
@@ -346,7 +282,7 @@ def _check_calls(category: str, functions: list[dict[str, Any]], possible_answer
             else:
                 return False, f"no_match for expected call {i} ({next(iter(expected))}): {problems[-1]}"
         return True, "ok"
-    if "multiple" in category:
+    if "multiple" in rule:
         schema = _schema(functions, next(iter(possible_answer[0])))
     else:
         schema = functions if isinstance(functions, dict) else functions[0]

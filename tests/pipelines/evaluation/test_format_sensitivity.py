@@ -9,6 +9,7 @@ import math
 import random
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.pipelines.evaluation.format_cases import format_cases
 from toolace_kedro.datasets import BFCLDataset
 from toolace_kedro.datasets.bfcl_data import (
     FORMAT_SENSITIVITY_SOURCES,
+    SINGLE_TURN_CATEGORIES,
     entry_problem,
     load_format_sensitivity,
     parse_format_sensitivity_id,
@@ -255,3 +257,109 @@ def test_format_verdicts_agree_with_the_official_checker(official_bfcl, items):
     # both verdicts are exercised
     assert stats["ours_pass[format_sensitivity]"] >= 0.05 * stats["outputs[format_sensitivity]"]
     assert stats["ours_fail[format_sensitivity]"] >= 0.3 * stats["outputs[format_sensitivity]"]
+
+
+# --------------------------------------------------------------------------- the evaluation's figures
+def test_a_run_reports_format_sensitivity_apart(monkeypatch, dialog):
+    """Two whole entries (52 items) beside simple_python: a policy right only in the Python and JSON
+    formats gives BFCL's spread; format_sensitivity stays out of the groups, overall and bfcl_ast;
+    only untagged Python items get the early-stop rule."""
+    import statistics
+
+    from tests.pipelines.evaluation.bfcl_cases import instance, render
+    from tests.pipelines.evaluation.format_cases import render_json
+    from tests.support.fakes import ScriptedLLM
+    from tests.support.kedro_runs import run_in_memory
+    from toolace_kedro.pipelines.evaluation import create_pipeline, nodes
+    from toolace_kedro.pipelines.evaluation.items import bfcl_messages
+    from toolace_kedro.pipelines.evaluation.report import aggregate
+
+    categories = ["simple_python", "format_sensitivity"]
+    data = BFCLDataset(categories=categories).load()
+    params = {"seed": 0, "prompt": "bfcl", "synthetic": False,
+              "bfcl": {"categories": categories, "sample_size": {"simple_python": 2, "format_sensitivity": 52}},
+              "generation": {"max_tokens": 32, "max_tokens_by_category": {"format_sensitivity": 64}}}
+    by_messages = {json.dumps(bfcl_messages(e)): e for c in categories for e in data[c]}
+
+    def right(entry):
+        calls = instance(entry["possible_answer"], "first", random.Random(0))
+        if entry["category"] != "format_sensitivity":
+            return render(calls)
+        fmt = parse_prompt_format(entry["format"])
+        body = {"python": render(calls), "json": render_json(calls)}.get(fmt["ret_fmt"], "<functions></functions>")
+        return f"<TOOLCALL>{body}</TOOLCALL>" if fmt["tool_call_tag"] else body
+
+    seen = []
+
+    def fake_build(config):
+        def respond(messages, sampling, schema):
+            seen.append((by_messages[json.dumps(messages)], sampling))
+            return right(by_messages[json.dumps(messages)]) if config["adapter"] else "I cannot help with that."
+        return ScriptedLLM(respond)
+
+    monkeypatch.setattr(nodes, "build_llm", fake_build)
+    catalog = run_in_memory(create_pipeline(policies=("base", "sft")), {
+        "bfcl_data": data, "bfcl_multi_turn_data": {}, "sft_test": [], "sft_train": [dialog],
+        "sft_adapter": "adapter-dir", "params:sft.policy_model": "base-model", "params:llm": {"progress": False},
+        "params:evaluation": params})
+    items = [i for i in catalog.load("evaluation_items") if i["category"] == "format_sensitivity"]
+    assert len(items) == 52 and len({i["entry"]["source_id"] for i in items}) == 2  # two whole entries
+    # the early-stop rule only where BFCL reads a bare Python call list
+    for entry, sampling in seen:
+        if entry["category"] == "format_sensitivity":
+            untagged_python = entry["format"].startswith("ret_fmt=python&tool_call_tag=False")
+            assert ("stop_when" in sampling) == untagged_python and sampling["max_tokens"] == 64
+    never = {p["id"]: "never_calls" in p for p in catalog.load("predictions_sft")}
+    assert sum(never[i["id"]] for i in items) == 2 * 5  # python untagged: 3 documents, markdown, experimental
+    scores = catalog.load("evaluation_scores")
+    sft, base = scores["models"]["sft"], scores["models"]["base"]
+    fs = sft["bfcl"]["format_sensitivity"]
+    assert (fs["n"], fs["correct"]) == (52, 2 * 14) and len(fs["by_format"]) == 26
+    assert list(fs["by_format"]) == list(FORMAT_SENSITIVITY_FORMATS)
+    accuracies = [c["accuracy"] for c in fs["by_format"].values()]
+    assert sorted(set(accuracies)) == [0.0, 1.0] and accuracies.count(1.0) == 14
+    assert fs["max_delta"] == 100.0 and fs["std"] == round(statistics.stdev(accuracies) * 100, 2) == 50.84
+    assert (base["bfcl"]["format_sensitivity"]["max_delta"], base["bfcl"]["format_sensitivity"]["std"]) == (0.0, 0.0)
+    assert all(v["format"] in FORMAT_SENSITIVITY_FORMATS for v in sft["verdicts"] if v["category"] == "format_sensitivity")
+    # non-scoring: the same groups and overall as without it, bfcl_ast without its items
+    without = {c: s for c, s in sft["bfcl"].items() if c != "format_sensitivity"}
+    assert sft["aggregates"] == aggregate(without) and sft["aggregates"]["overall"] == 1.0
+    assert sft["groups"]["overall"]["n"] == 2
+    pairs = scores["comparisons"]["sft_vs_base"]
+    assert pairs["bfcl_ast"]["n"] == 2 and (pairs["format_sensitivity"]["n"], pairs["format_sensitivity"]["gained"]) == (
+        52, 28)
+    report = catalog.load("evaluation_report")
+    assert "## BFCL format sensitivity" in report and "| max delta (points) |  | 0.0 | 100.0 |" in report
+    assert "| std (points) |  | 0.0 | 50.84 |" in report
+    assert "| json +tag, doc xml | 2 | 0/2 = 0.0 % [0.0–65.8] | 2/2 = 100.0 % [34.2–100.0] |" in report
+    assert "| python, doc json, markdown | 2 |" in report and "| all formats | 52 |" in report
+    assert "Run but not in overall: format_sensitivity" in report
+    assert "not in overall: simple_java" in report and "memory." in report  # format_sensitivity not among them
+    metrics = catalog.load("evaluation_metrics")
+    assert metrics["sft.bfcl.format_sensitivity"]["value"] == pytest.approx(28 / 52)
+    assert metrics["sft.bfcl.format_sensitivity.max_delta"]["value"] == 100.0
+    assert metrics["sft.bfcl.format_sensitivity.std"]["value"] == 50.84
+    assert "format_sensitivity" not in catalog.load("decontamination_report")["categories"]
+
+
+def test_format_sensitivity_is_named_to_run():
+    """null categories are the thirteen scored ones; conf/paper and conf/gpu name format_sensitivity,
+    the CPU default does not (and its report names it as not run)."""
+    import yaml
+
+    from toolace_kedro.datasets.bfcl_data import CATEGORIES
+    from toolace_kedro.pipelines.evaluation.config import EvaluationParams
+    from toolace_kedro.pipelines.evaluation.report import not_run
+
+    assert EvaluationParams.of({}).bfcl.categories is None and "format_sensitivity" not in CATEGORIES  # (null: these)
+    conf = Path(__file__).resolve().parents[3] / "conf"
+    for env, runs in (("base", False), ("paper", True), ("gpu", True)):
+        block = yaml.safe_load((conf / env / "parameters_evaluation.yml").read_text())["evaluation"]
+        assert ("format_sensitivity" in (block["bfcl"]["categories"] or [])) == runs, env
+        if runs:
+            assert set(block["bfcl"]["categories"]) == set(SINGLE_TURN_CATEGORIES) and block["bfcl"]["sample_size"] is None
+    assert not_run(["simple_python"])[-1] == "format_sensitivity"
+    with pytest.raises(ValueError, match="asks format_sensitivity.* needs evaluation.prompt: bfcl, not 'training'"):
+        EvaluationParams.of({"prompt": "training", "bfcl": {"categories": ["format_sensitivity"]}})
+    EvaluationParams.of({"bfcl": {"categories": ["format_sensitivity"], "sample_size": {"format_sensitivity": 2}},
+                         "generation": {"max_tokens_by_category": {"format_sensitivity": 8}}})

@@ -54,3 +54,16 @@ def test_prompt_description_names_bfcls_format_string():
     assert "training" in prompt_description("training")
     with pytest.raises(ValueError, match="evaluation.prompt"):
         prompt_description("other")
+
+
+def test_format_sensitivity_subsets_take_whole_entries_in_a_nested_order():
+    entries = [{"id": f"format_sensitivity_{26 * e + f}:fmt{f}:src{e}", "source_id": f"src{e}"}
+               for e in range(20) for f in range(26)]
+    subsets = {n: seeded_subset(entries, n, 0, "format_sensitivity") for n in (2, 26, 52, 60)}
+    for n, subset in subsets.items():
+        ids = [e["id"] for e in subset]
+        assert len(subset) == n and ids == sorted(ids, key=lambda i: int(i.split(":")[0].rsplit("_", 1)[1]))
+    assert len({e["source_id"] for e in subsets[52]}) == 2  # two whole entries, all 26 formats each
+    assert {e["source_id"] for e in subsets[2]} <= {e["source_id"] for e in subsets[26]}
+    assert all({e["id"] for e in subsets[a]} <= {e["id"] for e in subsets[b]} for a, b in ((2, 26), (26, 52), (52, 60)))
+    assert seeded_subset(entries, 52, 1, "format_sensitivity") != subsets[52]

@@ -7,7 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from toolace_kedro.datasets.bfcl_data import CATEGORIES
+from toolace_kedro.datasets.bfcl_data import (
+    CATEGORIES,
+    FORMAT_SENSITIVITY,
+    SINGLE_TURN_CATEGORIES,
+)
 from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.llm.base import LLMConfig
 from toolace_kedro.params import StrictModel, known_names
@@ -20,7 +24,9 @@ __all__ = ["BfclParams", "DecontaminationParams", "EvaluationParams", "Generatio
 class BfclParams(StrictModel):
     """Which BFCL items are asked."""
 
-    categories: list[str] | None = Field(None, description="BFCL categories asked (null: all thirteen, simple_java and simple_javascript included)")
+    categories: list[str] | None = Field(None, description="BFCL categories asked (null: the thirteen scored ones, "
+                                         "simple_java and simple_javascript included; format_sensitivity, BFCL's "
+                                         "non-scoring 26-format category, only when named)")
     sample_size: int | None | dict[str, int | None] = Field(
         None, description="Items per category, seeded: an int for every category, null for all items, or a "
         "mapping per category with 'default' for the rest")
@@ -28,7 +34,7 @@ class BfclParams(StrictModel):
     @field_validator("categories")
     @classmethod
     def _known(cls, value: list[str] | None) -> list[str] | None:
-        known_names(value or (), CATEGORIES, "BFCL categories")
+        known_names(value or (), SINGLE_TURN_CATEGORIES, "BFCL categories")
         return value
 
     @model_validator(mode="after")
@@ -65,7 +71,7 @@ class GenerationParams(StrictModel):
     def _llm_keys_only(self) -> GenerationParams:
         known_names(self.model_extra or {}, LLMConfig.model_fields, "keys (neither a generation option nor an "
                     "llm setting):")
-        known_names(self.max_tokens_by_category, CATEGORIES, "BFCL categories in max_tokens_by_category")
+        known_names(self.max_tokens_by_category, SINGLE_TURN_CATEGORIES, "BFCL categories in max_tokens_by_category")
         return self
 
 
@@ -150,6 +156,13 @@ class EvaluationParams(StrictModel):
                                         description="BFCL's multi-turn categories, run on its simulated backends")
     served_policies: ServedPolicies = Field(default_factory=ServedPolicies,
                                             description="openai backend: the served name of each policy")
+
+    @model_validator(mode="after")
+    def _format_sensitivity_needs_bfcls_prompt(self) -> EvaluationParams:
+        if self.prompt != "bfcl" and FORMAT_SENSITIVITY in (self.bfcl.categories or ()):
+            raise ValueError("evaluation.bfcl.categories asks format_sensitivity, whose items are BFCL's prompt in 26 "
+                             f"formats: it needs evaluation.prompt: bfcl, not {self.prompt!r}")
+        return self
 
 
 #: the evaluation node that asks each policy

@@ -8,13 +8,25 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from toolace_kedro.datasets.bfcl_data import parse_format_sensitivity_id
+from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.datasets.records import validate_records
 from toolace_kedro.llm import build_llm
 from toolace_kedro.llm.base import LLMBatchError, LLMConfig
-from toolace_kedro.pipelines.evaluation.bfcl import CATEGORIES, LANGUAGE_OF, check_output, entry_problem
-from toolace_kedro.pipelines.evaluation.comparison import interval, paired_comparisons, pooled_groups
-from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
 from toolace_kedro.models.identity import weights_digest, weights_stamp
+from toolace_kedro.pipelines.evaluation.bfcl import (
+    CATEGORIES,
+    FORMAT_SENSITIVITY,
+    LANGUAGE_OF,
+    check_output,
+    entry_problem,
+)
+from toolace_kedro.pipelines.evaluation.comparison import (
+    by_format,
+    interval,
+    paired_comparisons,
+    pooled_groups,
+)
 from toolace_kedro.pipelines.evaluation.config import (
     MULTI_TURN_SIZE_KEY,
     EvaluationParams,
@@ -29,9 +41,14 @@ from toolace_kedro.pipelines.evaluation.items import (
     sample_sizes,
     seeded_subset,
 )
-from toolace_kedro.pipelines.evaluation.report import aggregate, plots, render_report, log_model_runs
 from toolace_kedro.pipelines.evaluation.multi_turn import check_trajectory
 from toolace_kedro.pipelines.evaluation.multi_turn_policy import run_multi_turn
+from toolace_kedro.pipelines.evaluation.report import (
+    aggregate,
+    log_model_runs,
+    plots,
+    render_report,
+)
 from toolace_kedro.pipelines.evaluation.synthetic import (
     action_verdict,
     first_action,
@@ -114,12 +131,23 @@ def build_items(bfcl_data: dict[str, list[dict]], sft_test: list[dict], params: 
     return items, {"skipped_input": skipped, "bfcl_sample": sample}
 
 
+def _decoded_as_python_calls(item: dict) -> bool:
+    """BFCL decodes the item's answer as a bare Python call list, the text ``toolcalls.call_prefix``
+    reads: not ``simple_java``/``simple_javascript`` (Java/JavaScript), nor a ``format_sensitivity``
+    item asking for JSON or XML or for calls inside ``<TOOLCALL>`` (prose around a tag is allowed)."""
+    if item["category"] in LANGUAGE_OF:
+        return False
+    if item["category"] == FORMAT_SENSITIVITY:
+        return parse_format_sensitivity_id(item["entry"]["id"])[0].startswith("ret_fmt=python&tool_call_tag=False&")
+    return True
+
+
 def _request_options(items: list[dict], generation: GenerationParams) -> list[dict[str, Any] | None]:
     """Per-item options: ``max_tokens`` from ``generation.max_tokens_by_category`` and, with
-    ``generation.early_stop``, the ``python_calls`` stop rule for BFCL items decoded as Python
-    (not ``simple_java``/``simple_javascript``, whose answers are Java/JavaScript) -- an answer ends
-    once it can no longer become a list of calls, which leaves BFCL's verdict as it would be on
-    the whole answer (``toolcalls.call_prefix``). The model has checked both keys."""
+    ``generation.early_stop``, the ``python_calls`` stop rule for BFCL items decoded as a bare
+    Python call list (:func:`_decoded_as_python_calls`) -- an answer ends once it can no longer
+    become a list of calls, which leaves BFCL's verdict as it would be on the whole answer
+    (``toolcalls.call_prefix``). The model has checked both keys."""
     limits, early = generation.max_tokens_by_category, generation.early_stop
     options = []
     for item in items:
@@ -127,7 +155,7 @@ def _request_options(items: list[dict], generation: GenerationParams) -> list[di
         if item["source"] == "bfcl":
             if item["category"] in limits:
                 option["max_tokens"] = limits[item["category"]]
-            if early and item["category"] not in LANGUAGE_OF:  # the rule reads Python, not Java/JavaScript
+            if early and _decoded_as_python_calls(item):  # the rule reads Python, not Java, JSON, XML, tags
                 option["stop_when"] = "python_calls"
         options.append(option or None)
     return options
@@ -185,7 +213,7 @@ def _predict(items: list[dict], llm_params: LLMConfig | Mapping, params: Evaluat
     by_key = {}
     for item, output in zip(single, outputs):
         prediction = {"id": item["id"], "source": item["source"], "category": item["category"], "output": output or ""}
-        if item["source"] == "bfcl" and item["category"] not in LANGUAGE_OF:  # can the text still be Python calls
+        if item["source"] == "bfcl" and _decoded_as_python_calls(item):  # can the text still be Python calls
             prediction["never_calls"] = never_python_calls(prediction["output"])
         by_key[(item["source"], item["id"])] = prediction
     for item, trajectory in zip(multi, trajectories):  # per turn, the raw text of each step
@@ -239,7 +267,10 @@ def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
     """One policy's scores: BFCL accuracy per category with n, correct, the Wilson 95 % interval
     and failures by reason; the synthetic metrics (with intervals of exact-call and no-call
     accuracy); and ``verdicts``, one per item (``{id, source, category, correct, reason}``, the
-    synthetic ones with ``kind`` call/no_call), so that policies can be compared item by item."""
+    synthetic ones with ``kind`` call/no_call, the format-sensitivity ones with their prompt
+    ``format``), so that policies can be compared item by item. ``format_sensitivity`` also has
+    ``by_format`` (per prompt format k/n with interval), ``max_delta`` and ``std`` (points, as
+    BFCL reports them: :func:`~.comparison.by_format`)."""
     by_id = {(p["source"], p["id"]): p["output"] for p in predictions}
     missing = [i["id"] for i in items if (i["source"], i["id"]) not in by_id]
     if missing:
@@ -253,8 +284,11 @@ def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
             ok, reason = check_output(item["category"], item["entry"], item["entry"]["possible_answer"], output)
         else:  # BFCL's state- and response-based checks of the trajectory
             ok, reason = check_trajectory(item["entry"], output)
-        verdicts.append({"id": item["id"], "source": item["source"], "category": item["category"], "correct": ok,
-                         "reason": None if ok else reason})
+        verdict = {"id": item["id"], "source": item["source"], "category": item["category"], "correct": ok,
+                   "reason": None if ok else reason}
+        if item["category"] == FORMAT_SENSITIVITY:
+            verdict["format"] = parse_format_sensitivity_id(item["id"])[0]
+        verdicts.append(verdict)
         cat = bfcl.setdefault(item["category"], {"n": 0, "correct": 0, "failures": {}})
         cat["n"] += 1
         cat["correct"] += ok
@@ -263,6 +297,8 @@ def score_model(items: list[dict], predictions: list[dict]) -> dict[str, Any]:
             cat["failures"][kind] = cat["failures"].get(kind, 0) + 1
     for category, cat in bfcl.items():
         bfcl[category] = {**interval(cat["correct"], cat["n"]), "failures": cat["failures"]}
+    if FORMAT_SENSITIVITY in bfcl:
+        bfcl[FORMAT_SENSITIVITY].update(by_format(verdicts))
     synthetic = [i for i in items if i["source"] == "synthetic"]
     synthetic_scores = None
     if synthetic:
@@ -291,7 +327,8 @@ def evaluate(items: list[dict], predictions_base: list[dict], predictions_sft: l
 
 def _flat_metrics(scores: dict[str, Any]) -> dict[str, float]:
     """The Kedro run's metrics: per policy the BFCL groups, each category's accuracy, n and
-    interval, the synthetic metrics; the paired comparisons' p-values."""
+    interval (format_sensitivity's also its max delta and standard deviation across formats, in
+    points), the synthetic metrics; the paired comparisons' p-values."""
     flat: dict[str, float] = {}
     for name, model_scores in scores["models"].items():
         flat.update({f"{name}.bfcl.{k}": v for k, v in model_scores["aggregates"].items() if v is not None})
@@ -299,6 +336,7 @@ def _flat_metrics(scores: dict[str, Any]) -> dict[str, float]:
             flat.update({f"{name}.bfcl.{category}": cat["accuracy"], f"{name}.bfcl.{category}.n": cat["n"],
                          f"{name}.bfcl.{category}.ci_low": cat["ci_low"],
                          f"{name}.bfcl.{category}.ci_high": cat["ci_high"]})
+            flat.update({f"{name}.bfcl.{category}.{k}": cat[k] for k in ("max_delta", "std") if k in cat})
         overall = (model_scores["synthetic"] or {}).get("overall", {})
         flat.update({f"{name}.synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))})
     for pair, by_scope in scores["comparisons"].items():
@@ -351,7 +389,8 @@ def decontaminate(sft_train: list[dict], bfcl_data: dict[str, list[dict]], param
     that are not canonical dialogs (or BFCL entries) are skipped and counted (``skipped_input``)."""
     cfg = EvaluationParams.of(params).decontamination
     dialogs, skipped = validate_records(sft_train, dialog_problem, "sft_train")
-    bfcl, bfcl_skipped = usable_bfcl(bfcl_data)
+    # format_sensitivity asks the questions of its source categories again
+    bfcl, bfcl_skipped = usable_bfcl(bfcl_data, [c for c in bfcl_data if c != FORMAT_SENSITIVITY])
     report = contamination_report(dialogs, bfcl, n=cfg.n, threshold=cfg.threshold)
     report["skipped_input"] = {"sft_train": skipped, **bfcl_skipped}
     return report

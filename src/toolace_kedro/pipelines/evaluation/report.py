@@ -11,7 +11,9 @@ live_irrelevance; *multi_turn* the unweighted mean of the multi-turn categories 
 the unweighted mean of the groups present. BFCL's leaderboard overall weights its groups and also
 counts the agentic categories, which are not run here (the report names every category not run):
 compare the groups, not this overall, with published numbers. With ``sample_size`` set every figure is a
-seeded subset and says so.
+seeded subset and says so. ``format_sensitivity`` is BFCL's non-scoring category: in no group and
+never in overall; when it was run, a table of its own gives its accuracy per prompt format and
+their spread (max delta, standard deviation; points, as BFCL).
 
 Every accuracy is shown with its count and Wilson 95 % interval (``k/n = acc % [lo–hi]``); each
 group's BFCL figure with its items pooled; the paired comparisons (exact McNemar, see
@@ -26,9 +28,9 @@ import json
 import logging
 from typing import Any
 
-from toolace_kedro.datasets.bfcl_data import CATEGORIES
+from toolace_kedro.datasets.bfcl_data import CATEGORIES, FORMAT_SENSITIVITY
 from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES
-from toolace_kedro.toolcalls.bfcl_prompt import prompt_constant
+from toolace_kedro.toolcalls.bfcl_prompt import parse_prompt_format, prompt_constant
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +39,10 @@ NON_LIVE = ("multiple", "parallel", "parallel_multiple")  # beside the simple su
 LIVE = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
 IRRELEVANCE = ("irrelevance", "live_irrelevance")
 #: BFCL categories this project does not run: their data needs the internet (web_search) or an
-#: external memory store (memory); format_sensitivity asks every AST item in 26 prompt formats
-NOT_RUN = ("web_search", "memory", "format_sensitivity")
+#: external memory store (memory)
+NOT_RUN = ("web_search", "memory")
+#: BFCL's non-scoring categories: run when named (every AST item in 26 prompt formats), never in overall
+NON_SCORING = (FORMAT_SENSITIVITY,)
 SYNTHETIC_COLUMNS = ("exact_call_accuracy", "name_accuracy", "argument_f1", "no_call_accuracy", "action_accuracy")
 
 
@@ -86,8 +90,32 @@ _SCOPES = {"bfcl_ast": "BFCL AST items (pooled)", "bfcl_relevance": "BFCL releva
 
 
 def not_run(categories: list[str]) -> list[str]:
-    """BFCL's categories (single-turn, multi-turn and those never run here) missing from ``categories``."""
-    return [c for c in CATEGORIES + MULTI_TURN_CATEGORIES + NOT_RUN if c not in categories]
+    """BFCL's categories (single-turn, multi-turn, those never run here and the non-scoring one)
+    missing from ``categories``."""
+    return [c for c in CATEGORIES + MULTI_TURN_CATEGORIES + NOT_RUN + NON_SCORING if c not in categories]
+
+
+def format_label(prompt_format: str) -> str:
+    """A short name for a BFCL prompt format: ``json +tag, doc xml`` (``, markdown`` / ``,
+    experimental`` when not the plaintext classic prompt)."""
+    fmt = parse_prompt_format(prompt_format)
+    label = f"{fmt['ret_fmt']}{' +tag' if fmt['tool_call_tag'] else ''}, doc {fmt['func_doc_fmt']}"
+    return label + "".join(f", {v}" for v in (fmt["prompt_fmt"], fmt["style"]) if v not in ("plaintext", "classic"))
+
+
+def _format_table(scores: dict[str, Any], models: list[str]) -> tuple[str, list[str], list[list[str]], str]:
+    first = scores["models"][models[0]]["bfcl"][FORMAT_SENSITIVITY]
+    cats = {m: scores["models"][m]["bfcl"].get(FORMAT_SENSITIVITY, {}) for m in models}
+    rows = [[format_label(f), str(c["n"])] + [_count(cats[m].get("by_format", {}).get(f)) for m in models]
+            for f, c in first["by_format"].items()]
+    rows += [["all formats", str(first["n"])] + [_count(cats[m]) for m in models],
+             ["max delta (points)", ""] + [str(cats[m].get("max_delta", "–")) for m in models],
+             ["std (points)", ""] + [str(cats[m].get("std", "–")) for m in models]]
+    note = ("Cells: correct/n = accuracy [Wilson 95 % interval] per prompt format (return format, +tag: calls "
+            "inside <TOOLCALL>, doc: the function document's format). Max delta: highest minus lowest format "
+            "accuracy; std: their sample standard deviation; in points, as BFCL reports them. BFCL's non-scoring "
+            "category: in no group, not in overall.")
+    return "BFCL format sensitivity", ["prompt format", "n", *models], rows, note
 
 
 def _tables(scores: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]], str]]:
@@ -107,7 +135,11 @@ def _tables(scores: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                        for m in models] for g in groups],
                    "Cells: BFCL's group figure over the categories run (see `pipelines/evaluation/report.py`) · "
                    "the group's items pooled, correct/n [Wilson 95 % interval]. Not run, so not in overall: "
-                   + ", ".join(not_run(categories)) + "."))
+                   + ", ".join(not_run(categories)) + "."
+                   + (" Run but not in overall: format_sensitivity (BFCL's non-scoring category, table below)."
+                      if FORMAT_SENSITIVITY in categories else "")))
+    if FORMAT_SENSITIVITY in categories:
+        tables.append(_format_table(scores, models))
     synthetic = {m: s["synthetic"] for m, s in scores["models"].items() if s.get("synthetic")}
     if synthetic:
         n = synthetic[models[0]]["overall"].get("dialogs", "") if models[0] in synthetic else ""
@@ -233,7 +265,7 @@ def log_model_runs(scores: dict[str, Any]) -> None:
             metrics = {f"bfcl.{k}": v for k, v in model_scores["aggregates"].items() if v is not None}
             for c, s in model_scores["bfcl"].items():
                 metrics |= {f"bfcl.{c}": s["accuracy"], f"bfcl.{c}.n": s["n"]}
-                metrics |= {f"bfcl.{c}.{k}": s[k] for k in ("ci_low", "ci_high") if k in s}
+                metrics |= {f"bfcl.{c}.{k}": s[k] for k in ("ci_low", "ci_high", "max_delta", "std") if k in s}
             overall = (model_scores["synthetic"] or {}).get("overall", {})
             metrics |= {f"synthetic.{k}": v for k, v in overall.items() if isinstance(v, (int, float))}
             mlflow.log_metrics(metrics)

@@ -80,6 +80,19 @@ def test_items_are_every_entry_in_every_format(items):
     assert BFCLDataset(categories=["format_sensitivity"]).load()["format_sensitivity"] == items
 
 
+def test_the_default_dataset_holds_it_and_null_categories_leave_it_out(dialog):
+    from toolace_kedro.pipelines.evaluation import nodes
+
+    data = BFCLDataset().load()
+    assert list(data) == list(SINGLE_TURN_CATEGORIES)
+    source = {e["id"]: e for e in data["live_simple"]}[data["format_sensitivity"][-3000]["source_id"]]
+    assert data["format_sensitivity"][-3000]["function"] is source["function"]  # shared, not copied
+    items, report = nodes.build_items(data, [], {"bfcl": {"categories": None, "sample_size": 1}, "synthetic": False})
+    assert len(items) == 13 and "format_sensitivity" not in report["bfcl_sample"]
+    contamination = nodes.decontaminate([dialog], data, {})
+    assert set(contamination["categories"]) == set(SINGLE_TURN_CATEGORIES) - {"format_sensitivity"}
+
+
 def _write(root, name, rows):
     root.joinpath(name).write_text("".join(json.dumps(r) + "\n" for r in rows))
 

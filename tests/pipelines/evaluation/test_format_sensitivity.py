@@ -347,6 +347,7 @@ def test_a_run_reports_format_sensitivity_apart(monkeypatch, dialog):
     assert "| json +tag, doc xml | 2 | 0/2 = 0.0 % [0.0–65.8] | 2/2 = 100.0 % [34.2–100.0] |" in report
     assert "| python, doc json, markdown | 2 |" in report and "| all formats | 52 |" in report
     assert "Run but not in overall: format_sensitivity" in report
+    assert "; format_sensitivity items: BFCL's prompt in the format each one names." in report
     assert "not in overall: simple_java" in report and "memory." in report  # format_sensitivity not among them
     metrics = catalog.load("evaluation_metrics")
     assert metrics["sft.bfcl.format_sensitivity"]["value"] == pytest.approx(28 / 52)

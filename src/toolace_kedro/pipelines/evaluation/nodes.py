@@ -359,12 +359,15 @@ def evaluate_policies(items: list[dict], params: EvaluationParams | Mapping,
     report = items_report or {}
     sample = report.get("bfcl_sample") or {}
     prompts = sorted({i.get("prompt", "bfcl") for i in items if i["source"] == "bfcl"})
+    described = [prompt_description(p) for p in prompts]
+    if any(i["category"] == FORMAT_SENSITIVITY for i in items if i["source"] == "bfcl"):
+        described.append("format_sensitivity items: BFCL's prompt in the format each one names")
     scores: dict[str, Any] = {
         "subset": (any(s["items"] < s["available"] for s in sample.values()) if sample
                    else cfg.bfcl.sample_size is not None),
         "sample_size": cfg.bfcl.sample_size, "bfcl_sample": sample,
         "prompt": {"name": prompts[0] if len(prompts) == 1 else prompts,
-                   "description": "; ".join(prompt_description(p) for p in prompts) or None},
+                   "description": "; ".join(described) or None},
         "models": {}, "skipped_input": report.get("skipped_input", {})}
     if any(i["source"] == "bfcl_multi_turn" for i in items):
         scores["multi_turn"] = cfg.multi_turn.model_dump(include={"max_steps", "max_tokens", "early_stop"})

@@ -193,7 +193,7 @@ def load_format_sensitivity(data_dir: str | Path | None = None, on_error: str = 
     once per prompt format, as ``{id, category: "format_sensitivity", source_category, source_id,
     format, question, function, possible_answer}`` (question, functions and answer are the named
     entry's own, shared, not copied). ``sources`` may hold the named categories already loaded
-    (else they are read). A file that is not a JSON object of id lists is an error; a category that
+    (else they are read, and what their loader skipped is kept here too). A file that is not a JSON object of id lists is an error; a category that
     is not one of :data:`FORMAT_SENSITIVITY_SOURCES`, a list that is not one of ids, or an id not
     among its category's usable entries is skipped and named by file and line (``on_error="raise"``:
     an error). A source entry skipped here shifts BFCL's index ``i`` of the entries after it."""
@@ -222,9 +222,11 @@ def load_format_sensitivity(data_dir: str | Path | None = None, on_error: str = 
             continue
         if not ids:  # BFCL skips a category with no ids
             continue
-        entries = sources[category] if sources is not None and category in sources else load_category(
-            category, data_dir=root, on_error=on_error)
-        skipped += getattr(entries, "skipped", [])
+        if sources is not None and category in sources:
+            entries = sources[category]  # (what its loader skipped is reported under that category)
+        else:
+            entries = load_category(category, data_dir=root, on_error=on_error)
+            skipped += entries.skipped
         wanted = set(ids)
         found = {e["id"]: e for e in entries if e.get("id") in wanted}
         for missing in dict.fromkeys(i for i in ids if i not in found):

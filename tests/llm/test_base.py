@@ -45,7 +45,7 @@ def test_stop_when_names_a_rule_and_keys_only_the_requests_that_use_it(tmp_path)
     old_key = request_key({"backend": "scripted", "model": "scripted", "messages": conv("q"), "sampling": sampling,
                            "schema": None, "occurrence": 0})
     assert llm.cache.get_many([old_key])[old_key][0] == plain
-    with pytest.raises(ValueError, match=r"unknown stop_when rule 'sometimes'; known: \['python_calls'\]"):
+    with pytest.raises(ValueError, match=r"unknown stop_when rule 'sometimes'; known: \['python_calls', 'tool_calls'\]"):
         llm.chat_batch([conv("q")], stop_when="sometimes")
 
 

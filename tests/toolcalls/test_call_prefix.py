@@ -1,4 +1,5 @@
-"""``never_python_calls``: a partial answer that no continuation turns into Python calls."""
+"""``never_python_calls`` / ``never_tool_calls``: a partial answer that no continuation turns into
+Python calls (BFCL's decoding) / into calls the project's ``parse_calls`` reads."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import random
 
 import pytest
 
-from toolace_kedro.toolcalls.call_prefix import never_python_calls
+from toolace_kedro.toolcalls.call_prefix import never_python_calls, never_tool_calls
+from toolace_kedro.toolcalls.parsing import ToolCallParseError, parse_calls
 
 SETTLED = ["To calculate the", "The earliest reference ", "Here's", "I'm sorry", "Sure, I'd", "def f(x):",
            "import math\n", "Price $5 ", "Use `math.factorial` ", "你好，世界", "class A:", "return x ",
@@ -41,3 +43,50 @@ def test_evidence_is_never_withdrawn_as_the_text_grows():
             now = never_python_calls(text)
             assert now or not settled, repr(text)
             settled = now
+
+
+# --------------------------------------------------------------------------- never_tool_calls
+TOOL_SETTLED = ["I'm", "Sure!", "To do that, I", "The answer is 5, so", "[1, 2", "12.0", '"quoted', "Here: [f(a=1)]",
+                "[ I'm", "get weather? (", "你好", "- item"]
+TOOL_OPEN = ["", "  ", "To do that", "get weather", "get weather(", "[f(a=1)]", "[", "[ ", "[]", "[{", '{"name"',
+             "```python\n[f(a=1)]\n```", "`", "f(a=1), g(", "math.factorial(number=5)", "ns/path:op-1(", "_x"]
+
+
+@pytest.mark.parametrize("text", TOOL_SETTLED)
+def test_tool_calls_settled(text):
+    assert never_tool_calls(text)
+
+
+@pytest.mark.parametrize("text", TOOL_OPEN)
+def test_tool_calls_still_open(text):
+    assert not never_tool_calls(text)
+
+
+def test_a_settled_text_never_parses_as_calls_and_stays_settled():
+    """Whatever follows a settled text -- a valid call list included -- ``parse_calls`` reads no calls;
+    a text that parses as calls is never settled on the way; evidence is never withdrawn."""
+    rng = random.Random(1)
+    pieces = ["I", "'m", " ", "get", " weather", "(", "city", "=", '"Paris"', ")", "[", "]", "{", '"name"', ":", ",",
+              "!", ".", "\n", "`", "```", "5", "_", "/", "-", "你"]
+    tails = ["", "(a=1)", "[f(a=1)]", ' {"name": "f", "arguments": {}}', "(x=1)]", "\n```"]
+    settled_seen = 0
+    for _ in range(1500):
+        text, settled = "", False
+        for _ in range(rng.randint(1, 10)):
+            text += rng.choice(pieces)
+            now = never_tool_calls(text)
+            assert now or not settled, repr(text)
+            settled = now
+        if settled:
+            settled_seen += 1
+            for tail in tails:
+                with pytest.raises(ToolCallParseError):
+                    parse_calls(text + tail)
+        else:
+            for cut in range(len(text) + 1):
+                try:
+                    parse_calls(text)
+                except ToolCallParseError:
+                    break
+                assert not never_tool_calls(text[:cut]), repr(text)
+    assert settled_seen > 300

@@ -8,17 +8,19 @@ after every generated token and stops the row when it holds; backends that canno
 * ``python_calls`` -- :func:`toolace_kedro.toolcalls.call_prefix.never_python_calls`: the text can
   no longer become a list of Python calls under BFCL's prompt-mode decoding (prose, code
   definitions, ...), so BFCL's verdict on it is settled (no call).
+* ``tool_calls`` -- :func:`toolace_kedro.toolcalls.call_prefix.never_tool_calls`: the project's
+  ``parse_calls`` (the held-out synthetic set's decoder) can no longer read calls in the text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from toolace_kedro.toolcalls.call_prefix import never_python_calls
+from toolace_kedro.toolcalls.call_prefix import never_python_calls, never_tool_calls
 
 __all__ = ["STOP_RULES", "stop_rule"]
 
-STOP_RULES: dict[str, Callable[[str], bool]] = {"python_calls": never_python_calls}
+STOP_RULES: dict[str, Callable[[str], bool]] = {"python_calls": never_python_calls, "tool_calls": never_tool_calls}
 
 
 def stop_rule(name: str | None) -> Callable[[str], bool] | None:

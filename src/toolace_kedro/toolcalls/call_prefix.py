@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import io
 import keyword
+import re
 import tokenize
 
-__all__ = ["STATEMENT_KEYWORDS", "never_python_calls"]
+__all__ = ["STATEMENT_KEYWORDS", "never_python_calls", "never_tool_calls"]
 
 #: keywords that cannot occur inside an expression (parsed in ``eval`` mode)
 STATEMENT_KEYWORDS = frozenset({"as", "assert", "break", "class", "continue", "def", "del", "elif", "except",
@@ -94,3 +95,33 @@ def never_python_calls(text: str) -> bool:
     except (tokenize.TokenError, SyntaxError):  # an unclosed triple quote or bracket at the end
         return False
     return False
+
+
+#: the call names of the project's own reader (``toolcalls.parsing``: words, spaces, ``.:/-``)
+_TOOL_NAME = re.compile(r"[A-Za-z_][\w .:/-]*")
+_JSON_OPENING = re.compile(r"\[\s*(\{|\Z)")
+
+
+def never_tool_calls(text: str) -> bool:
+    """True when no text that starts with ``text`` is read as calls by the project's
+    ``parse_calls`` (the decoder of the held-out synthetic answers); False when it still may.
+
+    ``parse_calls`` reads a fenced block, JSON (an object, or ``[`` then ``{``) or the call form
+    ``[name(...), ...]`` whose names may hold spaces. Only the call form's first name is judged:
+    once the name is followed by a character that is neither a name character nor ``(``
+    (``I'm``, ``Sure!``, ``To do that, ...``), or the answer opens with a character no name starts
+    with, every continuation fails. A leading backtick, ``{``, ``[{``, ``[]`` or a name still
+    open is left alone (``False``)."""
+    body = text.lstrip()
+    if not body or body[0] in "`{":
+        return False
+    if body[0] == "[":
+        if _JSON_OPENING.match(body):
+            return False
+        body = body[1:].lstrip()
+        if not body or body[0] == "]":
+            return False
+    match = _TOOL_NAME.match(body)
+    if match is None:
+        return True
+    return match.end() < len(body) and body[match.end()] != "("

@@ -73,7 +73,7 @@ def test_bfcl_items_are_asked_with_the_stop_rule_and_limits(bfcl_data_small, dia
               "generation": {"max_tokens": 32, "max_tokens_by_category": {"irrelevance": 8}}}
     items, _ = nodes.build_items(bfcl_data_small, [dialog], params)
     predictions = nodes.predict_base(items, "base", {"progress": False}, params)
-    assert [s.get("stop_when") for s in seen] == ["python_calls"] * 4 + [None]  # not for the synthetic dialog
+    assert [s.get("stop_when") for s in seen] == ["python_calls"] * 4 + ["tool_calls"]  # the synthetic dialog's own
     assert [s["max_tokens"] for s in seen] == [32, 32, 8, 8, 32]
     assert [p.get("never_calls") for p in predictions] == [True] * 4 + [None]
     seen.clear()

@@ -60,8 +60,8 @@ class GenerationParams(StrictModel):
         {}, description="max_tokens of the named BFCL categories (their longest ground-truth calls need more)")
     batch_size: int = Field(16, gt=0, description="Rows decoding at once")
     schema_retries: int = Field(0, ge=0, description="Re-asks of an answer that fails its schema (none here)")
-    early_stop: bool = Field(True, strict=True, description="A BFCL answer ends once it can no longer become "
-                             "calls (the same verdict, fewer tokens)")
+    early_stop: bool = Field(True, strict=True, description="A BFCL or held-out synthetic answer ends once its "
+                             "decoder can no longer read calls in it (the same verdict, fewer tokens)")
 
     def llm_overrides(self) -> dict:
         """What this block sets over the ``llm`` block: every field but the evaluation-only ones."""

@@ -147,7 +147,9 @@ def _request_options(items: list[dict], generation: GenerationParams) -> list[di
     ``generation.early_stop``, the ``python_calls`` stop rule for BFCL items decoded as a bare
     Python call list (:func:`_decoded_as_python_calls`) -- an answer ends once it can no longer
     become a list of calls, which leaves BFCL's verdict as it would be on the whole answer
-    (``toolcalls.call_prefix``). The model has checked both keys."""
+    (``toolcalls.call_prefix``); for the held-out synthetic items the ``tool_calls`` rule, once
+    the project's ``parse_calls`` (their decoder) can no longer read calls. The model has checked
+    both keys."""
     limits, early = generation.max_tokens_by_category, generation.early_stop
     options = []
     for item in items:
@@ -157,6 +159,8 @@ def _request_options(items: list[dict], generation: GenerationParams) -> list[di
                 option["max_tokens"] = limits[item["category"]]
             if early and _decoded_as_python_calls(item):  # the rule reads Python, not Java, JSON, XML, tags
                 option["stop_when"] = "python_calls"
+        elif item["source"] == "synthetic" and early:
+            option["stop_when"] = "tool_calls"
         options.append(option or None)
     return options
 

@@ -21,7 +21,10 @@ import time
 
 from kedro.config import OmegaConfigLoader
 
-from toolace_kedro.datasets.bfcl_multi_turn import MULTI_TURN_CATEGORIES, load_multi_turn_category
+from toolace_kedro.datasets.bfcl_multi_turn import (
+    MULTI_TURN_CATEGORIES,
+    load_multi_turn_category,
+)
 from toolace_kedro.llm import build_llm
 from toolace_kedro.pipelines.evaluation.config import EvaluationParams
 from toolace_kedro.pipelines.evaluation.items import seeded_subset

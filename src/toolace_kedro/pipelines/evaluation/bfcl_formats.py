@@ -65,8 +65,8 @@ from toolace_kedro.pipelines.evaluation.bfcl_java_js import DecodeError
 from toolace_kedro.pipelines.evaluation.bfcl_python import (
     decode_output,
     decode_python_calls,
+    prepared_answer,
 )
-from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
 
 __all__ = ["RETURN_FORMATS", "calling_format_problem", "decode_formatted", "json_array_span"]
 
@@ -95,15 +95,7 @@ def decode_formatted(output: str, ret_fmt: str, tool_call_tag: bool) -> list[dic
         raise ValueError(f"ret_fmt must be one of {RETURN_FORMATS}, got {ret_fmt!r}")
     if ret_fmt == "python" and not tool_call_tag:
         return decode_output(output)
-    if not isinstance(output, str):
-        raise DecodeError(f"output is a {type(output).__name__}, not a string")
-    if len(output) > MAX_INPUT_CHARS:
-        raise DecodeError(f"output of {len(output)} characters exceeds {MAX_INPUT_CHARS}")
-    text = output.strip("`\n ")
-    if not text.startswith("["):
-        text = "[" + text
-    if not text.endswith("]"):
-        text += "]"
+    text = prepared_answer(output)
     if tool_call_tag:
         span = _between(text, *_TAG)
         if span is None:

@@ -14,7 +14,7 @@ from typing import Any
 from toolace_kedro.pipelines.evaluation.bfcl_java_js import DecodeError
 from toolace_kedro.toolcalls.parsing import MAX_INPUT_CHARS
 
-__all__ = ["DecodeError", "Unevaluated", "decode_output", "decode_python_calls"]
+__all__ = ["DecodeError", "Unevaluated", "decode_output", "decode_python_calls", "prepared_answer"]
 
 
 class Unevaluated:
@@ -30,8 +30,10 @@ class Unevaluated:
 
 
 # --------------------------------------------------------------------------- decoding
-def decode_output(output: str) -> list[dict[str, dict[str, Any]]]:
-    """Decode raw output into BFCL's form ``[{name: {param: value}}, ...]`` without evaluating it."""
+def prepared_answer(output: str) -> str:
+    """BFCL's preparation of a prompt-mode answer before any decoding: backticks, newlines and
+    spaces stripped from both ends, a missing ``[`` / ``]`` added (answers over
+    ``MAX_INPUT_CHARS``, or not strings, are a :class:`DecodeError`)."""
     if not isinstance(output, str):
         raise DecodeError(f"output is a {type(output).__name__}, not a string")
     if len(output) > MAX_INPUT_CHARS:
@@ -41,7 +43,12 @@ def decode_output(output: str) -> list[dict[str, dict[str, Any]]]:
         text = "[" + text
     if not text.endswith("]"):
         text += "]"
-    return decode_python_calls(text)
+    return text
+
+
+def decode_output(output: str) -> list[dict[str, dict[str, Any]]]:
+    """Decode raw output into BFCL's form ``[{name: {param: value}}, ...]`` without evaluating it."""
+    return decode_python_calls(prepared_answer(output))
 
 
 def decode_python_calls(text: str) -> list[dict[str, dict[str, Any]]]:

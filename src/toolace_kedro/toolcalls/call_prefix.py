@@ -31,6 +31,8 @@ import keyword
 import re
 import tokenize
 
+from toolace_kedro.toolcalls.parsing import _NAME as _PARSER_NAME
+
 __all__ = ["STATEMENT_KEYWORDS", "never_python_calls", "never_tool_calls"]
 
 #: keywords that cannot occur inside an expression (parsed in ``eval`` mode)
@@ -97,8 +99,8 @@ def never_python_calls(text: str) -> bool:
     return False
 
 
-#: the call names of the project's own reader (``toolcalls.parsing``: words, spaces, ``.:/-``)
-_TOOL_NAME = re.compile(r"[A-Za-z_][\w .:/-]*")
+#: the call names of the project's own reader (words, spaces, ``.:/-``): its very pattern
+_TOOL_NAME = _PARSER_NAME
 _JSON_OPENING = re.compile(r"\[\s*(\{|\Z)")
 
 

@@ -8,6 +8,7 @@ seed give the same cases.
 from __future__ import annotations
 
 import json
+import math
 import random
 from typing import Any
 
@@ -237,3 +238,17 @@ def raw_cases() -> list[tuple[str, str]]:
              "[f()(a=1)]", "[f(a={**x})]", "[f(a={[1]: 2})]", "'[f(a=1)]'", "[f(a=-'x')]", "[f(a=-None)]",
              "[f(a=--1)]", "[f(a=\"\\d\")]", "[f(a=1e999)]", "[f(a=b'x')]", "[f(a=1j)]", "[f(a=(1))]"]
     return [(f"raw_{i}", t) for i, t in enumerate(texts)]
+
+
+def same(a, b) -> bool:
+    """Equal with identical types all the way down (1 != 1.0 != True here; NaN equal to NaN): how
+    the agreement tests compare our decoded calls with bfcl-eval's."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b

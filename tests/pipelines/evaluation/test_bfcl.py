@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tests.pipelines.evaluation.bfcl_cases import ast_cases, raw_cases, relevance_cases, render
+from tests.pipelines.evaluation.bfcl_cases import ast_cases, raw_cases, relevance_cases, render, same
 from tests.pipelines.evaluation.conftest import AGREEMENT, FC_MODEL
 from toolace_kedro.datasets.bfcl_data import LANGUAGE_OF
 from toolace_kedro.pipelines.evaluation.bfcl import (
@@ -35,16 +35,6 @@ SIZES = {"simple_python": 400, "simple_java": 100, "simple_javascript": 50, "mul
 #: Entries compared per category (all of the small ones), and the seed of the sample and the outputs.
 SAMPLE, SEED = 60, 8
 
-
-def same(a, b) -> bool:
-    """Equal with identical types all the way down (1 != 1.0 != True here)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # --------------------------------------------------------------------------- data

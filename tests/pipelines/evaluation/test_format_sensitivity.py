@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import math
 import random
 import re
 from collections import Counter
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipelines.evaluation.bfcl_cases import same
 from tests.pipelines.evaluation.conftest import AGREEMENT
 from tests.pipelines.evaluation.format_cases import format_cases
 from toolace_kedro.datasets import BFCLDataset
@@ -44,18 +44,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid escape sequence")
 PER_CATEGORY, SEED = 3, 11
 BFCL_REGEX = re.compile(r"\[\s*{.*?}\s*(?:,\s*{.*?}\s*)*\]", re.DOTALL)
 
-
-def same(a, b) -> bool:
-    """Equal with identical types all the way down (NaN equal to NaN)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 @pytest.fixture(scope="module")

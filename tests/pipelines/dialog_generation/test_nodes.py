@@ -161,6 +161,22 @@ def test_request_pattern_forces_every_chosen_value_into_the_request():
     assert agents.request_pattern({"tags": ["ab", "cd"]}) == agents.request_pattern({"a": "ab", "b": "cd"})  # list items are stated
 
 
+def test_request_pattern_keeps_the_topic_word_a_word_of_its_own():
+    import re
+
+    pattern = re.compile(agents.request_pattern({"ingredient": "basil"}, words=["cuisine", "recipe"]))
+    assert pattern.match("Can you help me with cuisine ideas for basil?")
+    assert pattern.match("Recipes with basil, please")
+    assert not pattern.match("Can you help me withcuisine ideas for basil?")  # glued to the word before
+    assert not pattern.match("Can you find a dish for basil?")  # no word of the topic
+    api = {"name": "find_recipes", "description": "Search recipes.", "parameters": {"type": "object", "properties": {}}}
+    _, schema = agents.user_request({"id": "x", "type": "single", "targets": ["find_recipes"], "tools": [api]},
+                                    topic=True)  # nothing to state: the topic word alone is forced
+    only_topic = re.compile(schema["properties"]["request"]["pattern"])
+    assert only_topic.match("Any good recipes for tonight?") and only_topic.match("I need a recipe for tonight")
+    assert not only_topic.match("I need arecipe for tonight")
+
+
 def test_user_agent_states_its_values_and_the_dialog_keeps_them(api_pool, dialog_params, dialog_llm):
     plans = [p for p in plan_dialogs(api_pool, dialog_params) if p["type"] == "single"][:2]
     states, _ = run_dialogs(plans, dialog_llm, dialog_params)

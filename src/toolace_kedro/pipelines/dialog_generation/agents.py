@@ -58,10 +58,18 @@ _STANDINGS = _api("team_standings", "League position and points of a team in a s
                   {"team": "string", "season": "integer"})
 _UNITS = _api("convert_units", "Convert a quantity between units of measure.",
               {"value": "number", "from_unit": "string", "to_unit": "string"})
+_QUOTE = _api("closing_price", "Closing price of a stock on a trading day.", {"symbol": "string", "day": "string"})
+_DELIVERY = _api("track_delivery", "Delivery status of a shipment by its tracking code.", {"tracking_code": "string"},
+                 {"carrier": "string"})
+_TRANSLATE = _api("translate_text", "Translate a text into another language.",
+                  {"text": "string", "target_language": "string"})
+_HOTELS = _api("find_hotels", "Hotels in a city below a nightly price.", {"city": "string", "max_price": "integer"},
+               {"stars": "integer"})
+_PLAYLIST = _api("add_to_playlist", "Add a song to one of the user's playlists.", {"song": "string", "playlist": "string"})
 
 #: worked examples per dialog type (our own writing), one shown to the user agent before its task
 #: (drawn by the dialog's id): a 135M model writes function-call syntax instead of a user's words
-#: without one, and copies a single example's wording into every request
+#: without one, and copies its example's wording (hence several per type, questions and commands)
 _EXAMPLES = {
     "single": [
         ({"type": "single", "targets": ["search_flights"], "tools": [_FLIGHTS, _RECIPES]},
@@ -73,6 +81,21 @@ _EXAMPLES = {
         ({"type": "single", "targets": ["team_standings"], "tools": [_STANDINGS, _WEATHER]},
          {"values": {"team": "Ajax", "season": 2021},
           "request": "Where did Ajax finish in the league in 2021?"}),
+        ({"type": "single", "targets": ["closing_price"], "tools": [_QUOTE, _DELIVERY]},
+         {"values": {"symbol": "NVDA", "day": "2024-11-08"},
+          "request": "Get me the closing price of NVDA on 2024-11-08."}),
+        ({"type": "single", "targets": ["track_delivery"], "tools": [_DELIVERY, _TRANSLATE]},
+         {"values": {"tracking_code": "JD0148822", "carrier": "DHL"},
+          "request": "Where is my package JD0148822? It was sent with DHL."}),
+        ({"type": "single", "targets": ["translate_text"], "tools": [_TRANSLATE]},
+         {"values": {"text": "good morning", "target_language": "Spanish"},
+          "request": "Translate good morning into Spanish."}),
+        ({"type": "single", "targets": ["find_hotels"], "tools": [_HOTELS, _RECIPES]},
+         {"values": {"city": "Porto", "max_price": 120},
+          "request": "I'm looking for hotels in Porto under 120 a night."}),
+        ({"type": "single", "targets": ["add_to_playlist"], "tools": [_PLAYLIST, _UNITS]},
+         {"values": {"song": "Blue Monday", "playlist": "Running"},
+          "request": "Add Blue Monday to my Running playlist."}),
     ],
     "parallel": [
         ({"type": "parallel", "targets": ["get_forecast"], "tools": [_WEATHER, _TABLE]},
@@ -306,8 +329,10 @@ def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 
     the character after it is not a letter or digit (the 135M model otherwise glues values to
     the words around them, ``healthHLT-44574``). With ``words``, the text before the first value
     must mention one of them (the API's topic: a small model otherwise copies the worked
-    example's topic and asks about loans when the function creates podcasts). ``fill`` is the free
-    text's character class and bounds (``follow_up.py`` keeps digits out of it)."""
+    example's topic and asks about loans when the function creates podcasts), as a word of its own
+    too (the text before it otherwise runs into its bound mid-phrase and the topic is glued on:
+    ``help me withcuisine``). ``fill`` is the free text's character class and bounds
+    (``follow_up.py`` keeps digits out of it)."""
     stated = list(dict.fromkeys(_stated(values)))[:6]
     if not stated:
         return None
@@ -317,7 +342,7 @@ def request_pattern(values: Any, lead: int = 40, between: int = 20, tail: int = 
     opening = before(lead)
     if words:
         half = lead // 2
-        opening = f"{fill % (0, half)}{topic_pattern(words)}{fill % (0, lead - half)}[ (]"
+        opening = f"{before(half)}{topic_pattern(words)}{fill % (0, lead - half)}[ (]"
     return f"^{opening}{middle}(?:{_BREAK}{fill % (0, tail)})?$"
 
 
@@ -344,7 +369,7 @@ def user_request(plan: dict[str, Any], adjust: str | None = None, values: Any = 
     words = sorted({w for t in targets for w in topic_words(t)}) if topic else None
     pattern = request_pattern(values, words=words) if values is not None else None
     if pattern is None and words:  # nothing to state: the request still names the topic
-        pattern = f"^{_FILL % (0, 30)}{topic_pattern(words)}{_FILL % (8, 80)}$"
+        pattern = f"^(?:{_FILL % (0, 30)}[ (])?{topic_pattern(words)}{_FILL % (8, 80)}$"
     # (xgrammar ignores length bounds beside a pattern: the pattern bounds itself)
     request = {"type": "string", "pattern": pattern} if pattern else {"type": "string", "minLength": 12,
                                                                          "maxLength": 120}

@@ -63,6 +63,7 @@ def evaluation_params(per_category: int) -> dict:
     params = copy.deepcopy(_params("evaluation"))
     params["bfcl"]["categories"] = list(CATEGORIES)
     params["bfcl"]["sample_size"] = {c: max(n, per_category) for c, n in CATEGORIES.items()}
+    params["multi_turn"]["categories"] = []  # the single-turn categories above only
     return params
 
 

@@ -43,3 +43,19 @@ def test_benchmark_overrides_set_yaml_values_at_dotted_paths():
 
     with pytest.raises(KeyError, match="no mapping at lora"):
         module.apply_overrides(params, ["lora.r=4"])
+
+
+def test_evaluation_params_build_the_single_turn_items_without_multi_turn_data():
+    """The curve asks BFCL's single-turn categories only: the stage's default multi-turn entry
+    would need the multi-turn data, which the curve does not load."""
+    from toolace_kedro.pipelines.evaluation.nodes import build_items
+
+    curve = _module()
+    entry = {"id": "simple_python_0", "question": [[{"role": "user", "content": "Area of a 3 by 4 rectangle?"}]],
+             "function": [{"name": "area", "description": "Area.", "parameters": {
+                 "type": "dict", "properties": {"w": {"type": "integer"}, "h": {"type": "integer"}},
+                 "required": ["w", "h"]}}],
+             "possible_answer": [{"area": {"w": [3], "h": [4]}}]}
+    data = {c: [{**entry, "id": f"{c}_0"}] for c in curve.CATEGORIES}
+    items, _ = build_items(data, [], curve.evaluation_params(40))
+    assert sorted(i["category"] for i in items) == sorted(curve.CATEGORIES)

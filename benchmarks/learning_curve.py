@@ -14,7 +14,10 @@ killed run resumes where it stopped.
     .venv/bin/python benchmarks/learning_curve.py --pool data/04_feature/verified_dialogs.jsonl/<v>/verified_dialogs.jsonl \\
         --sizes 25,50,100,200,400 --out benchmarks/results/learning_curve
 
-prints the table and writes ``<out>.json``, ``<out>.md`` and ``<out>.png``. The committed curve's
+prints the table and writes ``<out>.json``, ``<out>.md`` and ``<out>.png``. ``--train-seed S``
+trains with sft seed ``S`` (batch order, LoRA init) on the same split and subsets: at a few dozen
+dialogs the call/decline choice of one training run swings with it, so compare sizes or recipes
+over several training seeds (one ``--out`` each). The committed curve's
 pool is ``benchmarks/results/learning_curve_pool.jsonl.gz`` (its rows in ``benchmarks/RESULTS.md``).
 """
 
@@ -57,6 +60,12 @@ def nested_subsets(train: list[dict], sizes: list[int], seed: int) -> dict[int, 
     order = list(train)
     random.Random(seed).shuffle(order)
     return {n: order[:n] for n in sizes if n <= len(order)}
+
+
+def training_params(sft: dict, train_seed: int | None) -> dict:
+    """The sft parameters of the training runs: ``train_seed`` replaces the seed (batch order, LoRA
+    init) while the split, made with ``sft`` itself, stays."""
+    return sft if train_seed is None else {**sft, "seed": train_seed}
 
 
 def evaluation_params(per_category: int) -> dict:
@@ -149,6 +158,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="25,50,100,200,400")
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-seed", type=int, default=None,
+                    help="sft seed of the training only (curriculum order, batches, LoRA init); the split and the "
+                         "subsets stay: repeat a size with other training seeds to see how much one run decides")
     ap.add_argument("--set", nargs="*", default=[], help="sft parameter overrides, e.g. training.epochs=2")
     ap.add_argument("--out", default="benchmarks/results/learning_curve")
     args = ap.parse_args()
@@ -167,6 +179,7 @@ def main() -> None:
     sft["measure_test_nll"] = False
     apply_overrides(sft, args.set)
     train, test, split = split_train_test(pool, sft)
+    trainer = training_params(sft, args.train_seed)
     eval_params = evaluation_params(args.per_category)
     items, _ = build_items(BFCLDataset(categories=list(CATEGORIES)).load(), test, eval_params)
     out = Path(args.out)
@@ -177,7 +190,8 @@ def main() -> None:
 
     def save() -> None:
         state_file.write_text(json.dumps({"pool": args.pool, "pool_size": len(pool), "split": split,
-                                          "sizes": args.sizes, "overrides": args.set, "results": results}, indent=1))
+                                          "sizes": args.sizes, "overrides": args.set, "train_seed": args.train_seed,
+                                          "results": results}, indent=1))
 
     if "0" not in results:
         started = time.perf_counter()
@@ -190,7 +204,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="curve-") as work:
-            adapter, report, _ = train_sft(order_curriculum(subset, sft), test, sft)
+            adapter, report, _ = train_sft(order_curriculum(subset, trainer), test, trainer)
             adapter["model"].save_pretrained(work)
             adapter["tokenizer"].save_pretrained(work)
             scores = score(items, work, eval_params, f"sft-{size}")

@@ -59,3 +59,16 @@ def test_evaluation_params_build_the_single_turn_items_without_multi_turn_data()
     data = {c: [{**entry, "id": f"{c}_0"}] for c in curve.CATEGORIES}
     items, _ = build_items(data, [], curve.evaluation_params(40))
     assert sorted(i["category"] for i in items) == sorted(curve.CATEGORIES)
+
+
+def test_a_training_seed_changes_the_training_not_the_split():
+    from toolace_kedro.pipelines.sft.nodes import split_train_test
+
+    curve = _module()
+    sft = {"seed": 0, "test_fraction": 0.25, "min_test": 2}
+    pool = [{"id": f"d{i}", "type": "single" if i % 2 else "non_tool", "tools": [],
+             "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+            for i in range(12)]
+    trainer = curve.training_params(sft, 3)
+    assert trainer["seed"] == 3 and sft["seed"] == 0 and curve.training_params(sft, None) is sft
+    assert split_train_test(pool, sft)[1] != split_train_test(pool, trainer)[1]  # the seed would move the split

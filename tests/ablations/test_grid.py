@@ -94,7 +94,8 @@ def _tiny_parameters(tiny_model_dir: str) -> dict:
     base["llm"].update(model=tiny_model_dir, batch_size=8, device="cpu")
     sft = base["sft"]
     # one curriculum stage of one step: the test is about the grid, the stages have their own tests
-    sft.update(policy_model=tiny_model_dir, test_fraction=0.25, min_test=4, max_length=512, n_stages=1, difficulty_batch_size=12)
+    sft.update(policy_model=tiny_model_dir, test_fraction=0.25, min_test=4, max_length=512, n_stages=1, difficulty_batch_size=12,
+               measure_test_nll=True)  # the table's NLL columns (off in the CPU default)
     sft["lora"].update(r=4, alpha=8, layers=None)
     sft["training"].update(learning_rate=5e-3, per_device_batch_size=12, report_to="none", system_metrics=False)
     sft["distributed"]["enabled"] = False

@@ -45,7 +45,7 @@ def irft_params() -> dict:
     params["mining"].update(ratio=0.5, max_samples=4, batch_size=4)
     params["search"].update(k=2, n_iterations=2, max_new_tokens=6, simulation_tokens=2, batch_samples=4)
     params["optimisation"].update(learning_rate=1e-3, batch_size=2, gradient_accumulation_steps=1, max_length=512,
-                                  report_to="none")  # a few pairs: every micro-batch a step
+                                  report_to="none", evaluate_pairs=True)  # a few pairs: every micro-batch a step; pair figures on
     return params
 
 

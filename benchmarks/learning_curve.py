@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import gzip
 import json
 import os
@@ -42,16 +43,21 @@ CATEGORIES = {"simple_python": 40, "irrelevance": 40, "live_simple": 40}
 HELD_OUT = ("synthetic_exact_call", "synthetic_no_call")
 
 
-def _params(name: str) -> dict:
-    import yaml
+@functools.cache
+def _conf() -> dict:
+    """conf/base's parameters as `kedro run` resolves them (``${globals:...}`` paths included: read
+    as plain YAML, the LLM cache went to a folder literally named ``${globals:...}``)."""
+    from kedro.config import OmegaConfigLoader
 
-    return yaml.safe_load((ROOT / "conf" / "base" / f"parameters_{name}.yml").read_text())[name]
+    return OmegaConfigLoader(str(ROOT / "conf"), base_env="base", default_run_env="base")["parameters"]
+
+
+def _params(name: str) -> dict:
+    return copy.deepcopy(_conf()[name])
 
 
 def _llm_params() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "conf" / "base" / "parameters.yml").read_text())["llm"]
+    return copy.deepcopy(_conf()["llm"])
 
 
 def nested_subsets(train: list[dict], sizes: list[int], seed: int) -> dict[int, list[dict]]:

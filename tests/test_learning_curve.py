@@ -72,3 +72,10 @@ def test_a_training_seed_changes_the_training_not_the_split():
     trainer = curve.training_params(sft, 3)
     assert trainer["seed"] == 3 and sft["seed"] == 0 and curve.training_params(sft, None) is sft
     assert split_train_test(pool, sft)[1] != split_train_test(pool, trainer)[1]  # the seed would move the split
+
+
+def test_parameters_are_resolved_as_kedro_run_resolves_them():
+    curve = _module()
+    cache = str(curve._llm_params()["cache_dir"])
+    assert "${" not in cache and cache.endswith("02_intermediate/llm_cache")
+    assert curve._params("sft")["n_stages"] >= 1

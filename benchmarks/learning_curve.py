@@ -75,7 +75,7 @@ def training_params(sft: dict, train_seed: int | None) -> dict:
 
 
 def evaluation_params(per_category: int) -> dict:
-    params = copy.deepcopy(_params("evaluation"))
+    params = _params("evaluation")
     params["bfcl"]["categories"] = list(CATEGORIES)
     params["bfcl"]["sample_size"] = {c: max(n, per_category) for c, n in CATEGORIES.items()}
     params["multi_turn"]["categories"] = []  # the single-turn categories above only
@@ -180,7 +180,7 @@ def main() -> None:
     path = Path(args.pool)
     text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
     pool = [json.loads(line) for line in text.splitlines() if line.strip()]
-    sft = copy.deepcopy(_params("sft"))
+    sft = _params("sft")
     sft["training"].update(report_to="none", system_metrics=False)
     sft["measure_test_nll"] = False
     apply_overrides(sft, args.set)

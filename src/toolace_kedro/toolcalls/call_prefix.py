@@ -31,7 +31,7 @@ import keyword
 import re
 import tokenize
 
-from toolace_kedro.toolcalls.parsing import _NAME as _PARSER_NAME
+from toolace_kedro.toolcalls.parsing import CALL_NAME
 
 __all__ = ["STATEMENT_KEYWORDS", "never_python_calls", "never_tool_calls"]
 
@@ -99,8 +99,6 @@ def never_python_calls(text: str) -> bool:
     return False
 
 
-#: the call names of the project's own reader (words, spaces, ``.:/-``): its very pattern
-_TOOL_NAME = _PARSER_NAME
 _JSON_OPENING = re.compile(r"\[\s*(\{|\Z)")
 
 
@@ -123,7 +121,7 @@ def never_tool_calls(text: str) -> bool:
         body = body[1:].lstrip()
         if not body or body[0] == "]":
             return False
-    match = _TOOL_NAME.match(body)
+    match = CALL_NAME.match(body)  # the reader's own call-name pattern
     if match is None:
         return True
     return match.end() < len(body) and body[match.end()] != "("

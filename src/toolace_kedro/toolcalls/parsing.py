@@ -23,7 +23,7 @@ import math
 import re
 from typing import Any
 
-__all__ = ["ToolCallParseError", "parse_calls", "render_calls", "render_calls_json"]
+__all__ = ["CALL_NAME", "ToolCallParseError", "parse_calls", "render_calls", "render_calls_json"]
 
 #: Longest text accepted (characters). Larger input is refused without being scanned.
 MAX_INPUT_CHARS = 4_000_000
@@ -31,7 +31,8 @@ MAX_INPUT_CHARS = 4_000_000
 MAX_NESTING = 64
 
 _FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n?(.*?)\n?```\s*$", re.DOTALL)
-_NAME = re.compile(r"[A-Za-z_][\w .:/-]*")
+#: a call's function name (words, spaces, ``.:/-``); ``call_prefix`` reads names with it too
+CALL_NAME = re.compile(r"[A-Za-z_][\w .:/-]*")
 _KEY = re.compile(r"[A-Za-z_$][\w .$-]*")
 _OPEN = "([{"
 _CLOSE = {")": "(", "]": "[", "}": "{"}
@@ -141,7 +142,7 @@ class _CallScanner:
         return calls
 
     def call(self) -> dict[str, Any]:
-        match = _NAME.match(self.s, self.i)
+        match = CALL_NAME.match(self.s, self.i)
         if not match:
             raise self.error("expected a function name")
         end = match.end()
@@ -308,7 +309,7 @@ def render_calls_json(calls: list[dict[str, Any]]) -> str:
 
 def _render_call(call: dict[str, Any]) -> str:
     name = call["name"]
-    if not _NAME.fullmatch(name) or name != " ".join(name.split()):
+    if not CALL_NAME.fullmatch(name) or name != " ".join(name.split()):
         raise ValueError(f"function name {name!r} cannot be rendered in the call form")
     args = call.get("arguments") or {}
     parts = []

@@ -36,7 +36,6 @@ SIZES = {"simple_python": 400, "simple_java": 100, "simple_javascript": 50, "mul
 SAMPLE, SEED = 60, 8
 
 
-
 # --------------------------------------------------------------------------- data
 def test_categories_are_the_wheels_files():
     root = bfcl_data_dir()

@@ -53,6 +53,32 @@ def test_auto_bf16_follows_the_cpu(monkeypatch):
     assert device_and_dtype("cpu", "auto_bf16") == ("cpu", torch.float32)
 
 
+def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
+    """oneDNN also takes bf16 on AVX512 cores without bf16 units (by conversion, ~3x slower than
+    fp32 for a prompt there): the CPU's own flags decide."""
+    import torch
+
+    from toolace_kedro.models import loading
+
+    intel = tmp_path / "cpuinfo"
+    intel.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n\nprocessor\t: 1\n")
+    assert loading.cpu_flags(str(intel)) == {"fpu", "sse2", "avx2", "avx512f", "avx512_vnni"}
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert "bf16" in loading.cpu_flags(str(arm)) & loading.NATIVE_BF16_FLAGS
+    assert loading.cpu_flags(str(tmp_path / "absent")) is None
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"avx512f", "avx512_vnni"}))
+    assert not loading.cpu_has_bf16()
+    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert loading.cpu_has_bf16()
+    monkeypatch.setattr(loading, "cpu_flags", lambda: None)  # no /proc/cpuinfo: oneDNN's answer
+    assert loading.cpu_has_bf16()
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    monkeypatch.setattr(loading, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    assert not loading.cpu_has_bf16()
+
+
 def test_cached_loads_are_keyed_by_the_resolved_dtype(tiny_model_dir):
     """The synthesis client (auto_bf16) and the complexity evaluator (bfloat16 where native) share one copy."""
     import torch

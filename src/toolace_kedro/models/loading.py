@@ -23,6 +23,7 @@ from typing import Any
 
 __all__ = [
     "EMBEDDED_MODELS",
+    "cpu_flags",
     "cpu_has_bf16",
     "device_and_dtype",
     "load_policy",
@@ -113,12 +114,36 @@ def _drop_gguf_marker(config_path: Path) -> None:
     os.replace(staging, config_path)
 
 
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic: x86 AVX512-BF16 and AMX, Arm BF16
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The feature flags of the first CPU in ``cpuinfo`` (x86 ``flags``, Arm ``Features``);
+    ``None`` where the file is absent or lists none (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
+
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX): there bf16 passes of the
-    embedded model are faster than fp32 for one-token decode steps and much faster for prompts."""
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX / Arm BF16): there bf16
+    passes of the embedded model are faster than fp32 for one-token decode steps and much faster
+    for prompts. oneDNN also *supports* bf16 on AVX512 cores without those units, by conversion,
+    and there a bf16 prompt pass is about three times slower than fp32
+    (``benchmarks/bf16_speed.py``), so the CPU's own flags decide where Linux lists them."""
     import torch
 
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        return False
+    flags = cpu_flags()
+    return True if flags is None else bool(flags & NATIVE_BF16_FLAGS)
 
 
 def device_and_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, Any]:

@@ -151,3 +151,43 @@ def test_class_weights_balance_the_classes_in_the_asked_ratio():
     tilted = class_weights(calls=30, total=120, call_weight=2.0)
     assert tilted[True] * 30 == pytest.approx(2 * tilted[False] * 90)
     assert (tilted[True] * 30 + tilted[False] * 90) / 120 == pytest.approx(1.0)
+
+
+def test_request_backprop_sees_the_same_logits_and_trains_the_request_side_only(tiny_model_dir, mixed_dialogs):
+    """backprop=request: the system prompt runs once without gradient and is cached; the first-token
+    logits are those of the whole prompt, the loss still falls, checkpointing comes back after."""
+    import torch
+    from peft import get_peft_model
+
+    from toolace_kedro.pipelines.sft.decision import (
+        _padded_logits,
+        _request_logits,
+        system_prefix_length,
+    )
+    from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
+
+    params = SFTParams.of({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
+                           "decision": {"enabled": True, "epochs": 6, "learning_rate": 0.02, "batch_size": 4,
+                                        "backprop": "request"}})
+    model, tokenizer = load_for_training(params)
+    model = get_peft_model(model, lora_config(params, model))
+    example = decision_examples(mixed_dialogs, params)[0]
+    row = tokenizer.apply_chat_template(example["messages"], add_generation_prompt=True, tokenize=True,
+                                        return_dict=False)
+    split = system_prefix_length(tokenizer, example["messages"], row)
+    system = tokenizer.apply_chat_template(example["messages"][:1], tokenize=True, return_dict=False)
+    assert 0 < split < len(row) and row[:split] == system
+    assert "get_weather" not in tokenizer.decode(row[split:])  # the tool list is in the cached part
+    model.float().eval()  # (float32: the two paths' kernels differ in how they round bf16)
+    with torch.no_grad():
+        whole = _padded_logits(model, [row], tokenizer.pad_token_id or 0, "cpu")
+        cached = _request_logits(model, row, split, "cpu")
+    assert torch.allclose(whole.reshape(-1), cached.reshape(-1), atol=1e-4)
+
+    model.base_model.model.gradient_checkpointing_enable()
+    report = tune_decision(model, tokenizer, mixed_dialogs, params, bf16=False)
+    assert report["backprop"] == "request"
+    assert 0 < report["tokens_with_gradient_per_epoch"] < report["tokens_per_epoch"] / 2
+    losses = [e["mean_loss"] for e in report["epochs"]]
+    assert losses[-1] < losses[0]
+    assert model.base_model.model.is_gradient_checkpointing

@@ -67,6 +67,10 @@ def test_varlen_attention_matches_the_masked_row(tiny_model_dir):
         attention = (padded != 0).long()
         pad_ours = varlen(input_ids=padded, attention_mask=attention).logits
         pad_sdpa = sdpa(input_ids=padded, attention_mask=attention).logits
+        # a continuation of several tokens on a cached prefix: causal from the last keys
+        cache = varlen(input_ids=seqs[1][None, :6], use_cache=True).past_key_values
+        continued = varlen(input_ids=seqs[1][None, 6:], past_key_values=cache, use_cache=True).logits
+    assert torch.allclose(continued[0], alone[0, 5 + 6:14], atol=1e-5)
     assert torch.allclose(ours, masked, atol=1e-5) and torch.allclose(ours, alone, atol=1e-5)
     assert torch.allclose(from_positions, ours, atol=1e-6)
     assert torch.allclose(pad_ours[0, :5], pad_sdpa[0, :5], atol=1e-5)

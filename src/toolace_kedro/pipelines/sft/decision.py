@@ -19,14 +19,21 @@ no relevance decision. Prompts are rendered like training (``prompt_variants``,
 weighted to the same total. The loss is ``-log p(call)`` or ``-log (1 - p(call))``, where
 ``p(call)`` sums the probabilities of every token that starts with ``[``. Only the first
 token's distribution is trained, so the answers themselves come from SFT.
+
+``backprop: full`` back-propagates through the whole prompt, in right-padded batches;
+``request`` runs each example's system prompt (instructions and tool list: most of its tokens)
+once without gradient, caches it, and runs the user turn and the generation prompt on that cache
+with gradient -- the same forward values, a much smaller backward pass.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -36,7 +43,7 @@ from toolace_kedro.pipelines.sft.formatting import rendering_choice
 from toolace_kedro.toolcalls.formats import training_messages
 from toolace_kedro.toolcalls.words import api_words, content_words
 
-__all__ = ["call_open_ids", "class_weights", "decision_examples", "tune_decision"]
+__all__ = ["call_open_ids", "class_weights", "decision_examples", "system_prefix_length", "tune_decision"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +105,60 @@ def class_weights(calls: int, total: int, call_weight: float = 1.0) -> dict[bool
     return {True: total * share / calls, False: total * (1 - share) / (total - calls)}
 
 
+def system_prefix_length(tokenizer: Any, messages: list[dict[str, Any]], row: list[int]) -> int:
+    """Tokens of ``row`` (``messages`` rendered with the generation prompt) that render the messages
+    before the last one -- the system prompt with its tool list; 0 where that rendering is not a
+    token prefix of ``row`` (then the whole row is trained)."""
+    if len(messages) < 2:
+        return 0
+    head = tokenizer.apply_chat_template(messages[:-1], tokenize=True, return_dict=False)
+    return len(head) if 0 < len(head) < len(row) and row[:len(head)] == head else 0
+
+
+@contextlib.contextmanager
+def _checkpointing_off(model: Any) -> Iterator[None]:
+    """Activation checkpointing off inside the block (a cached prefix cannot be recomputed: the
+    recomputation would append to the cache a second time), restored after."""
+    layers = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+    for m in layers:
+        m.gradient_checkpointing = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.gradient_checkpointing = True
+
+
+def _padded_logits(model: Any, rows: list[list[int]], pad: int, device: Any) -> Any:
+    """First-answer-token logits of right-padded ``rows``, the whole prompt in the graph."""
+    import torch
+
+    longest = max(len(r) for r in rows)
+    ids = torch.full((len(rows), longest), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    keep = torch.zeros((len(rows), longest), dtype=torch.bool)
+    for k, row in enumerate(rows):
+        ids[k, :len(row)] = torch.tensor(row)
+        mask[k, :len(row)] = 1
+        keep[k, len(row) - 1] = True
+    return model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep.to(device),
+                 use_cache=False).logits
+
+
+def _request_logits(model: Any, row: list[int], split: int, device: Any) -> Any:
+    """First-answer-token logits of one ``row`` whose first ``split`` tokens (the system prompt) are
+    run without gradient and cached; the rest -- the user turn and the generation prompt -- is run
+    on that cache with gradient (the adapter learns from the request's side only)."""
+    import torch
+
+    cache = None
+    if split:
+        with torch.no_grad():
+            cache = model(input_ids=torch.tensor([row[:split]], device=device), use_cache=True).past_key_values
+    return model(input_ids=torch.tensor([row[split:]], device=device), past_key_values=cache, use_cache=True,
+                 logits_to_keep=1).logits
+
+
 def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], params: SFTParams, bf16: bool
                   ) -> dict[str, Any]:
     """Train ``model`` (a PEFT model, trainable adapter) in place on the decision examples of
@@ -118,8 +179,11 @@ def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], par
     weight = class_weights(calls, len(examples), d.call_weight)
     rows = [tokenizer.apply_chat_template(e["messages"], add_generation_prompt=True, tokenize=True,
                                           return_dict=False) for e in examples]
-    if params.max_length:
-        rows = [r[-params.max_length:] for r in rows]  # the end (request, generation prompt) decides
+    splits = [system_prefix_length(tokenizer, e["messages"], row) if d.backprop == "request" else 0
+              for e, row in zip(examples, rows)]
+    if params.max_length:  # the end (request, generation prompt) decides
+        splits = [max(0, s - max(0, len(r) - params.max_length)) for s, r in zip(splits, rows)]
+        rows = [r[-params.max_length:] for r in rows]
     device = next(p for p in model.parameters() if p.requires_grad).device
     opens = torch.tensor(call_open_ids(tokenizer), device=device)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -133,46 +197,50 @@ def tune_decision(model: Any, tokenizer: Any, samples: list[dict[str, Any]], par
     epochs, start = [], time.perf_counter()
     was_training = model.training
     model.train()
-    for epoch in range(d.epochs):
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        # length buckets: sort within windows of 8 batches so that a batch pads little
-        window = 8 * d.batch_size
-        order = [i for w in range(0, len(order), window) for i in sorted(order[w:w + window], key=lambda i: len(rows[i]))]
-        batches = [order[b:b + d.batch_size] for b in range(0, len(order), d.batch_size)]
-        rng.shuffle(batches)
-        total, right = 0.0, 0
-        for batch in tqdm(batches, desc=f"decision epoch {epoch + 1}/{d.epochs}", disable=len(batches) < 8):
-            longest = max(len(rows[i]) for i in batch)
-            ids = torch.full((len(batch), longest), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), longest), dtype=torch.long)
-            keep = torch.zeros((len(batch), longest), dtype=torch.bool)
-            for k, i in enumerate(batch):
-                ids[k, :len(rows[i])] = torch.tensor(rows[i])
-                mask[k, :len(rows[i])] = 1
-                keep[k, len(rows[i]) - 1] = True
-            labels = torch.tensor([examples[i]["call"] for i in batch], device=device)
-            weights = torch.tensor([weight[examples[i]["call"]] for i in batch], device=device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                               logits_to_keep=keep.to(device), use_cache=False).logits
-            logp = torch.log_softmax(logits.reshape(len(batch), -1).float(), dim=-1)
-            log_call = torch.logsumexp(logp[:, opens], dim=-1).clamp(max=-1e-6)
-            log_text = torch.log(-torch.expm1(log_call))  # log(1 - p(call))
-            losses = -torch.where(labels, log_call, log_text) * weights
-            optimiser.zero_grad(set_to_none=True)
-            (losses.sum() / len(batch)).backward()
-            torch.nn.utils.clip_grad_norm_(trainable, params.training.max_grad_norm)
-            optimiser.step()
-            schedule.step()
-            total += float(losses.detach().sum())
-            right += int(((log_call.detach() > math.log(0.5)) == labels).sum())
-        epochs.append({"epoch": epoch + 1, "mean_loss": round(total / len(rows), 4),
-                       "decided_right": round(right / len(rows), 4)})
-        logger.info("sft decision tuning epoch %d/%d: mean loss %.3f, %.0f %% of %d examples decided right",
-                    epoch + 1, d.epochs, total / len(rows), 100 * right / len(rows), len(rows))
+
+    def backward(logits: Any, batch: list[int], step_size: int) -> tuple[float, int]:
+        """Loss of ``batch``'s first-token ``logits`` (one row per example), divided by the step's
+        ``step_size`` examples and back-propagated; returns the summed loss and the examples decided right."""
+        labels = torch.tensor([examples[i]["call"] for i in batch], device=device)
+        weights = torch.tensor([weight[examples[i]["call"]] for i in batch], device=device)
+        logp = torch.log_softmax(logits.reshape(len(batch), -1).float(), dim=-1)
+        log_call = torch.logsumexp(logp[:, opens], dim=-1).clamp(max=-1e-6)
+        log_text = torch.log(-torch.expm1(log_call))  # log(1 - p(call))
+        losses = -torch.where(labels, log_call, log_text) * weights
+        (losses.sum() / step_size).backward()
+        return float(losses.detach().sum()), int(((log_call.detach() > math.log(0.5)) == labels).sum())
+
+    with _checkpointing_off(model) if d.backprop == "request" else contextlib.nullcontext():
+        for epoch in range(d.epochs):
+            order = list(range(len(rows)))
+            rng.shuffle(order)
+            # length buckets: sort within windows of 8 batches so that a batch pads little
+            window = 8 * d.batch_size
+            order = [i for w in range(0, len(order), window)
+                     for i in sorted(order[w:w + window], key=lambda i: len(rows[i]))]
+            batches = [order[b:b + d.batch_size] for b in range(0, len(order), d.batch_size)]
+            rng.shuffle(batches)
+            total, right = 0.0, 0
+            for batch in tqdm(batches, desc=f"decision epoch {epoch + 1}/{d.epochs}", disable=len(batches) < 8):
+                optimiser.zero_grad(set_to_none=True)
+                parts = [[i] for i in batch] if d.backprop == "request" else [batch]
+                for part in parts:
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                        logits = (_request_logits(model, rows[part[0]], splits[part[0]], device)
+                                  if d.backprop == "request" else _padded_logits(model, [rows[i] for i in part],
+                                                                                 pad, device))
+                    loss, ok = backward(logits, part, len(batch))
+                    total, right = total + loss, right + ok
+                torch.nn.utils.clip_grad_norm_(trainable, params.training.max_grad_norm)
+                optimiser.step()
+                schedule.step()
+            epochs.append({"epoch": epoch + 1, "mean_loss": round(total / len(rows), 4),
+                           "decided_right": round(right / len(rows), 4)})
+            logger.info("sft decision tuning epoch %d/%d: mean loss %.3f, %.0f %% of %d examples decided right",
+                        epoch + 1, d.epochs, total / len(rows), 100 * right / len(rows), len(rows))
     model.train(was_training)
     optimiser.zero_grad(set_to_none=True)
     return {"examples": kinds, "call_examples": calls, "decline_examples": len(examples) - calls, "steps": steps,
-            "tokens_per_epoch": sum(len(r) for r in rows), "epochs": epochs,
+            "tokens_per_epoch": sum(len(r) for r in rows), "backprop": d.backprop,
+            "tokens_with_gradient_per_epoch": sum(len(r) - s for r, s in zip(rows, splits)), "epochs": epochs,
             "wall_s": round(time.perf_counter() - start, 2)}

@@ -7,7 +7,7 @@ off-diagonal blocks are computed and thrown away; FlashAttention's varlen kernel
 them, exist only for CUDA. This implementation runs PyTorch's SDPA once per sequence with
 ``is_causal=True`` (sum of length^2), the same result as the masked row. Batches with padding
 (``attention_mask``) fall back to plain SDPA, so a model can keep this implementation for
-scoring too.
+scoring too, as do continuations of a cached prefix (the causal mask aligned with the last keys).
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ def sdpa_varlen_forward(module: Any, query: Any, key: Any, value: Any, attention
     q_len = query.shape[2]
     bounds = _boundaries(kwargs, q_len) if query.shape[0] == 1 and key.shape[2] == q_len else None
     if bounds is None or attention_mask is not None:
-        if attention_mask is not None and attention_mask.ndim == 2:  # padding: causal & key mask, 4D
-            kv_len = key.shape[2]
-            causal = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)
-            attention_mask = causal[None, None] & attention_mask[:, None, None, -kv_len:].bool()
+        kv_len = key.shape[2]
+        if (attention_mask is not None and attention_mask.ndim == 2) or (attention_mask is None and 1 < q_len < kv_len):
+            # padding, or a continuation on a cache (SDPA's own causal flag aligns the queries with the
+            # first keys, not the last): the causal mask from the end, with the key mask, 4D
+            causal = torch.ones(q_len, kv_len, dtype=torch.bool, device=query.device).tril(kv_len - q_len)[None, None]
+            attention_mask = causal if attention_mask is None else causal & attention_mask[:, None, None, -kv_len:].bool()
         kwargs.pop("is_causal", None)
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)

@@ -1,16 +1,10 @@
 """benchmarks/learning_curve.py: nested subsets and the table it prints."""
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests._benchmarks import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("learning_curve", ROOT / "benchmarks" / "learning_curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("learning_curve")
 
 
 def test_subsets_are_nested_and_sizes_beyond_the_pool_left_out():
@@ -33,9 +27,7 @@ def test_table_marks_significant_changes_against_base():
 
 
 def test_benchmark_overrides_set_yaml_values_at_dotted_paths():
-    spec = importlib.util.spec_from_file_location("_overrides", ROOT / "benchmarks" / "_overrides.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("_overrides")
     params = {"training": {"epochs": 1}, "curriculum": True}
     module.apply_overrides(params, ["training.epochs=3", "curriculum=false", "training.lr=0.0001"])
     assert params == {"training": {"epochs": 3, "lr": 0.0001}, "curriculum": False}

@@ -1,19 +1,15 @@
 """benchmarks/seed_compare.py: two recipes paired over (training seed, item)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests._benchmarks import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("seed_compare", ROOT / "benchmarks" / "seed_compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("seed_compare")
 
 
 def _run(tmp_path: Path, name: str, irrelevant_right: int, simple_right: int) -> Path:

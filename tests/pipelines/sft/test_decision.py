@@ -83,17 +83,19 @@ def test_unknown_decision_key_fails():
         SFTParams.of({"decision": {"negatives": 2}})
 
 
-def test_tune_decision_lowers_the_decision_loss(tiny_model_dir, mixed_dialogs):
+@pytest.mark.parametrize("backprop", ["full", "request"])
+def test_tune_decision_lowers_the_decision_loss(tiny_model_dir, mixed_dialogs, backprop):
     from peft import get_peft_model
 
     from toolace_kedro.pipelines.sft.training import load_for_training, lora_config
 
     params = SFTParams.of({"policy_model": tiny_model_dir, "lora": {"r": 4, "alpha": 8},
-                           "decision": {"enabled": True, "epochs": 6, "learning_rate": 0.02, "batch_size": 4}})
+                           "decision": {"enabled": True, "epochs": 6, "learning_rate": 0.02, "batch_size": 4,
+                                        "backprop": backprop}})
     model, tokenizer = load_for_training(params)
     model = get_peft_model(model, lora_config(params, model))
     report = tune_decision(model, tokenizer, mixed_dialogs, params, bf16=False)
-    assert report["call_examples"] == 8 and report["decline_examples"] == 9
+    assert report["call_examples"] == 8 and report["decline_examples"] == 9 and report["backprop"] == backprop
     assert report["steps"] == 6 * 5
     losses = [e["mean_loss"] for e in report["epochs"]]
     assert len(losses) == 6 and losses[-1] < losses[0]

@@ -63,10 +63,11 @@ class DecisionParams(StrictModel):
     batch_size: int = Field(4, gt=0, description="Examples per optimiser step (right-padded)")
     call_weight: float = Field(1.0, gt=0, description="Loss weight of the call class relative to the decline "
                                "class, after both are balanced (above 1 keeps more calls)")
-    backprop: Literal["full", "request"] = Field("full", description="full: gradients through the whole prompt; "
-                                                 "request: the system prompt (instructions, tool list) is run once "
-                                                 "without gradient and cached, gradients flow through the user "
-                                                 "turn and the generation prompt only (faster)")
+    backprop: Literal["full", "request"] = Field("request", description="request: the system prompt (instructions, "
+                                                 "tool list) is run once without gradient and cached, gradients "
+                                                 "flow through the user turn and the generation prompt only, one "
+                                                 "example at a time (faster on a CPU); full: gradients through the "
+                                                 "whole prompt, in padded batches")
 
 
 class DistributedParams(StrictModel):

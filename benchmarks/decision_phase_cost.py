@@ -15,8 +15,6 @@ measured by ``learning_curve.py --set decision.enabled=true decision.backprop=..
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import sys
 from pathlib import Path
@@ -34,6 +32,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
+    from learning_curve import read_pool
     from peft import get_peft_model
 
     from toolace_kedro.pipelines.sft.config import SFTParams
@@ -44,9 +43,7 @@ def main() -> None:
         use_bf16,
     )
 
-    path = Path(args.pool)
-    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
-    dialogs = [json.loads(line) for line in text.splitlines() if line.strip()][:args.dialogs]
+    dialogs = read_pool(args.pool)[:args.dialogs]
     print(f"{len(dialogs)} dialogs; torch threads {torch.get_num_threads()}")
     print("| backprop | examples | tokens | tokens with gradient | wall s | s per example |")
     print("|---|---|---|---|---|---|")

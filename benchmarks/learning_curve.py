@@ -60,6 +60,13 @@ def _llm_params() -> dict:
     return copy.deepcopy(_conf()["llm"])
 
 
+def read_pool(path: str | Path) -> list[dict]:
+    """The dialogs of a JSONL file, gzip-compressed where it ends in ``.gz``."""
+    path = Path(path)
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def nested_subsets(train: list[dict], sizes: list[int], seed: int) -> dict[int, list[dict]]:
     """The first ``n`` of one seeded shuffle of ``train`` for each size (each subset contains the
     smaller ones); a size beyond the pool is left out."""
@@ -177,9 +184,7 @@ def main() -> None:
     from toolace_kedro.pipelines.evaluation.nodes import build_items
     from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test, train_sft
 
-    path = Path(args.pool)
-    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
-    pool = [json.loads(line) for line in text.splitlines() if line.strip()]
+    pool = read_pool(args.pool)
     sft = _params("sft")
     sft["training"].update(report_to="none", system_metrics=False)
     sft["measure_test_nll"] = False

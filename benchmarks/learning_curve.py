@@ -17,7 +17,13 @@ killed run resumes where it stopped.
 prints the table and writes ``<out>.json``, ``<out>.md`` and ``<out>.png``. ``--train-seed S``
 trains with sft seed ``S`` (batch order, LoRA init) on the same split and subsets: at a few dozen
 dialogs the call/decline choice of one training run swings with it, so compare sizes or recipes
-over several training seeds (one ``--out`` each). The committed curve's
+over several training seeds (one ``--out`` each).
+
+On several cores the sizes can run side by side, one process per lane (``OMP_NUM_THREADS=1``
+each): ``--base-from <lane>.json`` takes the base policy's scores from another lane's state on
+the same pool (checked: same split, same items) instead of scoring it again, and
+``--merge <lane>.json ...`` combines finished lanes into ``--out`` and writes its table and plot
+without training anything. The committed curve's
 pool is ``benchmarks/results/learning_curve_pool.jsonl.gz`` (its rows in ``benchmarks/RESULTS.md``).
 """
 
@@ -109,6 +115,39 @@ def summary(scores: dict) -> dict:
     return out
 
 
+def _item_ids(scores: dict) -> list[str]:
+    return sorted(v["id"] for v in scores["verdicts"])
+
+
+def merge_states(states: list[dict], where: list[str]) -> dict:
+    """One curve state from lanes of the same curve: the same pool, split, recipe and training
+    seed, the same base scores, and any size scored in two lanes scored alike; an error names the
+    lane that differs."""
+    merged = copy.deepcopy(states[0])
+    for state, name in zip(states[1:], where[1:]):
+        for key in ("pool_size", "split", "overrides", "train_seed"):
+            if state.get(key) != merged.get(key):
+                raise SystemExit(f"{name}: its {key} differs from {where[0]}'s: not a lane of the same curve")
+        for size, result in state["results"].items():
+            if size in merged["results"] and merged["results"][size]["scores"] != result["scores"]:
+                raise SystemExit(f"{name}: size {size} was scored differently in {where[0]}")
+            merged["results"].setdefault(size, result)
+    merged["sizes"] = ",".join(s for s in sorted(merged["results"], key=int) if s != "0")
+    return merged
+
+
+def base_from(state: dict, where: str, split: dict, items: list[dict]) -> dict:
+    """The base policy's result of another curve state, when it was scored on these items."""
+    if "0" not in state.get("results", {}):
+        raise SystemExit(f"{where}: no base result (size 0) in it yet")
+    if state.get("split") != split:
+        raise SystemExit(f"{where}: made on another split of the pool (another pool or sft split settings)")
+    base = state["results"]["0"]
+    if _item_ids(base["scores"]) != sorted(i["id"] for i in items):
+        raise SystemExit(f"{where}: its base was scored on other items (another --per-category?)")
+    return base
+
+
 def versus_base(base: dict, other: dict) -> dict:
     """Exact McNemar comparisons against the base policy on the same items, per scope."""
     from toolace_kedro.pipelines.evaluation.comparison import paired_comparisons
@@ -167,7 +206,7 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pool", required=True, help="dialogs JSONL (canonical dialogs), optionally .gz")
+    ap.add_argument("--pool", help="dialogs JSONL (canonical dialogs), optionally .gz (required unless --merge)")
     ap.add_argument("--sizes", default="25,50,100,200,400")
     ap.add_argument("--per-category", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
@@ -176,7 +215,22 @@ def main() -> None:
                          "subsets stay: repeat a size with other training seeds to see how much one run decides")
     ap.add_argument("--set", nargs="*", default=[], help="sft parameter overrides, e.g. training.epochs=2")
     ap.add_argument("--out", default="benchmarks/results/learning_curve")
+    ap.add_argument("--base-from", help="another lane's state (.json) on the same pool: its base scores are reused")
+    ap.add_argument("--merge", nargs="+", metavar="STATE",
+                    help="finished lanes' states (.json) of one curve: write their union to --out, render, train nothing")
     args = ap.parse_args()
+    out = Path(args.out)
+    if args.merge:
+        merged = merge_states([json.loads(Path(p).read_text()) for p in args.merge], args.merge)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
+        md = table(merged["results"])
+        out.with_suffix(".md").write_text(md + "\n")
+        plot(merged["results"], out.with_suffix(".png"))
+        print(md)
+        return
+    if not args.pool:
+        ap.error("--pool is required (unless --merge)")
 
     from _overrides import apply_overrides
 
@@ -193,7 +247,6 @@ def main() -> None:
     trainer = training_params(sft, args.train_seed)
     eval_params = evaluation_params(args.per_category)
     items, _ = build_items(BFCLDataset(categories=list(CATEGORIES)).load(), test, eval_params)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     state_file = out.with_suffix(".json")
     results = json.loads(state_file.read_text())["results"] if state_file.exists() else {}
@@ -204,6 +257,9 @@ def main() -> None:
                                           "sizes": args.sizes, "overrides": args.set, "train_seed": args.train_seed,
                                           "results": results}, indent=1))
 
+    if "0" not in results and args.base_from:
+        results["0"] = base_from(json.loads(Path(args.base_from).read_text()), args.base_from, split, items)
+        save()
     if "0" not in results:
         started = time.perf_counter()
         base = score(items, None, eval_params, "base")

@@ -71,3 +71,42 @@ def test_parameters_are_resolved_as_kedro_run_resolves_them():
     cache = str(curve._llm_params()["cache_dir"])
     assert "${" not in cache and cache.endswith("02_intermediate/llm_cache")
     assert curve._params("sft")["n_stages"] >= 1
+
+
+def _state(results: dict, split: dict | None = None, **extra) -> dict:
+    return {"pool": "p.jsonl", "pool_size": 10, "split": split or {"train": 8, "test": 2}, "sizes": "",
+            "overrides": [], "train_seed": None, "results": results, **extra}
+
+
+def _result(*correct: bool) -> dict:
+    return {"scores": {"verdicts": [{"id": f"i{k}", "correct": c} for k, c in enumerate(correct)]}, "summary": {}}
+
+
+def test_lanes_merge_into_one_curve_and_a_lane_of_another_curve_is_refused():
+    import pytest
+
+    curve = _module()
+    base = _result(False, True)
+    merged = curve.merge_states([_state({"0": base, "50": _result(True, True)}),
+                                 _state({"0": base, "25": _result(True, False)})], ["a.json", "b.json"])
+    assert sorted(merged["results"], key=int) == ["0", "25", "50"] and merged["sizes"] == "25,50"
+    with pytest.raises(SystemExit, match="b.json: its train_seed differs"):
+        curve.merge_states([_state({"0": base}), _state({"0": base}, train_seed=1)], ["a.json", "b.json"])
+    with pytest.raises(SystemExit, match="b.json: size 0 was scored differently"):
+        curve.merge_states([_state({"0": base}), _state({"0": _result(True, True)})], ["a.json", "b.json"])
+
+
+def test_base_is_taken_from_another_lane_only_on_the_same_split_and_items():
+    import pytest
+
+    curve = _module()
+    base = _result(False, True)
+    items = [{"id": "i0"}, {"id": "i1"}]
+    state = _state({"0": base})
+    assert curve.base_from(state, "a.json", state["split"], items) is base
+    with pytest.raises(SystemExit, match="another split"):
+        curve.base_from(state, "a.json", {"train": 7, "test": 3}, items)
+    with pytest.raises(SystemExit, match="other items"):
+        curve.base_from(state, "a.json", state["split"], items[:1])
+    with pytest.raises(SystemExit, match="no base result"):
+        curve.base_from(_state({}), "a.json", state["split"], items)

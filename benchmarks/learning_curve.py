@@ -23,8 +23,10 @@ On several cores the sizes can run side by side, one process per lane (``OMP_NUM
 each): ``--base-from <lane>.json`` takes the base policy's scores from another lane's state on
 the same pool (checked: same split, same items) instead of scoring it again, and
 ``--merge <lane>.json ...`` combines finished lanes into ``--out`` and writes its table and plot
-without training anything. The committed curve's
-pool is ``benchmarks/results/learning_curve_pool.jsonl.gz`` (its rows in ``benchmarks/RESULTS.md``).
+without training anything. The committed curves: ``benchmarks/results/learning_curve_20261206.*``
+on ``learning_curve_pool_20261206.jsonl.gz`` (the generation defaults of that day, more APIs than
+the default run), and the older ``learning_curve.*`` on ``learning_curve_pool.jsonl.gz``
+(rows in ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations

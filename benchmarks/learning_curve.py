@@ -206,6 +206,14 @@ def plot(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def render(results: dict, out: Path) -> None:
+    """The curve's table (printed and written to ``<out>.md``) and plot (``<out>.png``)."""
+    md = table(results)
+    out.with_suffix(".md").write_text(md + "\n")
+    plot(results, out.with_suffix(".png"))
+    print(md)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pool", help="dialogs JSONL (canonical dialogs), optionally .gz (required unless --merge)")
@@ -226,10 +234,7 @@ def main() -> None:
         merged = merge_states([json.loads(Path(p).read_text()) for p in args.merge], args.merge)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
-        md = table(merged["results"])
-        out.with_suffix(".md").write_text(md + "\n")
-        plot(merged["results"], out.with_suffix(".png"))
-        print(md)
+        render(merged["results"], out)
         return
     if not args.pool:
         ap.error("--pool is required (unless --merge)")
@@ -281,10 +286,7 @@ def main() -> None:
                               "minutes": round((time.perf_counter() - started) / 60, 1)}
         save()
         print(table(results), flush=True)
-    md = table(results)
-    out.with_suffix(".md").write_text(md + "\n")
-    plot(results, out.with_suffix(".png"))
-    print(md)
+    render(results, out)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,37 @@ def test_calls_carry_the_required_and_the_planned_arguments_only():
     assert set(schema["properties"]["calls"]["items"]["properties"]["arguments"]["properties"]) == set(values)
 
 
+def test_distinct_values_keep_one_stated_value_out_of_two_arguments():
+    """With two stated dates for two date parameters, ``distinct`` spells the arguments out as the
+    two assignments of different dates (the assistant picks one); the stated values of another
+    type, and a plan that itself repeats a value, are left as they were."""
+    api = {"name": "fly", "description": "Find flights.", "parameters": {"type": "object", "properties": {
+        "origin_date": {"type": "string", "format": "date"}, "return_date": {"type": "string", "format": "date"},
+        "seats": {"type": "integer"}}, "required": ["origin_date", "return_date", "seats"]}}
+    plan = {"type": "single", "targets": ["fly"], "tools": [api], "calls": 1}
+    values = {"origin_date": "2025-03-01", "return_date": "2025-03-09", "seats": 2}
+    turn = [{"role": "user", "content": "hi"}]
+
+    def arguments(values, distinct=True):
+        _, schema = agents.assistant_action(plan, turn, "call", ["fly"], values, grounded=True, distinct=distinct)
+        return schema["properties"]["calls"]["items"]["properties"]["arguments"]
+
+    branches = arguments(values)["anyOf"]
+    assigned = {(b["properties"]["origin_date"]["enum"][0], b["properties"]["return_date"]["enum"][0])
+                for b in branches}
+    assert assigned == {("2025-03-01", "2025-03-09"), ("2025-03-09", "2025-03-01")}
+    assert all(b["properties"]["seats"]["enum"] == [2] and b["required"] == ["origin_date", "return_date", "seats"]
+               for b in branches)
+    undistinct = arguments(values, distinct=False)  # the switch off: one enum of both dates for each
+    assert "anyOf" not in undistinct and undistinct["properties"]["return_date"]["enum"] == ["2025-03-01", "2025-03-09"]
+    repeated = arguments({**values, "return_date": "2025-03-01"})  # the plan wants one date twice
+    assert "anyOf" not in repeated and repeated["properties"]["return_date"]["enum"] == ["2025-03-01"]
+    # past the cap (5 strings for 5 parameters: 120 assignments), the plain enums stay
+    wide = {"type": "object", "properties": {f"p{i}": {"type": "string", "enum": list("abcde")} for i in range(5)}}
+    assert agents._distinct_branches(wide, list(wide["properties"])) is None
+    assert len(agents._distinct_branches(wide, ["p0", "p1"])) == 20
+
+
 def test_self_consistency_vote():
     a = {"thought": "t", "calls": [{"name": "f", "arguments": {"city": "Paris "}}]}
     b = {"thought": "u", "calls": [{"name": "f", "arguments": {"city": "paris"}}]}

@@ -12,7 +12,9 @@ shown, the argument values and the wording remain the model's.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import zlib
 from typing import Any
 
@@ -185,19 +187,55 @@ def stated_values(values: Any) -> list[Any]:
     return [] if isinstance(values, bool) or values is None else [values]
 
 
-def _arguments_schema(api: dict[str, Any], planned: set[str], stated: list[Any] | None = None) -> dict[str, Any]:
+def _arguments_schema(api: dict[str, Any], planned: set[str], stated: list[Any] | None = None,
+                      distinct: bool = False) -> dict[str, Any]:
     """The arguments the assistant may pass: the required parameters and the ones the user's
     planned values cover; optional parameters nobody asked for are left out, so a call carries
     no invented optional values. With neither, the API's own parameters. With ``stated``, the
-    planned parameters take their values from those the user stated (:func:`_grounded`)."""
+    planned parameters take their values from those the user stated (:func:`_grounded`); with
+    ``distinct`` too, no stated value fills two of them (:func:`_distinct_branches`)."""
     params = api["parameters"]
     props = params.get("properties", {})
     keep = [n for n in props if n in planned or n in params.get("required", [])]
     if not keep:
         return bound_schema({**params, "additionalProperties": False}, _MAX_STRING, _MAX_ITEMS)
     chosen = {n: _grounded(props[n], stated) if stated and n in planned else props[n] for n in keep}
-    return bound_schema({**params, "properties": chosen, "required": keep, "additionalProperties": False},
-                        _MAX_STRING, _MAX_ITEMS)
+    schema = bound_schema({**params, "properties": chosen, "required": keep, "additionalProperties": False},
+                          _MAX_STRING, _MAX_ITEMS)
+    branches = _distinct_branches(schema, [n for n in keep if chosen[n] is not props[n]]) if distinct else None
+    return {"anyOf": branches} if branches else schema
+
+
+#: most alternatives :func:`_distinct_branches` spells out (4 values of one type: 24)
+_MAX_BRANCHES = 24
+
+
+def _distinct_branches(schema: dict[str, Any], grounded: list[str]) -> list[dict[str, Any]] | None:
+    """``schema`` (an arguments object) as alternatives in which the ``grounded`` parameters that
+    choose from the same stated values take different ones: one alternative per assignment, so
+    the assistant still picks which value goes where but cannot copy one value into two
+    arguments (the 135M model's commonest miss with two values of a type: ``origin_date`` and
+    ``destination_date`` both the last date it read). None when no two grounded parameters
+    share their values, when a group has fewer values than parameters, or past
+    :data:`_MAX_BRANCHES` alternatives."""
+    groups: dict[str, list[str]] = {}
+    for name in grounded:
+        prop = schema["properties"][name]
+        if prop.get("type") in _SCALAR_TYPES and "enum" in prop:
+            groups.setdefault(json.dumps(prop["enum"]), []).append(name)
+    options = []
+    for key, names in groups.items():
+        values = json.loads(key)
+        if len(names) >= 2 and len(values) >= len(names):
+            options.append([dict(zip(names, chosen)) for chosen in itertools.permutations(values, len(names))])
+    if not options or math.prod(len(o) for o in options) > _MAX_BRANCHES:
+        return None
+    branches = []
+    for parts in itertools.product(*options):
+        fixed = {k: v for part in parts for k, v in part.items()}
+        branches.append({**schema, "properties": {n: {**p, "enum": [fixed[n]]} if n in fixed else p
+                                                  for n, p in schema["properties"].items()}})
+    return branches
 
 
 def planned_arguments(plan: dict[str, Any], values: dict[str, Any] | None) -> dict[str, set[str]]:
@@ -408,12 +446,14 @@ def _transcript(dialog: list[dict]) -> list[dict[str, str]]:
 
 
 def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_targets: list[str],
-                     values: dict[str, Any] | None = None, grounded: bool = False) -> tuple[list[dict], dict]:
+                     values: dict[str, Any] | None = None, grounded: bool = False,
+                     distinct: bool = False) -> tuple[list[dict], dict]:
     """Prompt and action schema for one assistant phase: ``call`` (tool calls), ``ask`` (ask for
     the missing argument), ``reply`` (answer without tools) or ``answer`` (summarise results).
     A call's arguments are the target API's required parameters and those the user's planned
     ``values`` cover (:func:`_arguments_schema`); ``grounded`` restricts the planned ones to the
-    values the user stated. A reply to a request for an unrelated API (``plan["topic"]``) opens
+    values the user stated, and ``distinct`` keeps a call from putting one of them into two
+    arguments (unless the plan itself repeats a value). A reply to a request for an unrelated API (``plan["topic"]``) opens
     with a decline; a clarifying question is one sentence ending in ``?``."""
     tools = plan["tools"]
     system = ("You are a helpful assistant with these functions:\n" + describe_tools(tools) +
@@ -433,9 +473,10 @@ def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_
         by_name = {t["name"]: t for t in tools}
         planned = planned_arguments(plan, values)
         stated = stated_values([values, plan.get("missing_value")]) if grounded else None
+        distinct = distinct and stated is not None and len(set(stated)) == len(stated)
         options = [{"type": "object", "properties": {
             "name": {"type": "string", "const": name},
-            "arguments": _arguments_schema(by_name[name], planned.get(name, set()), stated)},
+            "arguments": _arguments_schema(by_name[name], planned.get(name, set()), stated, distinct)},
             "required": ["name", "arguments"]} for name in dict.fromkeys(call_targets)]
         calls = {"type": "array", "items": options[0] if len(options) == 1 else {"anyOf": options},
                  "minItems": plan["calls"] if len(call_targets) == 1 else len(call_targets),

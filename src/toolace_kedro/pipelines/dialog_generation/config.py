@@ -94,6 +94,8 @@ class DialogGenerationParams(StrictModel):
     plan_agreement: bool = Field(False, description="A call must agree with the plan's tools and values")
     call_values: Literal["free", "stated"] = Field("free", description="stated: a call may only use the values "
                                                    "the user stated")
+    distinct_values: bool = Field(False, description="With call_values: stated, a call puts each stated value "
+                                  "into one argument at most")
     user_temperature: float | None = Field(None, ge=0, description="Sampling temperature of the user agent "
                                            "(null: the llm block's)")
     request_topic: bool = Field(False, description="The user is told the topic of the request")

@@ -298,7 +298,7 @@ def _requests(state: DialogState, phase: str, cfg: DialogGenerationParams) -> li
     consistency = cfg.self_consistency
     grounded = cfg.call_values == "stated" and state.exchange_calls == 0
     prompt, schema = agents.assistant_action(state.active, state.messages, phase, state.pending_targets(),
-                                             state.values, grounded)
+                                             state.values, grounded, cfg.distinct_values)
     if phase == "call":  # the decision to vote on: which calls, with which arguments
         first = consistency.samples
         if consistency.adaptive:

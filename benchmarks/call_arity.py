@@ -160,8 +160,9 @@ def run_arm(args: argparse.Namespace) -> None:
 
 
 def report(states: list[dict]) -> str:
-    lines = ["| arm | seed | " + " | ".join([*lc.CATEGORIES, *lc.HELD_OUT]) + " | complete calls (simple / live) "
-             "| args written / required (simple) | missing_required (simple) |", "|---" * 11 + "|"]
+    columns = [*lc.CATEGORIES, *lc.HELD_OUT, "complete calls (simple / live)", "args written / required (simple)",
+               "missing_required (simple)"]
+    lines = ["| arm | seed | " + " | ".join(columns) + " |", "|---" * (len(columns) + 2) + "|"]
     for s in states:
         (result,) = s["results"].values()
         cells = []
@@ -169,10 +170,10 @@ def report(states: list[dict]) -> str:
             v = result["summary"].get(c)
             cells.append(f"{v['correct']}/{v['n']} ({100 * v['low']:.0f}–{100 * v['high']:.0f} %)" if v else "–")
         sp, ls = s["completeness"]["simple_python"], s["completeness"]["live_simple"]
-        lines.append(f"| {s['arm']} | {s['train_seed']} | " + " | ".join(cells)
-                     + f" | {sp['all_required']}/{sp['calls_the_function']} / {ls['all_required']}/{ls['calls_the_function']}"
-                     + f" | {sp['mean_arguments']} / {sp['mean_required']}"
-                     + f" | {result['scores']['bfcl']['simple_python']['failures'].get('missing_required', 0)} |")
+        cells += [f"{sp['all_required']}/{sp['calls_the_function']} / {ls['all_required']}/{ls['calls_the_function']}",
+                  f"{sp['mean_arguments']} / {sp['mean_required']}",
+                  str(result["scores"]["bfcl"]["simple_python"]["failures"].get("missing_required", 0))]
+        lines.append(f"| {s['arm']} | {s['train_seed']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

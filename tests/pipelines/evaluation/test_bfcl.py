@@ -175,6 +175,15 @@ def test_model_output_is_never_evaluated(monkeypatch, triangle):
         False, False, False, True]
 
 
+def test_a_list_of_the_wrong_item_type_is_named_as_such():
+    entry = {"id": "simple_python_82", "function": [{"name": "calculate_average", "parameters": {
+        "type": "dict", "properties": {"numbers": {"type": "array", "items": {"type": "float"}}}, "required": ["numbers"]}}]}
+    answer = {"id": "simple_python_82", "ground_truth": [{"calculate_average": {"numbers": [[12.0, 15.0]]}}]}
+    assert check_output("simple_python", entry, answer, "[calculate_average(numbers=[12, 15])]")[1] == (
+        "type_error: 'numbers' expects array of float, got list [12, 15]")
+    assert check_output("simple_python", entry, answer, "[calculate_average(numbers=[12.0, 15.0])]") == (True, "ok")
+
+
 def test_reasons_and_relevance(triangle):
     answer = triangle["possible_answer"]
     assert check_output("simple_python", triangle, answer, "[calculate_triangle_area(base=10, height=5)]") == (True, "ok")

@@ -453,8 +453,8 @@ def assistant_action(plan: dict[str, Any], dialog: list[dict], phase: str, call_
     A call's arguments are the target API's required parameters and those the user's planned
     ``values`` cover (:func:`_arguments_schema`); ``grounded`` restricts the planned ones to the
     values the user stated, and ``distinct`` keeps a call from putting one of them into two
-    arguments (unless the plan itself repeats a value). A reply to a request for an unrelated API (``plan["topic"]``) opens
-    with a decline; a clarifying question is one sentence ending in ``?``."""
+    arguments (unless the plan itself repeats a value). A reply to a request for an unrelated API
+    (``plan["topic"]``) opens with a decline; a clarifying question is one sentence ending in ``?``."""
     tools = plan["tools"]
     system = ("You are a helpful assistant with these functions:\n" + describe_tools(tools) +
               "\nAnswer in JSON: first a short thought (which function fits, which arguments the user gave, "

@@ -165,8 +165,9 @@ def _check_value(param: str, value: Any, prop: dict[str, Any], allowed: list[Any
     if isinstance(value, Unevaluated):
         return f"unevaluated: {param!r} = {value.source[:60]!r} is arithmetic, which is not evaluated"
     ok, is_variable = _type_ok(value, allowed, expected, item_type)
-    if not ok:
-        return f"type_error: {param!r} expects {type_name}, got {type(value).__name__} {value!r:.60}"
+    if not ok:  # (a list of the wrong item type names its items: "expects array of float, got list [12, 15]")
+        items = f" of {prop['items']['type']}" if item_type is not None and type(value) is expected else ""
+        return f"type_error: {param!r} expects {type_name}{items}, got {type(value).__name__} {value!r:.60}"
     if not is_variable:
         if expected is dict:
             matched = _dict_matches(value, allowed)

@@ -33,7 +33,6 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -119,37 +118,17 @@ def completeness(items: list[dict], predictions: list[dict]) -> dict:
 
 
 def run_arm(args: argparse.Namespace) -> None:
-    from toolace_kedro.datasets.bfcl import BFCLDataset
-    from toolace_kedro.pipelines.evaluation.nodes import (
-        _predict,
-        build_items,
-        score_model,
-    )
-    from toolace_kedro.pipelines.sft.nodes import (
-        order_curriculum,
-        split_train_test,
-        train_sft,
-    )
+    from toolace_kedro.pipelines.evaluation.nodes import score_model
 
-    pool = lc.read_pool(args.pool)
-    sft = lc._params("sft")
-    sft["training"].update(report_to="none", system_metrics=False)
-    sft["measure_test_nll"] = False
-    train, test, split = split_train_test(pool, sft)
-    trainer = lc.training_params(sft, args.train_seed)
-    eval_params = lc.evaluation_params(args.per_category)
-    items, _ = build_items(BFCLDataset(categories=list(lc.CATEGORIES)).load(), test, eval_params)
-    subset, held = arm_dialogs(train, args.arm, args.seed)
+    run = lc.setup(args.pool, [], args.train_seed, args.per_category)
+    items = run["items"]
+    subset, held = arm_dialogs(run["train"], args.arm, args.seed)
     print(f"arm {args.arm}: {json.dumps(held)}", flush=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="arity-") as work:
-        adapter, _, _ = train_sft(order_curriculum(subset, trainer), test, trainer)
-        adapter["model"].save_pretrained(work)
-        adapter["tokenizer"].save_pretrained(work)
-        predictions = _predict(items, lc._llm_params(), eval_params, sft["policy_model"], work, f"{args.arm}")
+    predictions = lc.train_and_predict(subset, run, args.arm)
     scores = score_model(items, predictions)
     # the learning curve's state layout (``results`` by training-set size), so seed_compare.py pairs the arms
-    state = {"pool": args.pool, "split": split, "arm": args.arm, "train_seed": args.train_seed, "data": held,
+    state = {"pool": args.pool, "split": run["split"], "arm": args.arm, "train_seed": args.train_seed, "data": held,
              "completeness": completeness(items, predictions),
              "results": {str(len(subset)): {"scores": scores, "summary": lc.summary(scores),
                                             "minutes": round((time.perf_counter() - started) / 60, 1)}}}

@@ -97,11 +97,49 @@ def evaluation_params(per_category: int) -> dict:
     return params
 
 
-def score(items: list[dict], adapter: str | None, eval_params: dict, label: str) -> dict:
-    from toolace_kedro.pipelines.evaluation.nodes import _predict, score_model
+def predict(items: list[dict], adapter: str | None, eval_params: dict, label: str) -> list[dict]:
+    """Greedy answers of the base policy (``adapter`` None) or an adapter, as the evaluation stage makes them."""
+    from toolace_kedro.pipelines.evaluation.nodes import _predict
 
-    predictions = _predict(items, _llm_params(), eval_params, _params("sft")["policy_model"], adapter, label)
-    return score_model(items, predictions)
+    return _predict(items, _llm_params(), eval_params, _params("sft")["policy_model"], adapter, label)
+
+
+def score(items: list[dict], adapter: str | None, eval_params: dict, label: str) -> dict:
+    from toolace_kedro.pipelines.evaluation.nodes import score_model
+
+    return score_model(items, predict(items, adapter, eval_params, label))
+
+
+def setup(pool_path: str, overrides: list[str], train_seed: int | None, per_category: int) -> dict:
+    """What every run on a pool shares: the pool, the split (the sft stage's, with ``overrides``),
+    the training parameters (``train_seed``), the evaluation parameters and the items."""
+    from _overrides import apply_overrides
+
+    from toolace_kedro.datasets.bfcl import BFCLDataset
+    from toolace_kedro.pipelines.evaluation.nodes import build_items
+    from toolace_kedro.pipelines.sft.nodes import split_train_test
+
+    pool = read_pool(pool_path)
+    sft = _params("sft")
+    sft["training"].update(report_to="none", system_metrics=False)
+    sft["measure_test_nll"] = False
+    apply_overrides(sft, overrides)
+    train, test, split = split_train_test(pool, sft)
+    eval_params = evaluation_params(per_category)
+    items, _ = build_items(BFCLDataset(categories=list(CATEGORIES)).load(), test, eval_params)
+    return {"pool": pool, "train": train, "test": test, "split": split, "items": items, "eval_params": eval_params,
+            "trainer": training_params(sft, train_seed)}
+
+
+def train_and_predict(subset: list[dict], run: dict, label: str) -> list[dict]:
+    """The sft recipe (curriculum and all) trained on ``subset``, then its answers to the run's items."""
+    from toolace_kedro.pipelines.sft.nodes import order_curriculum, train_sft
+
+    with tempfile.TemporaryDirectory(prefix="curve-") as work:
+        adapter, _, _ = train_sft(order_curriculum(subset, run["trainer"]), run["test"], run["trainer"])
+        adapter["model"].save_pretrained(work)
+        adapter["tokenizer"].save_pretrained(work)
+        return predict(run["items"], work, run["eval_params"], label)
 
 
 def summary(scores: dict) -> dict:
@@ -239,25 +277,14 @@ def main() -> None:
     if not args.pool:
         ap.error("--pool is required (unless --merge)")
 
-    from _overrides import apply_overrides
+    from toolace_kedro.pipelines.evaluation.nodes import score_model
 
-    from toolace_kedro.datasets.bfcl import BFCLDataset
-    from toolace_kedro.pipelines.evaluation.nodes import build_items
-    from toolace_kedro.pipelines.sft.nodes import order_curriculum, split_train_test, train_sft
-
-    pool = read_pool(args.pool)
-    sft = _params("sft")
-    sft["training"].update(report_to="none", system_metrics=False)
-    sft["measure_test_nll"] = False
-    apply_overrides(sft, args.set)
-    train, test, split = split_train_test(pool, sft)
-    trainer = training_params(sft, args.train_seed)
-    eval_params = evaluation_params(args.per_category)
-    items, _ = build_items(BFCLDataset(categories=list(CATEGORIES)).load(), test, eval_params)
+    run = setup(args.pool, args.set, args.train_seed, args.per_category)
+    pool, train, split, items, eval_params = run["pool"], run["train"], run["split"], run["items"], run["eval_params"]
     out.parent.mkdir(parents=True, exist_ok=True)
     state_file = out.with_suffix(".json")
     results = json.loads(state_file.read_text())["results"] if state_file.exists() else {}
-    print(f"pool {len(pool)} dialogs: {len(train)} training, {len(test)} held out; {len(items)} items", flush=True)
+    print(f"pool {len(pool)} dialogs: {len(train)} training, {len(run['test'])} held out; {len(items)} items", flush=True)
 
     def save() -> None:
         state_file.write_text(json.dumps({"pool": args.pool, "pool_size": len(pool), "split": split,
@@ -277,11 +304,7 @@ def main() -> None:
         if str(size) in results:
             continue
         started = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="curve-") as work:
-            adapter, report, _ = train_sft(order_curriculum(subset, trainer), test, trainer)
-            adapter["model"].save_pretrained(work)
-            adapter["tokenizer"].save_pretrained(work)
-            scores = score(items, work, eval_params, f"sft-{size}")
+        scores = score_model(items, train_and_predict(subset, run, f"sft-{size}"))
         results[str(size)] = {"scores": scores, "summary": summary(scores), "versus_base": versus_base(base, scores),
                               "minutes": round((time.perf_counter() - started) / 60, 1)}
         save()
